@@ -1,0 +1,66 @@
+"""Ledger invariants, checked by `manage.py ledger_check` and after every test.
+
+Other apps add their own money invariants with `register`, so the ledger
+stays free of imports from other domains.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
+
+from django.db.models import Count, F, Q, Sum
+
+from .models import Entry, LedgerAccount, Transfer
+
+_extra_checks: list[Callable[[], list[str]]] = []
+
+
+def register(check: Callable[[], list[str]]) -> Callable[[], list[str]]:
+    if check not in _extra_checks:
+        _extra_checks.append(check)
+    return check
+
+
+def _money(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
+def ledger_breaches() -> list[str]:
+    breaches: list[str] = []
+
+    # Every transfer is exactly two entries: -amount on the debit, +amount on the credit.
+    rows = Transfer.objects.annotate(
+        n=Count("entries"),
+        d=Sum("entries__amount", filter=Q(entries__account=F("debit"))),
+        c=Sum("entries__amount", filter=Q(entries__account=F("credit"))),
+    ).values_list("idempotency_key", "amount", "n", "d", "c")
+    for key, amount, n, debit_sum, credit_sum in rows.iterator(chunk_size=5000):
+        if n != 2 or _money(debit_sum) != -_money(amount) or _money(credit_sum) != _money(amount):
+            breaches.append(f"transfer {key}: entries do not match its amount {amount}")
+
+    # Cached balances equal the sum of their entries; nobody who may not is below zero.
+    sums = {row["account"]: _money(row["s"]) for row in Entry.objects.values("account").annotate(s=Sum("amount"))}
+    per_book: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for account in LedgerAccount.objects.all():
+        balance = _money(account.balance)
+        if balance != sums.get(account.pk, Decimal("0.00")):
+            breaches.append(
+                f"account {account.code}: cached balance {balance} != sum of entries {sums.get(account.pk, 0)}"
+            )
+        if balance < 0 and not account.allow_negative:
+            breaches.append(f"account {account.code} is negative: {balance}")
+        per_book[(account.realm, account.currency)] += balance
+
+    # Money is conserved: within each realm and currency all balances sum to zero.
+    for (realm, currency), total in sorted(per_book.items()):
+        if total != 0:
+            breaches.append(f"{realm} {currency} is not conserved: balances sum to {total}")
+
+    # Transfers never cross currencies or realms.
+    crossing = Transfer.objects.exclude(debit__currency=F("credit__currency"), debit__realm=F("credit__realm")).count()
+    if crossing:
+        breaches.append(f"{crossing} transfers cross a currency or realm")
+
+    for check in _extra_checks:
+        breaches += check()
+    return breaches

@@ -1,0 +1,111 @@
+"""Double-entry ledger.
+
+Every movement of money is one Transfer from a debit account to a credit
+account, recorded as two append-only Entries (-amount, +amount). Each
+LedgerAccount caches its balance, updated in the same transaction as the
+entries. Corrections are new transfers; nothing is edited or deleted.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.audit.models import AppendOnlyModel
+
+MONEY = {"max_digits": 20, "decimal_places": 2}
+
+
+class Realm(models.TextChoices):
+    """Demo money and real money never meet: each realm is its own set of books."""
+
+    DEMO = "DEMO", "Demo"
+    REAL = "REAL", "Real"
+
+
+class AccountKind(models.TextChoices):
+    USER = "USER", "User"
+    ESCROW = "ESCROW", "Escrow"
+    HOUSE = "HOUSE", "House"
+    REVENUE = "REVENUE", "Platform revenue"
+    WORLD = "WORLD", "World (issuance)"
+
+
+class TransferKind(models.TextChoices):
+    ISSUE = "ISSUE", "Demo funds issued"
+    RESET = "RESET", "Demo balance reset"
+    STAKE = "STAKE", "Contract stake"
+    PAYOUT = "PAYOUT", "Contract payout"
+    REFUND = "REFUND", "Contract refund"
+    LOSS = "LOSS", "Contract lost"
+    DEPOSIT = "DEPOSIT", "Deposit"
+    WITHDRAWAL = "WITHDRAWAL", "Withdrawal"
+    FEE = "FEE", "Fee"
+    ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+
+
+class LedgerAccount(models.Model):
+    code = models.CharField(max_length=80, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=10, choices=AccountKind.choices, db_index=True)
+    realm = models.CharField(max_length=4, choices=Realm.choices)
+    currency = models.CharField(max_length=3)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_accounts",
+    )
+    balance = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    # Only the world and the house may run a negative balance: the world is
+    # where issued money comes from, the house pays winnings before it earns.
+    allow_negative = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(allow_negative=True) | Q(balance__gte=0),
+                name="ledger_account_non_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.realm} {self.currency})"
+
+
+class Transfer(AppendOnlyModel):
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=12, choices=TransferKind.choices, db_index=True)
+    debit = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="debits")
+    credit = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="credits")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=100, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_transfer_positive"),
+            models.CheckConstraint(condition=~Q(debit=models.F("credit")), name="ledger_transfer_two_accounts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency} ({self.idempotency_key})"
+
+
+class Entry(AppendOnlyModel):
+    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    amount = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "entries"
+
+    def __str__(self) -> str:
+        return f"{self.account.code} {self.amount:+}"

@@ -1,0 +1,190 @@
+"""Writes to the ledger. The only code that changes balances.
+
+Rounding rule: money is Decimal with two places. Amounts people type must
+already have at most two places (forms reject more); amounts the platform
+computes (payouts) are rounded down to the cent with `to_money`, so the
+platform never pays a fraction of a cent it did not earn.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+
+from .models import AccountKind, Entry, LedgerAccount, Realm, Transfer
+
+CENT = Decimal("0.01")
+
+
+class LedgerError(Exception):
+    pass
+
+
+class InsufficientFunds(LedgerError):
+    def __init__(self, account: LedgerAccount, amount: Decimal):
+        super().__init__(f"{account.code} cannot pay {amount}")
+        self.account = account
+        self.amount = amount
+
+
+class IdempotencyConflict(LedgerError):
+    """The key was used before for a different movement."""
+
+
+def to_money(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_DOWN)
+
+
+def _check_amount(amount: Decimal) -> None:
+    if not isinstance(amount, Decimal):
+        raise TypeError("Ledger amounts are Decimal.")
+    if amount <= 0 or amount != amount.quantize(CENT):
+        raise LedgerError(f"Invalid amount {amount!r}: positive, at most two decimal places.")
+
+
+_SYSTEM_NAMES = {
+    AccountKind.ESCROW: "Escrow",
+    AccountKind.HOUSE: "House",
+    AccountKind.REVENUE: "Platform revenue",
+    AccountKind.WORLD: "World",
+}
+
+
+def system_account(*, kind: str, realm: str, currency: str) -> LedgerAccount:
+    """The one system account of a kind per realm and currency, created on first use."""
+    if kind == AccountKind.USER:
+        raise ValueError("User accounts are opened with ledger_account_open.")
+    account, _ = LedgerAccount.objects.get_or_create(
+        code=f"{kind.lower()}:{realm}:{currency}",
+        defaults={
+            "name": f"{_SYSTEM_NAMES[kind]} {realm.lower()} {currency}",
+            "kind": kind,
+            "realm": realm,
+            "currency": currency,
+            "allow_negative": kind in (AccountKind.WORLD, AccountKind.HOUSE),
+        },
+    )
+    return account
+
+
+def ledger_account_open(*, owner, code: str, name: str, realm: str = Realm.DEMO, currency: str) -> LedgerAccount:
+    return LedgerAccount.objects.create(
+        code=code, name=name, kind=AccountKind.USER, realm=realm, currency=currency, owner=owner
+    )
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    debit_id: int
+    credit_id: int
+    amount: Decimal
+    kind: str
+    idempotency_key: str
+    reference: str = ""
+
+
+@transaction.atomic
+def transfer(
+    *,
+    debit: LedgerAccount,
+    credit: LedgerAccount,
+    amount: Decimal,
+    kind: str,
+    idempotency_key: str,
+    reference: str = "",
+) -> Transfer:
+    """Move `amount` from `debit` to `credit`, once per idempotency key.
+
+    The debit is a conditional UPDATE (`balance >= amount`), so concurrent
+    spenders can never take an account below zero.
+    """
+    _check_amount(amount)
+    if debit.currency != credit.currency or debit.realm != credit.realm:
+        raise LedgerError("Transfers stay within one realm and one currency.")
+    existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if (existing.debit_id, existing.credit_id, existing.amount) != (debit.pk, credit.pk, amount):
+            raise IdempotencyConflict(idempotency_key)
+        return existing
+
+    debited = LedgerAccount.objects.filter(pk=debit.pk)
+    if not debit.allow_negative:
+        debited = debited.filter(balance__gte=amount)
+    if debited.update(balance=F("balance") - amount) != 1:
+        raise InsufficientFunds(debit, amount)
+    LedgerAccount.objects.filter(pk=credit.pk).update(balance=F("balance") + amount)
+    created = Transfer.objects.create(
+        idempotency_key=idempotency_key,
+        kind=kind,
+        debit=debit,
+        credit=credit,
+        amount=amount,
+        currency=debit.currency,
+        reference=reference,
+    )
+    Entry.objects.bulk_create(
+        [
+            Entry(transfer=created, account_id=debit.pk, amount=-amount),
+            Entry(transfer=created, account_id=credit.pk, amount=amount),
+        ]
+    )
+    return created
+
+
+def transfer_many(specs: Iterable[TransferSpec]) -> list[Transfer]:
+    """Write many transfers as a set: two bulk inserts and one balance update per account.
+
+    Meant for settlement, where thousands of transfers land at once. Runs in
+    the caller's transaction (it must be inside one). A repeated idempotency
+    key or a balance driven below zero raises and the caller's transaction
+    rolls back whole.
+    """
+    specs = list(specs)
+    if not specs:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise LedgerError("transfer_many must run inside a transaction.")
+    accounts = LedgerAccount.objects.in_bulk({s.debit_id for s in specs} | {s.credit_id for s in specs})
+    deltas: dict[int, Decimal] = defaultdict(Decimal)
+    transfers = []
+    for spec in specs:
+        _check_amount(spec.amount)
+        debit, credit = accounts[spec.debit_id], accounts[spec.credit_id]
+        if debit.currency != credit.currency or debit.realm != credit.realm:
+            raise LedgerError("Transfers stay within one realm and one currency.")
+        deltas[spec.debit_id] -= spec.amount
+        deltas[spec.credit_id] += spec.amount
+        transfers.append(
+            Transfer(
+                idempotency_key=spec.idempotency_key,
+                kind=spec.kind,
+                debit_id=spec.debit_id,
+                credit_id=spec.credit_id,
+                amount=spec.amount,
+                currency=debit.currency,
+                reference=spec.reference,
+            )
+        )
+    try:
+        transfers = Transfer.objects.bulk_create(transfers, batch_size=2000)
+    except IntegrityError as exc:
+        raise IdempotencyConflict("a transfer in this batch was already written") from exc
+    entries = []
+    for t in transfers:
+        entries.append(Entry(transfer_id=t.pk, account_id=t.debit_id, amount=-t.amount))
+        entries.append(Entry(transfer_id=t.pk, account_id=t.credit_id, amount=t.amount))
+    Entry.objects.bulk_create(entries, batch_size=4000)
+    table = connection.ops.quote_name(LedgerAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        try:
+            cursor.executemany(
+                f"UPDATE {table} SET balance = balance + %s WHERE id = %s",
+                [(delta, pk) for pk, delta in deltas.items() if delta],
+            )
+        except IntegrityError as exc:
+            # The non-negative CHECK constraint: some account would go below zero.
+            raise LedgerError("A transfer batch would take an account below zero.") from exc
+    return transfers

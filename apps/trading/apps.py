@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class TradingConfig(AppConfig):
+    name = "apps.trading"
+
+    def ready(self) -> None:
+        from apps.ledger.checks import register
+        from apps.markets.feed import on_ticks
+
+        from .checks import contract_breaches
+        from .hooks import enqueue_settlement
+
+        on_ticks(enqueue_settlement)
+        register(contract_breaches)

@@ -1,0 +1,52 @@
+"""Contract money invariants, run by ledger_check with the ledger's own."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from apps.ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
+
+from .models import Contract, Status
+
+
+def contract_breaches() -> list[str]:
+    breaches: list[str] = []
+    stakes: dict[int, Decimal] = {}
+    paid: dict[int, Decimal] = defaultdict(Decimal)
+    settlements: dict[int, int] = defaultdict(int)
+    rows = Transfer.objects.filter(reference__startswith="contract:").values_list(
+        "reference", "kind", "amount", "credit__kind"
+    )
+    for reference, kind, amount, credit_kind in rows.iterator(chunk_size=5000):
+        pk = int(reference.split(":", 1)[1])
+        if kind == TransferKind.STAKE:
+            if pk in stakes:
+                breaches.append(f"contract {pk} has more than one stake transfer")
+            stakes[pk] = amount
+        else:
+            settlements[pk] += 1
+            if credit_kind == AccountKind.USER:
+                paid[pk] += amount
+
+    open_stakes: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    contracts = Contract.objects.values_list(
+        "pk", "status", "stake", "amount_paid", "account__ledger_account__realm", "account__currency"
+    )
+    for pk, status, stake, amount_paid, realm, currency in contracts.iterator(chunk_size=5000):
+        if stakes.get(pk) != stake:
+            breaches.append(f"contract {pk}: stake {stake} but stake transfer {stakes.get(pk)}")
+        if status == Status.OPEN:
+            open_stakes[(realm, currency)] += stake
+            if settlements.get(pk):
+                breaches.append(f"contract {pk} is open but has settlement transfers")
+        elif paid.get(pk, Decimal("0.00")) != amount_paid:
+            breaches.append(f"contract {pk}: paid {paid.get(pk, 0)} through the ledger, {amount_paid} recorded")
+
+    # Escrow holds exactly the stakes of open contracts.
+    escrows = LedgerAccount.objects.filter(kind=AccountKind.ESCROW).values_list("realm", "currency", "balance")
+    for realm, currency, balance in escrows:
+        expected = open_stakes.pop((realm, currency), Decimal("0.00"))
+        if balance != expected:
+            breaches.append(f"escrow {realm} {currency} holds {balance}, open stakes total {expected}")
+    for (realm, currency), total in open_stakes.items():
+        breaches.append(f"open stakes {realm} {currency} total {total} but there is no escrow account")
+    return breaches

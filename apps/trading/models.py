@@ -1,0 +1,93 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.accounts.models import TradingAccount
+from apps.ledger.models import MONEY
+from apps.markets.models import Market, TieRule
+
+
+class Direction(models.TextChoices):
+    RISE = "RISE", "Rise"
+    FALL = "FALL", "Fall"
+
+
+class DurationUnit(models.TextChoices):
+    TICKS = "t", "ticks"
+    MINUTES = "m", "minutes"
+
+
+class Status(models.TextChoices):
+    OPEN = "OPEN", "Open"
+    WON = "WON", "Won"
+    LOST = "LOST", "Lost"
+    TIE = "TIE", "Tie"
+    VOID = "VOID", "Void (no price, refunded)"
+
+
+TICK_DURATIONS = range(1, 11)
+MINUTE_DURATIONS = (1, 5, 15, 30, 60)
+
+
+class Contract(models.Model):
+    """A Rise/Fall contract.
+
+    Entry spot: the first tick after purchase (seq = purchase_seq + 1).
+    Exit spot: tick entry + N for tick durations, else the last tick at or
+    before `expires_at`. Payout, fixed at purchase: stake x (1 + payout %).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contracts")
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="contracts")
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="contracts")
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    stake = models.DecimalField(**MONEY)
+    payout_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    payout = models.DecimalField(**MONEY, help_text="What a win pays back, stake included.")
+    tie_rule = models.CharField(max_length=8, choices=TieRule.choices)
+    duration = models.PositiveSmallIntegerField()
+    duration_unit = models.CharField(max_length=1, choices=DurationUnit.choices)
+    idempotency_key = models.CharField(max_length=64)
+
+    purchased_at = models.DateTimeField()
+    purchase_seq = models.BigIntegerField(help_text="The market's last tick when bought; entry is the next one.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="For time durations.")
+
+    status = models.CharField(max_length=4, choices=Status.choices, default=Status.OPEN)
+    entry_spot = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    entry_time = models.DateTimeField(null=True, blank=True)
+    exit_spot = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    exit_time = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    amount_paid = models.DecimalField(**MONEY, null=True, blank=True, help_text="Paid back at settlement.")
+
+    class Meta:
+        ordering = ["-purchased_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "idempotency_key"], name="contract_user_idempotency"),
+            models.CheckConstraint(condition=Q(stake__gt=0), name="contract_stake_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "market"]),
+            models.Index(fields=["account", "status", "-purchased_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_direction_display()} {self.market_id} {self.stake}"
+
+    @property
+    def profit(self):
+        if self.amount_paid is None:
+            return None
+        return self.amount_paid - self.stake
+
+    @property
+    def exit_seq(self) -> int | None:
+        if self.duration_unit == DurationUnit.TICKS:
+            return self.purchase_seq + 1 + self.duration
+        return None
+
+    @property
+    def duration_label(self) -> str:
+        unit = self.get_duration_unit_display()
+        return f"{self.duration} {unit[:-1] if self.duration == 1 else unit}"

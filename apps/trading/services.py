@@ -1,0 +1,290 @@
+"""Buying and settling Rise/Fall contracts. Every money movement goes through the ledger."""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
+from django.utils import timezone
+
+from apps.accounts.models import AccountType, TradingAccount
+from apps.audit.services import audit_log
+from apps.ledger.models import AccountKind, TransferKind
+from apps.ledger.services import InsufficientFunds, TransferSpec, system_account, to_money, transfer, transfer_many
+from apps.markets.models import Market, Source, Tick, TieRule
+
+from .models import MINUTE_DURATIONS, TICK_DURATIONS, Contract, Direction, DurationUnit, Status
+
+logger = logging.getLogger(__name__)
+
+SETTLE_BATCH = 20_000
+
+
+def payout_for(*, stake: Decimal, payout_percent: Decimal) -> Decimal:
+    """What a winning contract pays back, stake included, rounded down to the cent."""
+    return to_money(stake * (1 + payout_percent / 100))
+
+
+def _validate_order(
+    *, account: TradingAccount, market: Market, stake: Decimal, duration: int, duration_unit: str
+) -> None:
+    errors: dict[str, str] = {}
+    if not market.is_active:
+        errors["market"] = f"{market.name} is closed for trading."
+    elif market.source != Source.OTC or account.type != AccountType.DEMO:
+        errors["market"] = f"{market.name} cannot be traded from {account.label}."
+    elif not market.is_fresh:
+        errors["market"] = (
+            f"Prices for {market.name} are paused: no new price in the last "
+            f"{int(market.stale_after.total_seconds())} seconds. Trading resumes when prices do."
+        )
+    if stake != stake.quantize(Decimal("0.01")):
+        errors["stake"] = "Enter a stake with at most two decimal places."
+    elif stake < market.min_stake:
+        errors["stake"] = f"The minimum stake on {market.name} is {market.min_stake} {account.currency}."
+    elif stake > market.max_stake:
+        errors["stake"] = f"The maximum stake on {market.name} is {market.max_stake} {account.currency}."
+    if duration_unit == DurationUnit.TICKS and duration not in TICK_DURATIONS:
+        errors["duration"] = "Tick contracts last 1 to 10 ticks."
+    elif duration_unit == DurationUnit.MINUTES and duration not in MINUTE_DURATIONS:
+        errors["duration"] = "Choose 1, 5, 15, 30 or 60 minutes."
+    elif duration_unit not in DurationUnit.values:
+        errors["duration"] = "Choose ticks or minutes."
+    if errors:
+        raise ValidationError(errors)
+
+
+def contract_buy(
+    *,
+    user,
+    account: TradingAccount,
+    market: Market,
+    direction: str,
+    stake: Decimal,
+    duration: int,
+    duration_unit: str,
+    idempotency_key: str,
+    request=None,
+) -> Contract:
+    """Buy a contract: validate, move the stake into escrow, open the contract.
+
+    The same idempotency key from the same user returns the first contract,
+    so a double-submitted form buys once.
+    """
+    if account.user_id != user.pk:
+        raise PermissionDenied("Not this user's account.")
+    if direction not in Direction.values:
+        raise ValidationError({"direction": "Choose Rise or Fall."})
+    try:
+        return _contract_buy(
+            user=user,
+            account=account,
+            market=market,
+            direction=direction,
+            stake=stake,
+            duration=duration,
+            duration_unit=duration_unit,
+            idempotency_key=idempotency_key,
+            request=request,
+        )
+    except IntegrityError:
+        # A concurrent request with the same key won the race: return its contract.
+        existing = Contract.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
+
+
+@transaction.atomic
+def _contract_buy(*, user, account, market, direction, stake, duration, duration_unit, idempotency_key, request):
+    existing = Contract.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    # Re-read inside the transaction: the admin may have just changed the
+    # market, and the entry spot must be the first tick after this moment.
+    market = Market.objects.get(pk=market.pk)
+    _validate_order(account=account, market=market, stake=stake, duration=duration, duration_unit=duration_unit)
+    now = timezone.now()
+    contract = Contract.objects.create(
+        user=user,
+        account=account,
+        market=market,
+        direction=direction,
+        stake=stake,
+        payout_percent=market.payout_percent,
+        payout=payout_for(stake=stake, payout_percent=market.payout_percent),
+        tie_rule=market.tie_rule,
+        duration=duration,
+        duration_unit=duration_unit,
+        idempotency_key=idempotency_key,
+        purchased_at=now,
+        purchase_seq=market.last_seq,
+        expires_at=now + timedelta(minutes=duration) if duration_unit == DurationUnit.MINUTES else None,
+    )
+    escrow = system_account(kind=AccountKind.ESCROW, realm=account.ledger_account.realm, currency=account.currency)
+    try:
+        transfer(
+            debit=account.ledger_account,
+            credit=escrow,
+            amount=stake,
+            kind=TransferKind.STAKE,
+            idempotency_key=f"contract:{contract.pk}:stake",
+            reference=f"contract:{contract.pk}",
+        )
+    except InsufficientFunds:
+        account.ledger_account.refresh_from_db(fields=["balance"])
+        raise ValidationError(
+            {"stake": f"Your balance ({account.ledger_account.balance} {account.currency}) does not cover this stake."}
+        ) from None
+    audit_log(
+        actor=user,
+        action="contract.buy",
+        target=contract,
+        request=request,
+        data={
+            "market": market.symbol,
+            "direction": direction,
+            "stake": str(stake),
+            "duration": f"{duration}{duration_unit}",
+        },
+    )
+    return contract
+
+
+# --- Settlement -------------------------------------------------------------
+
+_entry_tick = Tick.objects.filter(market=OuterRef("market"), seq=OuterRef("purchase_seq") + 1)
+_exit_tick_by_count = Tick.objects.filter(
+    market=OuterRef("market"), seq=OuterRef("purchase_seq") + 1 + OuterRef("duration")
+)
+# Last tick at or before expiry, and after the purchase.
+_exit_tick_by_time = Tick.objects.filter(
+    market=OuterRef("market"), seq__gt=OuterRef("purchase_seq"), time__lte=OuterRef("expires_at")
+).order_by("-seq")
+
+
+def _spot(field: str, name: str) -> dict:
+    """Entry and exit expressions of a tick field, for annotate() and update()."""
+    return {
+        f"entry_{name}": Subquery(_entry_tick.values(field)[:1]),
+        f"exit_{name}": Case(
+            When(duration_unit=DurationUnit.TICKS, then=Subquery(_exit_tick_by_count.values(field)[:1])),
+            default=Subquery(_exit_tick_by_time.values(field)[:1]),
+        ),
+    }
+
+
+def contracts_due(market_ids: list[int] | None):
+    """Open contracts whose exit tick is known: the Nth tick exists, or a tick after expiry does."""
+    due = Contract.objects.filter(status=Status.OPEN).filter(
+        Q(duration_unit=DurationUnit.TICKS, market__last_seq__gte=F("purchase_seq") + 1 + F("duration"))
+        | Q(duration_unit=DurationUnit.MINUTES, market__last_tick_at__gt=F("expires_at"))
+    )
+    if market_ids is not None:
+        due = due.filter(market_id__in=market_ids)
+    return due
+
+
+def outcome(*, direction: str, entry: Decimal | None, exit: Decimal | None, tie_rule: str) -> str:
+    """Deriv's rules: Rise wins if exit > entry, Fall if exit < entry; equal follows the tie rule."""
+    if entry is None or exit is None:
+        return Status.VOID
+    if entry == exit:
+        return Status.TIE if tie_rule == TieRule.REFUND else Status.LOST
+    rose = exit > entry
+    return Status.WON if rose == (direction == Direction.RISE) else Status.LOST
+
+
+_PAID = {
+    Status.WON: F("payout"),
+    Status.TIE: F("stake"),
+    Status.VOID: F("stake"),
+    Status.LOST: Value(Decimal("0.00")),
+}
+
+
+def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE_BATCH) -> list[int]:
+    """Settle every due contract as one set: one select, one update per outcome, bulk ledger writes.
+
+    Exactly once: contracts are claimed with a conditional update
+    (status=OPEN), under the database's write lock on SQLite and with
+    row locks skipping what another worker holds on PostgreSQL. A worker
+    that dies before commit leaves everything as it was for the retry.
+    """
+    with transaction.atomic():
+        due = contracts_due(market_ids)
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        rows = list(
+            due.annotate(**_spot("price", "price"))
+            .order_by("id")
+            .values(
+                "id",
+                "direction",
+                "stake",
+                "payout",
+                "tie_rule",
+                "account__currency",
+                "account__ledger_account_id",
+                "account__ledger_account__realm",
+                "entry_price",
+                "exit_price",
+            )[:limit]
+        )
+        if not rows:
+            return []
+        groups: dict[str, list[dict]] = {s: [] for s in _PAID}
+        for row in rows:
+            status = outcome(
+                direction=row["direction"], entry=row["entry_price"], exit=row["exit_price"], tie_rule=row["tie_rule"]
+            )
+            groups[status].append(row)
+
+        now = timezone.now()
+        for status, group in groups.items():
+            ids = [row["id"] for row in group]
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                updated = Contract.objects.filter(pk__in=chunk, status=Status.OPEN).update(
+                    status=status,
+                    settled_at=now,
+                    amount_paid=_PAID[status],
+                    **_spot("price", "spot"),
+                    **_spot("time", "time"),
+                )
+                if updated != len(chunk):
+                    raise RuntimeError("Contracts were settled concurrently; rolling back this run.")
+
+        transfer_many(_settlement_transfers(groups))
+    logger.info("settled %d contracts", len(rows))
+    return [row["id"] for row in rows]
+
+
+def _settlement_transfers(groups: dict[str, list[dict]]):
+    accounts: dict[tuple[str, str, str], int] = {}
+
+    def system(kind: str, row: dict) -> int:
+        book = (kind, row["account__ledger_account__realm"], row["account__currency"])
+        if book not in accounts:
+            accounts[book] = system_account(kind=kind, realm=book[1], currency=book[2]).pk
+        return accounts[book]
+
+    for status, group in groups.items():
+        for row in group:
+            escrow = system(AccountKind.ESCROW, row)
+            user = row["account__ledger_account_id"]
+            key, ref = f"contract:{row['id']}", f"contract:{row['id']}"
+            if status == Status.LOST:
+                house = system(AccountKind.HOUSE, row)
+                yield TransferSpec(escrow, house, row["stake"], TransferKind.LOSS, f"{key}:loss", ref)
+            elif status == Status.WON:
+                house = system(AccountKind.HOUSE, row)
+                yield TransferSpec(escrow, user, row["stake"], TransferKind.PAYOUT, f"{key}:return", ref)
+                if row["payout"] > row["stake"]:
+                    yield TransferSpec(
+                        house, user, row["payout"] - row["stake"], TransferKind.PAYOUT, f"{key}:win", ref
+                    )
+            else:
+                yield TransferSpec(escrow, user, row["stake"], TransferKind.REFUND, f"{key}:refund", ref)

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class UsersConfig(AppConfig):
+    name = "apps.users"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("trading-accounts/", include("apps.accounts.urls")),
+    path("trade/", include("apps.trading.urls")),
+    path("markets/", include("apps.markets.urls")),
+    path("", include("apps.dashboard.urls")),
+]

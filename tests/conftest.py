@@ -1,0 +1,82 @@
+import pytest
+from django.core.cache import cache
+
+from apps.ledger.checks import ledger_breaches
+
+
+def _uses_db(request) -> bool:
+    names = set(request.fixturenames)
+    return bool(request.node.get_closest_marker("django_db") or names & {"db", "transactional_db", "live_server"})
+
+
+@pytest.fixture(autouse=True)
+def ledger_invariants_hold(request):
+    """After every test that touched the database, every money invariant still holds."""
+    if not _uses_db(request):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    cache.clear()
+    yield
+    breaches = ledger_breaches()
+    assert not breaches, "ledger invariants broken:\n" + "\n".join(breaches)
+
+
+@pytest.fixture
+def user(db):
+    from apps.users.models import User
+
+    return User.objects.create_user("trader@example.com", "correct horse battery staple")
+
+
+@pytest.fixture
+def other_user(db):
+    from apps.users.models import User
+
+    return User.objects.create_user("outsider@example.com", "correct horse battery staple")
+
+
+@pytest.fixture
+def demo_account(user):
+    from apps.accounts.services import account_open_demo
+
+    return account_open_demo(user=user)
+
+
+@pytest.fixture
+def markets(db):
+    from apps.markets.seed import seed_markets
+
+    return {m.symbol: m for m in seed_markets()}
+
+
+@pytest.fixture
+def feed(markets, django_capture_on_commit_callbacks):
+    """A feed whose clock the test drives: `feed.tick()` writes one tick on every market.
+
+    After-commit work (settlement enqueued per tick, run inline) happens as
+    in production, also inside a test's transaction.
+    """
+    import datetime
+
+    from django.utils import timezone
+
+    from apps.markets.feed import OtcFeed
+
+    class TestFeed(OtcFeed):
+        def __init__(self):
+            self.now = timezone.now() - datetime.timedelta(seconds=1)
+            super().__init__(clock=lambda: self.now)
+
+        def tick(self, n: int = 1, seconds: float = 1.0):
+            written = []
+            for _ in range(n):
+                self.now += datetime.timedelta(seconds=seconds)
+                self.refresh()
+                with django_capture_on_commit_callbacks(execute=True):
+                    written += self.step(self.now)
+            return written
+
+    f = TestFeed()
+    f.tick()
+    return f
