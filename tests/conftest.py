@@ -22,6 +22,12 @@ def ledger_invariants_hold(request):
     assert not breaches, "ledger invariants broken:\n" + "\n".join(breaches)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users: a cheap hasher keeps the suite quick (production keeps the default)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def user(db):
     from apps.users.models import User

@@ -1,2 +1,11 @@
+from django.urls import path
+
+from . import views
+
 app_name = "accounts"
-urlpatterns: list = []
+urlpatterns = [
+    path("balance/", views.balance, name="balance"),
+    path("demo/open/", views.open_demo, name="open_demo"),
+    path("<int:pk>/select/", views.select, name="select"),
+    path("<int:pk>/reset/", views.reset, name="reset"),
+]

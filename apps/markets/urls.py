@@ -1,2 +1,8 @@
+from django.urls import path
+
+from . import views
+
 app_name = "markets"
-urlpatterns: list = []
+urlpatterns = [
+    path("<slug:symbol>/quote/", views.quote, name="quote"),
+]

@@ -1,2 +1,13 @@
+from django.urls import path
+
+from . import views
+
 app_name = "trading"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.trade, name="trade"),
+    path("buy/", views.buy, name="buy"),
+    path("preview/", views.preview, name="preview"),
+    path("positions/", views.positions, name="positions"),
+    path("history/", views.history, name="history"),
+    path("contracts/<int:pk>/", views.contract_detail, name="contract"),
+]

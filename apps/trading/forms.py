@@ -1,0 +1,79 @@
+import uuid
+from decimal import Decimal
+
+from django import forms
+
+from apps.markets.models import Market
+
+from .models import Direction, DurationUnit, Status
+
+STAKE_ERRORS = {
+    "required": "Enter a stake.",
+    "invalid": "Enter the stake as a number, like 10.00.",
+    "max_decimal_places": "Enter a stake with at most two decimal places.",
+    "max_digits": "That stake is too large.",
+    "max_whole_digits": "That stake is too large.",
+    "min_value": "The stake must be more than zero.",
+}
+
+
+class TradeForm(forms.Form):
+    market = forms.ModelChoiceField(
+        queryset=Market.objects.filter(is_active=True),
+        to_field_name="symbol",
+        empty_label=None,
+        error_messages={
+            "required": "Choose a market.",
+            "invalid_choice": "That market does not exist or is closed for trading.",
+        },
+    )
+    direction = forms.ChoiceField(
+        choices=Direction.choices,
+        error_messages={"required": "Choose Rise or Fall.", "invalid_choice": "Choose Rise or Fall."},
+    )
+    stake = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        initial=Decimal("10.00"),
+        error_messages=STAKE_ERRORS,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+    duration = forms.IntegerField(
+        initial=5,
+        error_messages={"required": "Enter a duration.", "invalid": "Enter the duration as a whole number."},
+        widget=forms.NumberInput(attrs={"min": 1, "max": 60}),
+    )
+    duration_unit = forms.ChoiceField(
+        choices=DurationUnit.choices,
+        initial=DurationUnit.TICKS,
+        error_messages={"invalid_choice": "Choose ticks or minutes."},
+    )
+    idempotency_key = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["idempotency_key"].initial = uuid.uuid4().hex
+        self.fields["stake"].widget.attrs["min"] = "0.35"
+
+    def clean_stake(self):
+        stake = self.cleaned_data["stake"]
+        # Normalise "10" and "10.0" to two places; more places were refused above.
+        return stake.quantize(Decimal("0.01"))
+
+
+class HistoryFilterForm(forms.Form):
+    market = forms.ModelChoiceField(
+        queryset=Market.objects.all(), required=False, empty_label="All markets", to_field_name="symbol"
+    )
+    result = forms.ChoiceField(choices=[("", "All results"), *Status.choices], required=False)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+

@@ -1,0 +1,102 @@
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from apps.accounts.models import TradingAccount
+
+from .models import Contract, DurationUnit, Status
+
+
+def contracts_for(*, account: TradingAccount) -> QuerySet[Contract]:
+    return Contract.objects.filter(account=account).select_related("market")
+
+
+def contract_for_user(*, user, pk: int) -> Contract:
+    """The user's own contract, or 404."""
+    return get_object_or_404(Contract.objects.select_related("market", "account"), pk=pk, user=user)
+
+
+def open_positions(*, account: TradingAccount) -> list[Contract]:
+    """Open contracts with what is left of them: ticks to go, or seconds to expiry."""
+    now = timezone.now()
+    positions = list(contracts_for(account=account).filter(status=Status.OPEN).order_by("purchased_at"))
+    for contract in positions:
+        if contract.duration_unit == DurationUnit.TICKS:
+            contract.ticks_left = max(contract.exit_seq - contract.market.last_seq, 0)
+        else:
+            contract.seconds_left = max(int((contract.expires_at - now).total_seconds()), 0)
+    return positions
+
+
+def history(
+    *,
+    account: TradingAccount,
+    market_id: int | None = None,
+    status: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Contract]:
+    contracts = contracts_for(account=account)
+    if market_id:
+        contracts = contracts.filter(market_id=market_id)
+    if status:
+        contracts = contracts.filter(status=status)
+    tz = timezone.get_current_timezone()
+    if date_from:
+        contracts = contracts.filter(purchased_at__gte=datetime.combine(date_from, time.min, tzinfo=tz))
+    if date_to:
+        contracts = contracts.filter(purchased_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz))
+    return contracts.order_by("-purchased_at", "-id")
+
+
+@dataclass(frozen=True)
+class Stats:
+    trades: int
+    open: int
+    wins: int
+    losses: int
+    ties: int
+    staked: Decimal
+    paid: Decimal
+
+    @property
+    def settled(self) -> int:
+        return self.wins + self.losses + self.ties
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        """Wins over decided contracts (ties and voids are neither)."""
+        decided = self.wins + self.losses
+        return (Decimal(self.wins) * 100 / decided).quantize(Decimal("0.1")) if decided else None
+
+    @property
+    def net(self) -> Decimal:
+        return self.paid - self.staked
+
+
+def stats(contracts: QuerySet[Contract]) -> Stats:
+    """Trades, outcomes and net profit of settled contracts, in one query."""
+    settled = ~Q(status=Status.OPEN)
+    row = contracts.aggregate(
+        trades=Count("id"),
+        open=Count("id", filter=Q(status=Status.OPEN)),
+        wins=Count("id", filter=Q(status=Status.WON)),
+        losses=Count("id", filter=Q(status=Status.LOST)),
+        ties=Count("id", filter=Q(status__in=[Status.TIE, Status.VOID])),
+        staked=Sum("stake", filter=settled),
+        paid=Sum("amount_paid", filter=settled),
+    )
+    cent = Decimal("0.01")
+    return Stats(
+        trades=row["trades"],
+        open=row["open"],
+        wins=row["wins"],
+        losses=row["losses"],
+        ties=row["ties"],
+        staked=Decimal(row["staked"] or 0).quantize(cent),
+        paid=Decimal(row["paid"] or 0).quantize(cent),
+    )

@@ -1,0 +1,192 @@
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from apps.accounts.selectors import selected_account
+from apps.markets.models import Market
+from apps.markets.selectors import markets_tradable
+
+from . import selectors
+from .forms import HistoryFilterForm, TradeForm
+from .services import contract_buy, payout_for
+
+
+def _account_or_404(request: HttpRequest):
+    account = selected_account(user=request.user)
+    if account is None:
+        raise Http404("No trading account.")
+    return account
+
+
+def _chosen_market(request: HttpRequest, markets: list[Market]) -> Market:
+    symbol = request.GET.get("market") or request.POST.get("market")
+    chosen = next((m for m in markets if m.symbol == symbol), None)
+    if symbol and chosen is None:
+        raise Http404("No such market.")
+    return chosen or markets[0]
+
+
+def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, market: Market | None = None) -> dict:
+    account = _account_or_404(request)
+    markets = list(markets_tradable())
+    if not markets:
+        raise Http404("No market is open.")
+    market = market or _chosen_market(request, markets)
+    if form is None:
+        form = TradeForm(initial={"market": market.symbol})
+    contracts = selectors.contracts_for(account=account)
+    return {
+        "account": account,
+        "markets": markets,
+        "market": market,
+        "form": form,
+        "preview": _preview(market, form["stake"].value()),
+        "positions": selectors.open_positions(account=account),
+        "recent": contracts.exclude(status="OPEN").order_by("-settled_at", "-id")[:8],
+        "stats": selectors.stats(contracts),
+    }
+
+
+def _preview(market: Market, stake) -> dict:
+    try:
+        stake = Decimal(str(stake)).quantize(Decimal("0.01"))
+    except (InvalidOperation, TypeError, ValueError):
+        return {"valid": False, "market": market}
+    if stake <= 0:
+        return {"valid": False, "market": market}
+    payout = payout_for(stake=stake, payout_percent=market.payout_percent)
+    return {"valid": True, "market": market, "stake": stake, "payout": payout, "profit": payout - stake}
+
+
+@login_required
+@require_GET
+def trade(request: HttpRequest) -> HttpResponse:
+    context = _trade_context(request)
+    if request.htmx and request.htmx.target == "trade-panel":
+        return render(request, "trading/trade.html#panel", context)
+    return render(request, "trading/trade.html", context)
+
+
+@login_required
+@require_POST
+def buy(request: HttpRequest) -> HttpResponse:
+    account = _account_or_404(request)
+    form = TradeForm(request.POST)
+    market = None
+    if form.is_valid():
+        data = form.cleaned_data
+        market = data["market"]
+        try:
+            contract = contract_buy(
+                user=request.user,
+                account=account,
+                market=market,
+                direction=data["direction"],
+                stake=data["stake"],
+                duration=data["duration"],
+                duration_unit=data["duration_unit"],
+                idempotency_key=data["idempotency_key"],
+                request=request,
+            )
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            message = (
+                f"Bought {contract.get_direction_display()} on {market.name}: "
+                f"{contract.stake} {account.currency} for {contract.duration_label}, "
+                f"pays {contract.payout} if it wins."
+            )
+            if not request.htmx:
+                messages.success(request, message)
+                return redirect(f"{reverse('trading:trade')}?market={market.symbol}")
+            fresh = TradeForm(
+                initial={
+                    "market": market.symbol,
+                    "direction": data["direction"],
+                    "stake": data["stake"],
+                    "duration": data["duration"],
+                    "duration_unit": data["duration_unit"],
+                }
+            )
+            response = render(
+                request,
+                "trading/trade.html#order-form",
+                {**_trade_context(request, form=fresh, market=market), "bought": message},
+            )
+            return trigger_client_event(response, "contractBought")
+    elif form["market"].value():
+        market = Market.objects.filter(symbol=form["market"].value(), is_active=True).first()
+    context = _trade_context(request, form=form, market=market)
+    if request.htmx:
+        # 200 so htmx swaps the form with its errors in place.
+        return render(request, "trading/trade.html#order-form", context)
+    return render(request, "trading/trade.html", context, status=422)
+
+
+@login_required
+@require_GET
+def preview(request: HttpRequest) -> HttpResponse:
+    markets = list(markets_tradable())
+    if not markets:
+        raise Http404("No market is open.")
+    market = _chosen_market(request, markets)
+    return render(request, "trading/trade.html#preview", {"preview": _preview(market, request.GET.get("stake"))})
+
+
+@login_required
+@require_GET
+def positions(request: HttpRequest) -> HttpResponse:
+    account = _account_or_404(request)
+    contracts = selectors.contracts_for(account=account)
+    context = {
+        "positions": selectors.open_positions(account=account),
+        "recent": contracts.exclude(status="OPEN").order_by("-settled_at", "-id")[:8],
+        "stats": selectors.stats(contracts),
+    }
+    return render(request, "trading/trade.html#positions", context)
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    account = _account_or_404(request)
+    form = HistoryFilterForm(request.GET or None)
+    filters = {}
+    if form.is_bound and form.is_valid():
+        market = form.cleaned_data["market"]
+        filters = {
+            "market_id": market.pk if market else None,
+            "status": form.cleaned_data["result"] or None,
+            "date_from": form.cleaned_data["date_from"],
+            "date_to": form.cleaned_data["date_to"],
+        }
+    contracts = selectors.history(account=account, **filters)
+    page = Paginator(contracts, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "account": account,
+        "form": form,
+        "page": page,
+        "stats": selectors.stats(contracts),
+        "query": query.urlencode(),
+    }
+    if request.htmx and request.htmx.target == "history":
+        return render(request, "trading/history.html#results", context)
+    return render(request, "trading/history.html", context)
+
+
+@login_required
+@require_GET
+def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    contract = selectors.contract_for_user(user=request.user, pk=pk)
+    return render(request, "trading/contract_detail.html", {"contract": contract})
