@@ -241,7 +241,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if not (DEBUG or TESTING)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }

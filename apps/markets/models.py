@@ -67,6 +67,17 @@ class Market(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    FEED_FIELDS = frozenset({"last_price", "last_tick_at", "last_seq"})
+
+    def save(self, *args, **kwargs):
+        # The feed owns the last_* fields. An edit (admin, seed, shell) saves
+        # everything else, so it can never roll a newer tick back.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.FEED_FIELDS
+            ]
+        super().save(*args, **kwargs)
+
     def clean(self):
         from django.core.exceptions import ValidationError
 

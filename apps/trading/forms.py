@@ -75,5 +75,3 @@ class HistoryFilterForm(forms.Form):
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "The end date is before the start date.")
         return data
-
-

@@ -49,7 +49,9 @@ def history(
     if date_from:
         contracts = contracts.filter(purchased_at__gte=datetime.combine(date_from, time.min, tzinfo=tz))
     if date_to:
-        contracts = contracts.filter(purchased_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz))
+        contracts = contracts.filter(
+            purchased_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz)
+        )
     return contracts.order_by("-purchased_at", "-id")
 
 

@@ -27,7 +27,7 @@ def _account_or_404(request: HttpRequest):
 
 
 def _chosen_market(request: HttpRequest, markets: list[Market]) -> Market:
-    symbol = request.GET.get("market") or request.POST.get("market")
+    symbol = request.GET.get("market")
     chosen = next((m for m in markets if m.symbol == symbol), None)
     if symbol and chosen is None:
         raise Http404("No such market.")

@@ -1,0 +1,67 @@
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from apps.audit.models import AuditEvent
+
+
+@pytest.fixture
+def trader(client, demo_account):
+    client.force_login(demo_account.user)
+    return client
+
+
+def test_the_header_shows_the_active_account_and_balance(trader, demo_account, feed):
+    body = trader.get(reverse("trading:trade")).content.decode()
+    assert "Demo account" in body
+    assert "10,000.00" in body
+
+
+def test_reset_restores_the_demo_balance_and_is_audited(trader, demo_account):
+    from apps.ledger.models import TransferKind
+    from apps.ledger.services import system_account, transfer
+
+    world = system_account(kind="WORLD", realm="DEMO", currency="USD")
+    transfer(
+        debit=demo_account.ledger_account,
+        credit=world,
+        amount=Decimal("1234.56"),
+        kind=TransferKind.ADJUSTMENT,
+        idempotency_key="spend",
+    )
+    response = trader.post(reverse("accounts:reset", args=[demo_account.pk]))
+    assert response.status_code == 302
+    demo_account.ledger_account.refresh_from_db()
+    assert demo_account.ledger_account.balance == Decimal("10000.00")
+    assert AuditEvent.objects.filter(action="account.reset_demo", target_id=str(demo_account.pk)).exists()
+
+
+def test_opening_and_switching_accounts(trader, demo_account):
+    trader.post(reverse("accounts:open_demo"))
+    accounts = list(demo_account.user.trading_accounts.order_by("id"))
+    assert len(accounts) == 2
+    assert accounts[1].is_selected and not accounts[0].is_selected
+    trader.post(reverse("accounts:select", args=[accounts[0].pk]))
+    accounts[0].refresh_from_db()
+    accounts[1].refresh_from_db()
+    assert accounts[0].is_selected and not accounts[1].is_selected
+
+
+@pytest.mark.parametrize("name", ["accounts:reset", "accounts:select"])
+def test_another_users_account_is_404(trader, other_user, name):
+    from apps.accounts.services import account_open_demo
+
+    theirs = account_open_demo(user=other_user)
+    assert trader.post(reverse(name, args=[theirs.pk])).status_code == 404
+    theirs.ledger_account.refresh_from_db()
+    assert theirs.ledger_account.balance == Decimal("10000.00")
+
+
+@pytest.mark.parametrize("name", ["accounts:reset", "accounts:select"])
+def test_get_on_a_state_changing_url_is_405(trader, demo_account, name):
+    assert trader.get(reverse(name, args=[demo_account.pk])).status_code == 405
+
+
+def test_get_on_open_demo_is_405(trader):
+    assert trader.get(reverse("accounts:open_demo")).status_code == 405
