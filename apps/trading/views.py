@@ -69,6 +69,8 @@ def _preview(market: Market, stake) -> dict:
 @login_required
 @require_GET
 def trade(request: HttpRequest) -> HttpResponse:
+    if not markets_tradable().exists():
+        return render(request, "trading/closed.html")
     context = _trade_context(request)
     if request.htmx and request.htmx.target == "trade-panel":
         return render(request, "trading/trade.html#panel", context)
