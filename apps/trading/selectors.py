@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
+from apps.markets.models import Tick
 
 from .models import Contract, DurationUnit, Status
 
@@ -24,7 +25,16 @@ def open_positions(*, account: TradingAccount) -> list[Contract]:
     """Open contracts with what is left of them: ticks to go, or seconds to expiry."""
     now = timezone.now()
     positions = list(contracts_for(account=account).filter(status=Status.OPEN).order_by("purchased_at"))
+    # Entry spots known before settlement: the tick after each purchase, in one query.
+    entries = {}
+    if positions:
+        wanted = Q()
+        for contract in positions:
+            wanted |= Q(market_id=contract.market_id, seq=contract.purchase_seq + 1)
+        ticks = Tick.objects.filter(wanted).values_list("market_id", "seq", "price")
+        entries = {(market_id, seq): price for market_id, seq, price in ticks}
     for contract in positions:
+        contract.entry_spot = entries.get((contract.market_id, contract.purchase_seq + 1))
         if contract.duration_unit == DurationUnit.TICKS:
             contract.ticks_left = max(contract.exit_seq - contract.market.last_seq, 0)
         else:
