@@ -38,6 +38,7 @@ def account_open_demo(*, user, label: str = "Demo account") -> TradingAccount:
         idempotency_key=f"demo-open:{account.pk}",
         reference=f"account:{account.pk}",
     )
+    ledger_account.refresh_from_db(fields=["balance"])
     audit_log(actor=user, action="account.open_demo", target=account)
     return account
 
