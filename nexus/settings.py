@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "apps.markets",
     "apps.accounts",
     "apps.trading",
+    "apps.notifications",
+    "apps.realtime",
     "apps.dashboard",
 ]
 
@@ -96,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.active_account",
+                "apps.notifications.context_processors.bell",
             ],
         },
     },

@@ -7,5 +7,6 @@ urlpatterns = [
     path("trading-accounts/", include("apps.accounts.urls")),
     path("trade/", include("apps.trading.urls")),
     path("markets/", include("apps.markets.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     path("", include("apps.dashboard.urls")),
 ]

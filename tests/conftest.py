@@ -85,4 +85,5 @@ def feed(markets, django_capture_on_commit_callbacks):
 
     f = TestFeed()
     f.tick()
+    f.markets_by_symbol = markets
     return f

@@ -7,6 +7,8 @@ from django.db import transaction
 from apps.audit.services import audit_log
 from apps.ledger.models import AccountKind, Realm, TransferKind
 from apps.ledger.services import ledger_account_open, system_account, transfer
+from apps.notifications.models import Kind
+from apps.notifications.services import notification_create
 
 from .models import AccountType, TradingAccount
 
@@ -95,6 +97,12 @@ def account_reset_demo(*, user, account: TradingAccount, request=None) -> Tradin
         target=account,
         request=request,
         data={"balance_before": str(before), "balance_after": str(target)},
+    )
+    notification_create(
+        user=user,
+        kind=Kind.DEMO_RESET,
+        title=f"{account.label} reset to {target} {account.currency}",
+        body=f"The balance was {before} {account.currency}.",
     )
     ledger_account.refresh_from_db(fields=["balance"])
     return account

@@ -8,8 +8,12 @@ class TradingConfig(AppConfig):
         from apps.ledger.checks import register
         from apps.markets.feed import on_ticks
 
+        from apps.realtime.push import user_fragment
+
         from .checks import contract_breaches
         from .hooks import enqueue_settlement
+        from .live import positions_fragment
 
         on_ticks(enqueue_settlement)
         register(contract_breaches)
+        user_fragment(positions_fragment)

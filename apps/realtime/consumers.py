@@ -1,0 +1,134 @@
+"""One WebSocket per browser tab: the user's own group plus the markets the page shows.
+
+Signed-in users only: anonymous sockets are closed (every live page needs a
+sign-in). The consumer holds no business logic: it checks what a client
+asks for, joins groups, and forwards the fragments pushed to them.
+"""
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from .push import market_group, render_user_state, user_group
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 2048
+MAX_MARKETS = 8
+# Re-join groups now and then: memberships expire in the channel layer and
+# are lost if Redis restarts while the socket stays open.
+REJOIN_EVERY_S = 30
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user_id = user.pk
+        self.groups_joined: set[str] = {user_group(user.pk)}
+        await self.accept()
+        await self._join(user_group(user.pk))
+        symbol = _query_param(self.scope, "market")
+        if symbol:
+            await self._subscribe(symbol)
+        await self._resync()
+        self.rejoin_task = asyncio.ensure_future(self._rejoin_forever())
+
+    async def disconnect(self, code):
+        task = getattr(self, "rejoin_task", None)
+        if task:
+            task.cancel()
+        for group in getattr(self, "groups_joined", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None or text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
+            logger.info("ignored oversized or binary message from user %s", self.user_id)
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            logger.info("ignored malformed message from user %s", self.user_id)
+            return
+        if not isinstance(message, dict):
+            logger.info("ignored non-object message from user %s", self.user_id)
+            return
+        if isinstance(message.get("subscribe"), str):
+            await self._subscribe(message["subscribe"])
+        elif isinstance(message.get("unsubscribe"), str):
+            await self._leave(market_group(message["unsubscribe"]))
+        elif message.get("resync"):
+            await self._resync()
+        else:
+            logger.info("ignored unknown message from user %s", self.user_id)
+
+    async def push_html(self, event):
+        await self.send(text_data=event["html"])
+
+    async def _subscribe(self, symbol: str) -> None:
+        markets = {g for g in self.groups_joined if g.startswith("market.")}
+        if len(markets) >= MAX_MARKETS and market_group(symbol) not in markets:
+            logger.info("user %s is at the market subscription limit", self.user_id)
+            return
+        if not await _market_is_active(symbol):
+            logger.info("user %s asked for unknown or inactive market %r", self.user_id, symbol[:40])
+            return
+        await self._join(market_group(symbol))
+        await self.send(text_data=await _render_quote(symbol))
+
+    async def _join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.add(group)
+
+    async def _leave(self, group: str) -> None:
+        if group in self.groups_joined and group.startswith("market."):
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.discard(group)
+
+    async def _resync(self) -> None:
+        """The true state from the database: nothing the page showed before is trusted."""
+        await self.send(text_data=await _render_user_state(self.user_id))
+
+    async def _rejoin_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REJOIN_EVERY_S)
+            try:
+                for group in list(self.groups_joined):
+                    await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:
+                logger.warning("re-joining groups failed; will retry", exc_info=True)
+
+
+def _query_param(scope, name: str) -> str | None:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0][:40] if values else None
+
+
+@database_sync_to_async
+def _market_is_active(symbol: str) -> bool:
+    from apps.markets.models import Market
+
+    return Market.objects.filter(symbol=symbol, is_active=True).exists()
+
+
+@database_sync_to_async
+def _render_quote(symbol: str) -> str:
+    from django.template.loader import render_to_string
+
+    from apps.markets.models import Market
+
+    return render_to_string("markets/_tick.html", {"market": Market.objects.get(symbol=symbol)})
+
+
+@database_sync_to_async
+def _render_user_state(user_id: int) -> str:
+    from django.contrib.auth import get_user_model
+
+    return render_user_state(get_user_model().objects.get(pk=user_id))

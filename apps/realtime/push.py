@@ -1,0 +1,75 @@
+"""Server-rendered fragments pushed over the channel layer.
+
+Every fragment is the partial the page itself renders; the browser's htmx
+ws extension swaps each one in by id. Pushing never raises into the caller:
+a push is best effort, and a page that missed one resyncs when it reconnects.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
+
+UserFragment = Callable[[object], str]
+_user_fragments: list[UserFragment] = []
+
+
+def user_fragment(render: UserFragment) -> UserFragment:
+    """Register a renderer of one per-user fragment (balance, positions, bell...)."""
+    if render not in _user_fragments:
+        _user_fragments.append(render)
+    return render
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def market_group(symbol: str) -> str:
+    return f"market.{symbol}"
+
+
+def send_group(group: str, html: str) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "push.html", "html": html})
+    except Exception:
+        logger.warning("push to %s failed", group, exc_info=True)
+
+
+def render_user_state(user) -> str:
+    return "".join(render(user) for render in _user_fragments)
+
+
+def push_user_state(user_ids: Iterable[int]) -> None:
+    for user in get_user_model().objects.filter(pk__in=set(user_ids)):
+        send_group(user_group(user.pk), render_user_state(user))
+
+
+def push_notifications(notification_ids: list[int]) -> None:
+    """Each user's fresh state plus one toast per new notification."""
+    from apps.notifications.models import Notification
+
+    by_user = defaultdict(list)
+    for notification in Notification.objects.filter(pk__in=notification_ids).select_related("user"):
+        by_user[notification.user].append(notification)
+    for user, notifications in by_user.items():
+        toasts = render_to_string("notifications/_toast.html", {"notifications": notifications})
+        send_group(user_group(user.pk), render_user_state(user) + toasts)
+
+
+def push_ticks(market_ids: list[int]) -> None:
+    """One render per market, one message per market group, whatever the number of viewers."""
+    from apps.markets.models import Market
+
+    for market in Market.objects.filter(pk__in=market_ids):
+        html = render_to_string("markets/_tick.html", {"market": market})
+        send_group(market_group(market.symbol), html)

@@ -1,0 +1,21 @@
+from django.template.loader import render_to_string
+
+from apps.accounts.selectors import selected_account
+
+from . import selectors
+
+
+def positions_context(account) -> dict:
+    contracts = selectors.contracts_for(account=account)
+    return {
+        "positions": selectors.open_positions(account=account),
+        "recent": contracts.exclude(status="OPEN").order_by("-settled_at", "-id")[:8],
+        "stats": selectors.stats(contracts),
+    }
+
+
+def positions_fragment(user) -> str:
+    account = selected_account(user=user)
+    if account is None:
+        return ""
+    return render_to_string("trading/trade.html#positions", positions_context(account))
