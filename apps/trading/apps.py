@@ -7,7 +7,6 @@ class TradingConfig(AppConfig):
     def ready(self) -> None:
         from apps.ledger.checks import register
         from apps.markets.feed import on_ticks
-
         from apps.realtime.push import user_fragment
 
         from .checks import contract_breaches
