@@ -1,0 +1,75 @@
+import re
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core.management import call_command
+
+from apps.accounts.models import AccountType
+from apps.markets.models import Market
+from apps.users.models import User
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = re.compile(r"^(?P<role>[\w ]+): (?P<email>\S+)  password: (?P<password>\S+)", re.MULTILINE)
+
+
+def seed(*args) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def printed_passwords(output: str) -> dict[str, str]:
+    return {m["email"]: m["password"] for m in PASSWORD.finditer(output)}
+
+
+def test_creates_the_demo_users_once_and_prints_their_passwords_once():
+    first = printed_passwords(seed())
+    assert set(first) == {"demo@nexus.local", "admin@nexus.local"}
+
+    second_output = seed()
+    assert printed_passwords(second_output) == {}
+    for password in first.values():
+        assert password not in second_output
+
+    assert User.objects.filter(email="demo@nexus.local").count() == 1
+    assert User.objects.filter(email="admin@nexus.local").count() == 1
+    trader = User.objects.get(email="demo@nexus.local")
+    admin = User.objects.get(email="admin@nexus.local")
+    assert trader.check_password(first["demo@nexus.local"])
+    assert admin.check_password(first["admin@nexus.local"])
+    assert not trader.is_staff and not trader.is_superuser
+    assert admin.is_staff and admin.is_superuser
+    assert first["demo@nexus.local"] != first["admin@nexus.local"]
+
+
+def test_the_trader_has_one_funded_demo_account_and_a_verified_primary_email():
+    seed()
+    seed()
+    trader = User.objects.get(email="demo@nexus.local")
+    accounts = list(trader.trading_accounts.all())
+    assert len(accounts) == 1
+    assert accounts[0].type == AccountType.DEMO
+    assert accounts[0].is_selected
+    assert accounts[0].balance == Decimal("10000.00")
+    assert EmailAddress.objects.filter(user=trader, email=trader.email, verified=True, primary=True).count() == 1
+    assert User.objects.get(email="admin@nexus.local").trading_accounts.filter(type=AccountType.DEMO).count() == 1
+
+
+def test_seeds_the_demo_markets():
+    seed()
+    assert Market.objects.filter(symbol="OTC_EUR_USD").exists()
+
+
+def test_reset_passwords_prints_new_working_passwords():
+    first = printed_passwords(seed())
+    reset = printed_passwords(seed("--reset-passwords"))
+    assert set(reset) == set(first)
+    for email, password in reset.items():
+        assert password != first[email]
+        user = User.objects.get(email=email)
+        assert user.check_password(password)
+        assert not user.check_password(first[email])
+    assert User.objects.filter(email__endswith="@nexus.local").count() == 2
