@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from .models import Notification
 
@@ -22,10 +23,10 @@ def notifications_create(items: Iterable[NewNotification]) -> list[Notification]
         [Notification(user_id=i.user_id, kind=i.kind, title=i.title, body=i.body, link=i.link) for i in items]
     )
     if rows:
-        from apps.realtime.push import push_notifications
-
+        # Rendering every user's fragments is the worker's job, off the
+        # caller's path (settlement may notify thousands at once).
         ids = [n.pk for n in rows]
-        transaction.on_commit(lambda: push_notifications(ids))
+        transaction.on_commit(lambda: async_task("apps.realtime.tasks.push_notifications", ids, group="push"))
     return rows
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import AccountType, TradingAccount
@@ -14,6 +15,9 @@ from apps.audit.services import audit_log
 from apps.ledger.models import AccountKind, TransferKind
 from apps.ledger.services import InsufficientFunds, TransferSpec, system_account, to_money, transfer, transfer_many
 from apps.markets.models import Market, Source, Tick, TieRule
+from apps.notifications.models import Kind
+from apps.notifications.services import NewNotification, notifications_create
+from apps.realtime.push import push_user_state
 
 from .models import MINUTE_DURATIONS, TICK_DURATIONS, Contract, Direction, DurationUnit, Status
 
@@ -150,19 +154,25 @@ def _contract_buy(*, user, account, market, direction, stake, duration, duration
             "duration": f"{duration}{duration_unit}",
         },
     )
+    transaction.on_commit(lambda: push_user_state([user.pk]))
     return contract
 
 
 # --- Settlement -------------------------------------------------------------
 
-_entry_tick = Tick.objects.filter(market=OuterRef("market"), seq=OuterRef("purchase_seq") + 1)
+# Ticks order by market by default, which would join markets_market into
+# every lookup; order_by() drops that.
+_entry_tick = Tick.objects.filter(market=OuterRef("market"), seq=OuterRef("purchase_seq") + 1).order_by()
 _exit_tick_by_count = Tick.objects.filter(
     market=OuterRef("market"), seq=OuterRef("purchase_seq") + 1 + OuterRef("duration")
-)
-# Last tick at or before expiry, and after the purchase.
+).order_by()
+# Last tick at or before expiry, and after the purchase. The feed writes ticks
+# in time order, so the latest time is also the highest seq (which breaks
+# ties); ordering by time lets the (market, time) index find it in one step
+# instead of walking back over every tick written since expiry.
 _exit_tick_by_time = Tick.objects.filter(
     market=OuterRef("market"), seq__gt=OuterRef("purchase_seq"), time__lte=OuterRef("expires_at")
-).order_by("-seq")
+).order_by("-time", "-seq")
 
 
 def _spot(field: str, name: str) -> dict:
@@ -229,6 +239,8 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
                 "account__currency",
                 "account__ledger_account_id",
                 "account__ledger_account__realm",
+                "user_id",
+                "market__name",
                 "entry_price",
                 "exit_price",
             )[:limit]
@@ -257,7 +269,8 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
                 if updated != len(chunk):
                     raise RuntimeError("Contracts were settled concurrently; rolling back this run.")
 
-        transfer_many(_settlement_transfers(groups))
+        transfer_many(_settlement_transfers(groups), return_transfers=False)
+        notifications_create(_settlement_notices(groups))
     logger.info("settled %d contracts", len(rows))
     return [row["id"] for row in rows]
 
@@ -288,3 +301,39 @@ def _settlement_transfers(groups: dict[str, list[dict]]):
                     )
             else:
                 yield TransferSpec(escrow, user, row["stake"], TransferKind.REFUND, f"{key}:refund", ref)
+
+
+_NOTICE = {
+    Status.WON: (Kind.CONTRACT_WON, "Won"),
+    Status.LOST: (Kind.CONTRACT_LOST, "Lost"),
+    Status.TIE: (Kind.CONTRACT_REFUNDED, "Tie, stake refunded"),
+    Status.VOID: (Kind.CONTRACT_REFUNDED, "Void, stake refunded"),
+}
+
+
+# Any id works: it is swapped for each contract's own.
+_LINK_ID = 987654321
+
+
+def _settlement_notices(groups: dict[str, list[dict]]):
+    # One reverse() per batch: per row it was a third of the notices' cost.
+    link = reverse("trading:contract", args=[_LINK_ID]).replace(str(_LINK_ID), "{}")
+    for status, group in groups.items():
+        kind, verdict = _NOTICE[status]
+        for row in group:
+            paid = _PAID_AMOUNT[status](row)
+            yield NewNotification(
+                user_id=row["user_id"],
+                kind=kind,
+                title=f"{verdict}: {row['direction'].title()} on {row['market__name']}",
+                body=f"Stake {row['stake']}, paid {paid} ({paid - row['stake']:+}).",
+                link=link.format(row["id"]),
+            )
+
+
+_PAID_AMOUNT = {
+    Status.WON: lambda row: row["payout"],
+    Status.TIE: lambda row: row["stake"],
+    Status.VOID: lambda row: row["stake"],
+    Status.LOST: lambda row: Decimal("0.00"),
+}

@@ -1,12 +1,26 @@
-"""Real headless Chromium (Debian's) driven by Playwright, against pytest-django's live server."""
+"""Real headless Chromium (Debian's) driven by Playwright, against the real stack.
+
+The stack is what production runs: daphne serving HTTP and WebSockets in its
+own process, a Redis channel layer between processes, and the real feed
+(in a thread of the test process) writing ticks, enqueuing settlement (run
+inline) and pushing fragments. Everything shares the test database file.
+"""
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
+from tests.support.redis import embedded_redis, free_port
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+BASE_DIR = Path(__file__).resolve().parents[2]
 # Playwright's sync API runs an event loop in this thread; the ORM calls the
 # tests make between browser steps are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -35,9 +49,79 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def redis_url():
+    with embedded_redis() as url:
+        yield url
+
+
+class WebServer:
+    """daphne in a subprocess, restartable on the same port (to cut every socket)."""
+
+    def __init__(self, env: dict, port: int, log: Path):
+        self.env, self.port, self.log = env, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "nexus.asgi:application"],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/accounts/login/", timeout=2)
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("daphne did not start:\n" + self.log.read_text()[-3000:]) from None
+                time.sleep(0.1)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1360, "height": 900})
+def live_stack(transactional_db, redis_url, settings, tmp_path):
+    from channels.layers import channel_layers
+    from django.db import connection
+
+    from nexus.settings import redis_channel_layers
+
+    # This process pushes (feed thread, services run by tests) through the
+    # same Redis the web process listens on.
+    settings.CHANNEL_LAYERS = redis_channel_layers(redis_url)
+    channel_layers.backends.clear()
+    mail_dir = tmp_path / "mail"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "REDIS_URL": redis_url,
+        "DEBUG": "on",
+        "SECRET_KEY": "e2e-only-secret-key",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(mail_dir),
+        "Q_SYNC": "on",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = WebServer(env, free_port(), tmp_path / "daphne.log")
+    server.start()
+    server.mail_dir = mail_dir
+    yield server
+    server.stop()
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def page(browser, live_stack):
+    context = browser.new_context(base_url=live_stack.url, viewport={"width": 1360, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors = []
@@ -47,28 +131,70 @@ def page(browser, live_server):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-@pytest.fixture
-def running_feed(transactional_db):
-    """The real feed in a background thread, ticking the OTC markets every 200 ms."""
-    from django.db import connection
+class FeedThread:
+    """The real feed ticking every OTC market every 200 ms, stoppable and restartable."""
 
-    from apps.markets.feed import OtcFeed
+    def __init__(self):
+        from apps.markets.feed import OtcFeed
+
+        self.feed = OtcFeed()
+        self.thread = None
+        self.stopping = threading.Event()
+
+    def start(self):
+        from django.db import connection
+
+        self.stopping.clear()
+
+        def run():
+            try:
+                self.feed.run_forever(should_stop=self.stopping.is_set)
+            finally:
+                connection.close()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def running_feed(live_stack):
     from apps.markets.models import Market
     from apps.markets.seed import seed_markets
 
     seed_markets()
     Market.objects.update(tick_interval_ms=200)
-    stop = threading.Event()
-    feed = OtcFeed()
-
-    def run():
-        try:
-            feed.run_forever(should_stop=stop.is_set)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    feed = FeedThread()
+    feed.start()
     yield feed
-    stop.set()
-    thread.join(timeout=10)
+    feed.stop()
+
+
+@pytest.fixture
+def signed_in(page, running_feed, django_user_model):
+    """A verified trader with a demo account, signed in on the trading page."""
+    from allauth.account.models import EmailAddress
+
+    from apps.accounts.services import account_open_demo
+
+    user = django_user_model.objects.create_user("trader@example.com", "a-long-demo-passphrase")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    account_open_demo(user=user)
+    page.goto("/accounts/login/")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", "a-long-demo-passphrase")
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url("**/trade/**")
+    page.user = user
+    return page
+
+
+@pytest.fixture(autouse=True)
+def real_password_hashing(fast_password_hashing, settings):
+    """Users made here sign in through the web process, which uses the production hashers."""
+    from django.conf import global_settings
+
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS

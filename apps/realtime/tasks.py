@@ -1,0 +1,3 @@
+from .push import push_notifications
+
+__all__ = ["push_notifications"]

@@ -1,0 +1,82 @@
+"""Everything on the trading page moves without a reload, and survives a dropped connection."""
+
+import time
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+
+def _prices_seen(page, want: int, within_s: float = 10) -> set[str]:
+    seen: set[str] = set()
+    deadline = time.monotonic() + within_s
+    while len(seen) < want and time.monotonic() < deadline:
+        seen.add(page.locator("#quote").get_attribute("data-price"))
+        page.wait_for_timeout(100)
+    return seen
+
+
+def test_prices_balance_positions_and_settlement_arrive_live(signed_in):
+    page = signed_in
+    page.evaluate("window.notReloaded = true")
+    assert len(_prices_seen(page, 3)) >= 3
+
+    page.fill("input[name=stake]", "10")
+    page.fill("input[name=duration]", "3")
+    page.get_by_role("button", name="Fall").click()
+    expect(page.get_by_test_id("balance")).to_have_text("9,990.00")
+    expect(page.locator("#positions tbody tr[data-contract]").first).to_be_visible()
+
+    toast = page.get_by_test_id("toast")
+    expect(toast).to_be_visible(timeout=20_000)
+    expect(toast).to_contain_text("Fall on EUR/USD OTC")
+    expect(page.get_by_test_id("unread")).to_have_text("1")
+    expect(page.locator("#positions tr[data-status]")).to_have_count(1)
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_settlement_while_disconnected_shows_after_reconnect(signed_in, live_stack):
+    from apps.trading.models import Contract, Status
+
+    page = signed_in
+    page.fill("input[name=stake]", "20")
+    page.fill("input[name=duration]", "5")
+    page.get_by_role("button", name="Rise").click()
+    expect(page.get_by_test_id("balance")).to_have_text("9,980.00")
+
+    live_stack.stop()  # every socket drops; the feed keeps ticking and settling
+    deadline = time.monotonic() + 20
+    while Contract.objects.filter(status=Status.OPEN).exists():
+        assert time.monotonic() < deadline, "the contract did not settle"
+        time.sleep(0.2)
+    contract = Contract.objects.get()
+    live_stack.start()
+
+    expected = Decimal("9980.00") + contract.amount_paid
+    expect(page.get_by_test_id("balance")).to_have_text(f"{expected:,.2f}", timeout=30_000)
+    expect(
+        page.locator(f'#positions tr[data-contract="{contract.pk}"][data-status="{contract.status}"]')
+    ).to_be_visible()
+
+
+def test_when_the_feed_stops_the_page_shows_prices_paused_and_refuses_trades(signed_in, running_feed):
+    page = signed_in
+    expect(page.get_by_test_id("price")).to_be_visible()
+    running_feed.stop()
+    expect(page.get_by_test_id("paused")).to_be_visible(timeout=15_000)
+    page.get_by_role("button", name="Rise").click()
+    expect(page.locator("#market-error")).to_contain_text("paused")
+    expect(page.get_by_test_id("balance")).to_have_text("10,000.00")
+
+
+def test_notifications_list_and_mark_all_read(signed_in):
+    page = signed_in
+    page.fill("input[name=duration]", "1")
+    page.get_by_role("button", name="Rise").click()
+    expect(page.get_by_test_id("unread")).to_have_text("1", timeout=20_000)
+    page.locator("#bell").click()
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
+    page.get_by_role("button", name="Mark all read").click()
+    expect(page.get_by_test_id("unread")).to_have_count(0)
