@@ -98,6 +98,11 @@ class Market(models.Model):
     def is_tradable(self) -> bool:
         return self.is_active and self.is_fresh
 
+    @property
+    def last_tick_ms(self) -> int | None:
+        """The last tick's time in epoch milliseconds, as the chart and latency probes read it."""
+        return int(self.last_tick_at.timestamp() * 1000) if self.last_tick_at else None
+
     def format_price(self, price: Decimal | None) -> str:
         if price is None:
             return "—"
