@@ -13,6 +13,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Round
 
 from .models import AccountKind, Entry, LedgerAccount, Realm, Transfer
 
@@ -113,9 +114,12 @@ def transfer(
     debited = LedgerAccount.objects.filter(pk=debit.pk)
     if not debit.allow_negative:
         debited = debited.filter(balance__gte=amount)
-    if debited.update(balance=F("balance") - amount) != 1:
+    # Rounded to the cent in SQL: SQLite keeps decimals as binary floats, and
+    # without it repeated updates drift (ten 0.10 stakes leave 0.9999999999999999),
+    # so an account holding exactly enough is refused or breaks the >= 0 check.
+    if debited.update(balance=Round(F("balance") - amount, 2)) != 1:
         raise InsufficientFunds(debit, amount)
-    LedgerAccount.objects.filter(pk=credit.pk).update(balance=F("balance") + amount)
+    LedgerAccount.objects.filter(pk=credit.pk).update(balance=Round(F("balance") + amount, 2))
     created = Transfer.objects.create(
         idempotency_key=idempotency_key,
         kind=kind,
@@ -181,7 +185,7 @@ def transfer_many(specs: Iterable[TransferSpec]) -> list[Transfer]:
     with connection.cursor() as cursor:
         try:
             cursor.executemany(
-                f"UPDATE {table} SET balance = balance + %s WHERE id = %s",
+                f"UPDATE {table} SET balance = ROUND(balance + %s, 2) WHERE id = %s",
                 [(delta, pk) for pk, delta in deltas.items() if delta],
             )
         except IntegrityError as exc:
