@@ -5,4 +5,6 @@ from . import views
 app_name = "markets"
 urlpatterns = [
     path("<slug:symbol>/quote/", views.quote, name="quote"),
+    path("<slug:symbol>/candles/", views.candle_history, name="candles"),
+    path("<slug:symbol>/ticks/", views.tick_history, name="ticks"),
 ]

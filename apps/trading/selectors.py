@@ -112,3 +112,13 @@ def stats(contracts: QuerySet[Contract]) -> Stats:
         staked=Decimal(row["staked"] or 0).quantize(cent),
         paid=Decimal(row["paid"] or 0).quantize(cent),
     )
+
+
+def chart_markers(*, account: TradingAccount, market, limit: int = 200) -> list[dict]:
+    """Entry (at purchase) and exit (at the exit tick) of the account's latest contracts on a market."""
+    markers = []
+    for c in contracts_for(account=account).filter(market=market).order_by("-purchased_at")[:limit]:
+        markers.append({"time": int(c.purchased_at.timestamp()), "kind": "entry", "direction": c.direction, "id": c.pk})
+        if c.exit_time:
+            markers.append({"time": int(c.exit_time.timestamp()), "kind": "exit", "status": c.status, "id": c.pk})
+    return sorted(markers, key=lambda m: m["time"])

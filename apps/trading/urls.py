@@ -9,5 +9,6 @@ urlpatterns = [
     path("preview/", views.preview, name="preview"),
     path("positions/", views.positions, name="positions"),
     path("history/", views.history, name="history"),
+    path("markers/", views.markers, name="markers"),
     path("contracts/<int:pk>/", views.contract_detail, name="contract"),
 ]

@@ -4,14 +4,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from apps.accounts.selectors import selected_account
-from apps.markets.models import Market
+from apps.markets.models import Market, Timeframe
 from apps.markets.selectors import markets_tradable
 
 from . import selectors
@@ -52,6 +52,7 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
         "positions": selectors.open_positions(account=account),
         "recent": contracts.exclude(status="OPEN").order_by("-settled_at", "-id")[:8],
         "stats": selectors.stats(contracts),
+        "timeframes": [("ticks", "Ticks"), *((tf.value, tf.label) for tf in Timeframe)],
     }
 
 
@@ -192,3 +193,12 @@ def history(request: HttpRequest) -> HttpResponse:
 def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contract = selectors.contract_for_user(user=request.user, pk=pk)
     return render(request, "trading/contract_detail.html", {"contract": contract})
+
+
+@login_required
+@require_GET
+def markers(request: HttpRequest) -> HttpResponse:
+    """The trader's own entries and exits on one market, for the chart."""
+    account = _account_or_404(request)
+    market = get_object_or_404(Market, symbol=request.GET.get("market", ""))
+    return JsonResponse({"markers": selectors.chart_markers(account=account, market=market)})
