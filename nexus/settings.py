@@ -132,7 +132,16 @@ def redis_channel_layers(url: str) -> dict:
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [url]},
+            "CONFIG": {
+                "hosts": [url],
+                # Live data is worthless when old: a message waits at most
+                # 10 s, and a channel that cannot keep up holds at most 100
+                # (the oldest are dropped), so a slow socket never grows memory.
+                "capacity": 100,
+                "expiry": 10,
+                # Sockets re-join their groups every WS_REJOIN_SECONDS.
+                "group_expiry": 3600,
+            },
         }
     }
 
@@ -268,4 +277,6 @@ NEXUS = {
     "TICK_RETENTION_DAYS": env.int("TICK_RETENTION_DAYS", default=7),
     "DEMO_BALANCE": env.str("DEMO_BALANCE", default="10000.00"),
     "DEMO_CURRENCY": "USD",
+    # Live sockets re-join their groups this often (group expiry, Redis restarts).
+    "WS_REJOIN_SECONDS": env.float("WS_REJOIN_SECONDS", default=30.0),
 }

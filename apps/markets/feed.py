@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .generator import GeneratorSettings, PriceGenerator
-from .models import Candle, Market, Source, Tick, Timeframe
+from .models import Candle, FeedStatus, Market, Source, Tick, Timeframe
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,28 @@ class CandleBook:
         return touched
 
 
+class FeedMeter:
+    """Events in the last minute (ticks written, upstream calls made), for the staff status page."""
+
+    def __init__(self):
+        self.events: dict[str, list[float]] = {}
+
+    def add(self, name: str, count: int = 1) -> None:
+        now = time.monotonic()
+        self.events.setdefault(name, []).extend([now] * count)
+
+    def last_minute(self, name: str) -> int:
+        cutoff = time.monotonic() - 60
+        kept = [t for t in self.events.get(name, []) if t >= cutoff]
+        self.events[name] = kept
+        return len(kept)
+
+
 class OtcFeed:
     CONFIG_REFRESH_S = 2.0
     RETENTION_EVERY_S = 600.0
+    STATUS_EVERY_S = 5.0
+    SOURCE = Source.OTC
 
     def __init__(self, *, clock: Callable[[], datetime] = timezone.now):
         self.clock = clock
@@ -82,6 +101,8 @@ class OtcFeed:
         self.candles = CandleBook()
         self.last_refresh = 0.0
         self.last_retention = 0.0
+        self.last_status = 0.0
+        self.meter = FeedMeter()
 
     def refresh(self) -> None:
         markets = {m.pk: m for m in Market.objects.filter(source=Source.OTC, is_active=True)}
@@ -140,7 +161,22 @@ class OtcFeed:
             )
             market_ids = [t.market_id for t in ticks]
             transaction.on_commit(lambda: self._notify(market_ids))
+        self.meter.add("ticks", len(ticks))
         return ticks
+
+    def report_status(self) -> None:
+        """OTC prices are generated here: no upstream calls, one internal stream per active market."""
+        FeedStatus.objects.update_or_create(
+            source=self.SOURCE,
+            defaults={
+                "heartbeat_at": self.clock(),
+                "markets": len(self.markets),
+                "upstream_subscriptions": len(self.generators),
+                "upstream_calls_last_minute": self.meter.last_minute("upstream_calls"),
+                "ticks_last_minute": self.meter.last_minute("ticks"),
+            },
+        )
+        self.last_status = time.monotonic()
 
     def _notify(self, market_ids: list[int]) -> None:
         for listener in _listeners:
@@ -168,6 +204,8 @@ class OtcFeed:
                 self.step()
                 if time.monotonic() - self.last_retention >= self.RETENTION_EVERY_S:
                     self.purge_old_ticks()
+                if time.monotonic() - self.last_status >= self.STATUS_EVERY_S:
+                    self.report_status()
                 backoff = 1.0
                 time.sleep(self.sleep_time())
             except Exception:

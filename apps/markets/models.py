@@ -56,6 +56,9 @@ class Market(models.Model):
     max_stake = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("1000.00"))
     tie_rule = models.CharField(max_length=8, choices=TieRule.choices, default=TieRule.REFUND)
 
+    # When traders with open contracts were last told this market paused.
+    paused_notice_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     # Written only by the feed, with each tick.
     last_price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     last_tick_at = models.DateTimeField(null=True, blank=True)
@@ -147,3 +150,26 @@ class Candle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.market_id} {self.get_timeframe_display()} {self.start:%Y-%m-%d %H:%M}"
+
+
+class FeedStatus(models.Model):
+    """What a feed process reports about itself every few seconds, for staff."""
+
+    source = models.CharField(max_length=8, choices=Source.choices, unique=True)
+    heartbeat_at = models.DateTimeField()
+    markets = models.PositiveIntegerField(default=0)
+    upstream_subscriptions = models.PositiveIntegerField(
+        default=0, help_text="Open upstream subscriptions: one per active market, whatever the number of viewers."
+    )
+    upstream_calls_last_minute = models.PositiveIntegerField(default=0)
+    ticks_last_minute = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "feed statuses"
+
+    def __str__(self) -> str:
+        return f"{self.source} feed"
+
+    @property
+    def is_alive(self) -> bool:
+        return timezone.now() - self.heartbeat_at < timedelta(seconds=30)

@@ -1,9 +1,10 @@
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .models import Timeframe
+from .models import FeedStatus, Market, Timeframe
 from .selectors import candles, market_by_symbol, ticks_after
 
 
@@ -44,3 +45,14 @@ def tick_history(request: HttpRequest, symbol: str) -> HttpResponse:
     if after is None or limit is None:
         return HttpResponseBadRequest("after must be a sequence number; limit 1 to 2000.")
     return JsonResponse({"symbol": symbol, "ticks": ticks_after(market=market, after_seq=after, limit=limit)})
+
+
+@staff_member_required
+@require_GET
+def feed_status(request: HttpRequest) -> HttpResponse:
+    """For staff: each feed's heartbeat and upstream usage, and every market's freshness."""
+    return render(
+        request,
+        "markets/feed_status.html",
+        {"feeds": FeedStatus.objects.order_by("source"), "markets": Market.objects.order_by("source", "symbol")},
+    )

@@ -11,6 +11,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from .push import market_group, render_user_state, user_group
 
@@ -18,9 +19,6 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 2048
 MAX_MARKETS = 8
-# Re-join groups now and then: memberships expire in the channel layer and
-# are lost if Redis restarts while the socket stays open.
-REJOIN_EVERY_S = 30
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -95,8 +93,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=await _render_user_state(self.user_id))
 
     async def _rejoin_forever(self) -> None:
+        """Re-join now and then: memberships expire in the layer and vanish if Redis restarts."""
         while True:
-            await asyncio.sleep(REJOIN_EVERY_S)
+            await asyncio.sleep(settings.NEXUS["WS_REJOIN_SECONDS"])
             try:
                 for group in list(self.groups_joined):
                     await self.channel_layer.group_add(group, self.channel_name)

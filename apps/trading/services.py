@@ -337,3 +337,30 @@ _PAID_AMOUNT = {
     Status.VOID: lambda row: row["stake"],
     Status.LOST: lambda row: Decimal("0.00"),
 }
+
+
+def paused_markets_notify() -> int:
+    """Tell traders with open contracts on a market whose prices stopped, once per pause."""
+    notified = 0
+    open_markets = Market.objects.filter(is_active=True, contracts__status=Status.OPEN).distinct()
+    for market in open_markets:
+        already_told = market.paused_notice_at is not None and (
+            market.last_tick_at is None or market.paused_notice_at > market.last_tick_at
+        )
+        if market.is_fresh or already_told:
+            continue
+        user_ids = set(Contract.objects.filter(market=market, status=Status.OPEN).values_list("user_id", flat=True))
+        with transaction.atomic():
+            Market.objects.filter(pk=market.pk).update(paused_notice_at=timezone.now())
+            notifications_create(
+                NewNotification(
+                    user_id=user_id,
+                    kind=Kind.MARKET_PAUSED,
+                    title=f"Prices paused on {market.name}",
+                    body="No new trades there until prices resume; open contracts settle on the next prices.",
+                    link=f"{reverse('trading:trade')}?market={market.symbol}",
+                )
+                for user_id in user_ids
+            )
+        notified += len(user_ids)
+    return notified
