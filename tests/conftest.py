@@ -87,3 +87,8 @@ def feed(markets, django_capture_on_commit_callbacks):
     f.tick()
     f.markets_by_symbol = markets
     return f
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright keeps an event loop on the main thread for the rest of the session."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -110,8 +110,8 @@
 
   async function onQuote(quote) {
     if (quote.dataset.symbol !== symbol || !quote.dataset.seq || !quote.dataset.ms) return;
+    // Runs chained after any (re)load: `loading` serializes history fetches and live ticks.
     const tick = { seq: Number(quote.dataset.seq), ms: Number(quote.dataset.ms), price: quote.dataset.price };
-    await loading;
     if (lastSeq !== null && tick.seq > lastSeq + 1) {
       // Missed ticks (slow network, reconnect): fetch them in order first.
       const { ticks } = await fetchJson(`${urls.ticks}?after=${lastSeq}&limit=2000`);
@@ -121,9 +121,14 @@
   }
 
   function switchTo(next) {
-    timeframe = next;
     for (const b of document.querySelectorAll("[data-tf]")) b.setAttribute("aria-pressed", b.dataset.tf === next);
-    loading = load();
+    // In the chain, so ticks queued before the switch land on the series they were meant for.
+    loading = loading
+      .then(() => {
+        timeframe = next;
+        return load();
+      })
+      .catch(console.warn);
   }
 
   let positionsVersion = null;

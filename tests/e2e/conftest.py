@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.redis import embedded_redis, free_port
+from tests.support.redis import embedded_redis_server, free_port
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -50,9 +50,16 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def redis_url():
-    with embedded_redis() as url:
-        yield url
+def redis_server():
+    with embedded_redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    if redis_server.process.poll() is not None:
+        redis_server.start()
+    return redis_server.url
 
 
 class WebServer:

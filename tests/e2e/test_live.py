@@ -80,3 +80,52 @@ def test_notifications_list_and_mark_all_read(signed_in):
     expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
     page.get_by_role("button", name="Mark all read").click()
     expect(page.get_by_test_id("unread")).to_have_count(0)
+
+
+def _wait_for_new_price(page, within_s: float = 20) -> None:
+    start = page.locator("#quote").get_attribute("data-seq")
+    deadline = time.monotonic() + within_s
+    while page.locator("#quote").get_attribute("data-seq") == start:
+        assert time.monotonic() < deadline, "no new price arrived"
+        page.wait_for_timeout(200)
+
+
+def test_prices_come_back_after_redis_restarts(signed_in, redis_server):
+    page = signed_in
+    _wait_for_new_price(page)
+    redis_server.stop()
+    page.wait_for_timeout(1500)
+    redis_server.start()
+    # The socket was cut with Redis; htmx reconnects, the server resyncs, ticks flow again.
+    _wait_for_new_price(page, within_s=40)
+    _wait_for_new_price(page)
+
+
+def test_the_live_candle_equals_the_stored_one(signed_in, running_feed):
+    from apps.markets.models import Candle
+
+    page = signed_in
+    page.get_by_role("button", name="1m").click()
+    page.evaluate("window.nexusChart.ready()")
+    _wait_for_new_price(page)
+    running_feed.stop()
+    from apps.markets.models import Market
+
+    last_seq = Market.objects.get(symbol="OTC_EUR_USD").last_seq
+    expect(page.locator("#quote")).to_have_attribute("data-seq", str(last_seq))
+    page.evaluate("window.nexusChart.ready()")
+    bar = page.evaluate("window.nexusChart.lastBar()")
+    stored = Candle.objects.get(market__symbol="OTC_EUR_USD", timeframe=60, start__gte=_utc(bar["time"]))
+    assert int(stored.start.timestamp()) == bar["time"]
+    assert [float(stored.open), float(stored.high), float(stored.low), float(stored.close)] == [
+        bar["open"],
+        bar["high"],
+        bar["low"],
+        bar["close"],
+    ]
+
+
+def _utc(epoch: int):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, tz=UTC)

