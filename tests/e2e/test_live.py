@@ -129,3 +129,31 @@ def _utc(epoch: int):
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def test_missed_ticks_are_fetched_so_the_candle_stays_exact(signed_in, running_feed):
+    from apps.markets import feed as feed_module
+    from apps.markets.models import Candle, Market
+    from apps.realtime.push import push_ticks
+
+    page = signed_in
+    page.get_by_role("button", name="1m").click()
+    _wait_for_new_price(page)
+    feed_module._listeners.remove(push_ticks)  # ticks keep being written, none is pushed
+    try:
+        page.wait_for_timeout(1500)
+    finally:
+        feed_module._listeners.append(push_ticks)
+    _wait_for_new_price(page)  # the next push reveals the gap; the chart fills it from the server
+    running_feed.stop()
+    last_seq = Market.objects.get(symbol="OTC_EUR_USD").last_seq
+    expect(page.locator("#quote")).to_have_attribute("data-seq", str(last_seq))
+    page.evaluate("window.nexusChart.ready()")
+    bar = page.evaluate("window.nexusChart.lastBar()")
+    stored = Candle.objects.get(market__symbol="OTC_EUR_USD", timeframe=60, start=_utc(bar["time"]))
+    assert [float(stored.open), float(stored.high), float(stored.low), float(stored.close)] == [
+        bar["open"],
+        bar["high"],
+        bar["low"],
+        bar["close"],
+    ]
