@@ -893,6 +893,8 @@ def figures(steps: list[dict], args) -> dict:
             if core and pubsub:
                 out[f"pubsub_over_core_deliveries_{n}"] = round(pubsub / core, 2)
     out["max_clients"] = max((out[f"{layer}_max_clients"] for layer in layers), default=0)
+    others = [p["others_cpu_pct"] for s in steps for p in (s.get("group"), s.get("naive")) if p]
+    out["max_others_cpu_pct"] = max(others, default=None)
     return out
 
 
@@ -950,6 +952,12 @@ def print_report(steps: list[dict], out: dict, args) -> None:
             ),
         ):
             print(f"  {layer:<7}{'met' if out[f'{layer}_{key}'] else 'NOT met':<9}{label}")
+    busy = out.get("max_others_cpu_pct") or 0
+    if busy > 25:
+        print(
+            f"Note: other work on this machine used up to {busy:g}% of a core during a window; "
+            "figures from such windows are pessimistic (see others% per row)."
+        )
     held_by = ", ".join(f"{layer} {out[f'{layer}_max_clients']}" for layer in dict.fromkeys(s["layer"] for s in steps))
     print(f"Largest N that held (all connected, nothing lost or late, p99 <= {args.explode_ms:g} ms): {held_by}")
 
