@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.audit.services import audit_log
-from apps.ledger.models import AccountKind, Realm, TransferKind
+from apps.ledger.models import AccountKind, LedgerAccount, Realm, TransferKind
 from apps.ledger.services import ledger_account_open, system_account, transfer
 from apps.notifications.models import Kind
 from apps.notifications.services import notification_create
@@ -67,8 +67,8 @@ def account_reset_demo(*, user, account: TradingAccount, request=None) -> Tradin
         raise PermissionError("Not this user's account.")
     if account.type != AccountType.DEMO:
         raise ValidationError("Only demo accounts can be reset.")
-    ledger_account = account.ledger_account
-    ledger_account.refresh_from_db(fields=["balance"])
+    # Locked, so a purchase cannot land between reading the balance and topping it up.
+    ledger_account = LedgerAccount.objects.select_for_update().get(pk=account.ledger_account_id)
     before = ledger_account.balance
     target = demo_balance()
     world = system_account(kind=AccountKind.WORLD, realm=Realm.DEMO, currency=account.currency)
@@ -104,5 +104,5 @@ def account_reset_demo(*, user, account: TradingAccount, request=None) -> Tradin
         title=f"{account.label} reset to {target} {account.currency}",
         body=f"The balance was {before} {account.currency}.",
     )
-    ledger_account.refresh_from_db(fields=["balance"])
+    account.ledger_account.refresh_from_db(fields=["balance"])
     return account
