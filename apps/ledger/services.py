@@ -16,6 +16,8 @@ from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
 
+from apps.common.bulk import insert_rows
+
 from .models import AccountKind, Entry, LedgerAccount, Realm, Transfer
 
 CENT = Decimal("0.01")
@@ -176,7 +178,7 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
     ]
     with connection.cursor() as cursor:
         try:
-            returned = _insert_rows(
+            returned = insert_rows(
                 cursor,
                 Transfer,
                 (*_TRANSFER_FIELDS, "created_at"),
@@ -192,7 +194,7 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
             pk = ids[s.idempotency_key]
             entries.append((pk, s.debit_id, -s.amount, created_at))
             entries.append((pk, s.credit_id, s.amount, created_at))
-        _insert_rows(cursor, Entry, ("transfer_id", "account_id", "amount", "created_at"), entries)
+        insert_rows(cursor, Entry, ("transfer_id", "account_id", "amount", "created_at"), entries)
 
         table = connection.ops.quote_name(LedgerAccount._meta.db_table)
         try:
@@ -219,35 +221,3 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
 
 
 _TRANSFER_FIELDS = ("idempotency_key", "kind", "debit_id", "credit_id", "amount", "currency", "reference")
-# SQLite's limit on parameters per statement comes from bulk_batch_size; this
-# keeps PostgreSQL, should it take the VALUES path, under its 65,535.
-_MAX_ROWS_PER_INSERT = 2000
-
-
-def _insert_rows(cursor, model, names: tuple[str, ...], rows: list[tuple], *, returning: tuple[str, ...] = ()):
-    """INSERT `rows` (values in `names` order) in as few statements as the backend takes."""
-    quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in names]
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-    tail = ""
-    if returning:
-        tail = " RETURNING " + ", ".join(quote(model._meta.get_field(name).column) for name in returning)
-    if connection.vendor == "postgresql":
-        # One array per column, as bulk_create does there: psycopg parses a
-        # statement's placeholders in Python, and tens of thousands of them
-        # took longer than the insert itself. (Types lose their length so
-        # that no value is cut short: varchar[], not varchar(200)[].)
-        arrays = ", ".join(f"%s::{f.db_type(connection).split('(')[0]}[]" for f in fields)
-        cursor.execute(
-            f"{head} SELECT * FROM UNNEST({arrays}){tail}", [list(column) for column in zip(*rows, strict=True)]
-        )
-        return cursor.fetchall() if returning else []
-    one_row = f"({', '.join(['%s'] * len(fields))})"
-    batch = min(connection.ops.bulk_batch_size(fields, rows), _MAX_ROWS_PER_INSERT)
-    result = []
-    for start in range(0, len(rows), batch):
-        chunk = rows[start : start + batch]
-        cursor.execute(f"{head} VALUES {', '.join([one_row] * len(chunk))}{tail}", [v for row in chunk for v in row])
-        if returning:
-            result += cursor.fetchall()
-    return result

@@ -1,9 +1,11 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
+
+from apps.common.bulk import insert_rows
 
 from .models import Notification
 
@@ -17,21 +19,27 @@ class NewNotification:
     link: str = ""
 
 
-def notifications_create(items: Iterable[NewNotification]) -> list[Notification]:
-    """Write notifications in bulk; each user's bell and toasts are pushed after commit."""
-    rows = Notification.objects.bulk_create(
-        [Notification(user_id=i.user_id, kind=i.kind, title=i.title, body=i.body, link=i.link) for i in items]
-    )
-    if rows:
-        # Rendering every user's fragments is the worker's job, off the
-        # caller's path (settlement may notify thousands at once).
-        ids = [n.pk for n in rows]
-        transaction.on_commit(lambda: async_task("apps.realtime.tasks.push_notifications", ids, group="push"))
-    return rows
+def notifications_create(items: Iterable[NewNotification]) -> list[int]:
+    """Write notifications as a set (settlement may notify thousands at once); returns their ids.
+
+    Each user's bell and toasts are pushed after commit, by the worker.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    rows = [(i.user_id, i.kind, i.title, i.body, i.link, now) for i in items]
+    if not rows:
+        return []
+    with connection.cursor() as cursor:
+        returned = insert_rows(
+            cursor, Notification, ("user", "kind", "title", "body", "link", "created_at"), rows, returning=("id",)
+        )
+    ids = [pk for (pk,) in returned]
+    transaction.on_commit(lambda: async_task("apps.realtime.tasks.push_notifications", ids, group="push"))
+    return ids
 
 
 def notification_create(*, user, kind: str, title: str, body: str = "", link: str = "") -> Notification:
-    return notifications_create([NewNotification(user.pk, kind, title, body, link)])[0]
+    (pk,) = notifications_create([NewNotification(user.pk, kind, title, body, link)])
+    return Notification.objects.get(pk=pk)
 
 
 def notifications_mark_all_read(*, user) -> int:
