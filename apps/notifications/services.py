@@ -45,7 +45,7 @@ def notification_create(*, user, kind: str, title: str, body: str = "", link: st
 def notifications_mark_all_read(*, user) -> int:
     count = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
     if count:
-        from apps.realtime.push import push_user_state
+        from apps.realtime.push import push_user_state_after_commit
 
-        transaction.on_commit(lambda: push_user_state([user.pk]))
+        push_user_state_after_commit([user.pk])
     return count

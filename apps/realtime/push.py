@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.template.loader import render_to_string
+from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,16 @@ def send_group(group: str, html: str) -> None:
 
 def render_user_state(user) -> str:
     return "".join(render(user) for render in _user_fragments)
+
+
+def push_user_state_after_commit(user_ids: Iterable[int]) -> None:
+    """Queue a push of these users' state for the worker, once the current transaction commits.
+
+    Rendering balance, positions and bell costs a dozen queries per user: the
+    caller (a purchase, a bot buying in bulk) should not pay for it.
+    """
+    ids = sorted(set(user_ids))
+    transaction.on_commit(lambda: async_task("apps.realtime.tasks.push_user_state", ids, group="push"))
 
 
 def push_user_state(user_ids: Iterable[int]) -> None:

@@ -1,3 +1,5 @@
-from .push import push_notifications
+"""Worker entry points for pushes: they take ids and render what the pages show."""
 
-__all__ = ["push_notifications"]
+from .push import push_notifications, push_user_state
+
+__all__ = ["push_notifications", "push_user_state"]

@@ -17,7 +17,7 @@ from apps.ledger.services import InsufficientFunds, TransferSpec, system_account
 from apps.markets.models import Market, Source, Tick, TieRule
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
-from apps.realtime.push import push_user_state
+from apps.realtime.push import push_user_state_after_commit
 
 from .models import MINUTE_DURATIONS, TICK_DURATIONS, Contract, Direction, DurationUnit, Status
 
@@ -154,7 +154,7 @@ def _contract_buy(*, user, account, market, direction, stake, duration, duration
             "duration": f"{duration}{duration_unit}",
         },
     )
-    transaction.on_commit(lambda: push_user_state([user.pk]))
+    push_user_state_after_commit([user.pk])
     return contract
 
 

@@ -101,39 +101,33 @@ def test_prices_come_back_after_redis_restarts(signed_in, redis_server):
     _wait_for_new_price(page)
 
 
-def test_the_live_candle_equals_the_stored_one(signed_in, running_feed):
-    from apps.markets.models import Candle
+def _assert_chart_candle_equals_stored(page, feed_thread):
+    """Once every tick written has reached the page, its live 1m candle is the stored one."""
+    from datetime import UTC, datetime
 
-    page = signed_in
-    page.get_by_role("button", name="1m").click()
-    page.evaluate("window.nexusChart.ready()")
-    _wait_for_new_price(page)
-    running_feed.stop()
-    from apps.markets.models import Market
+    from apps.markets.models import Candle, Market
 
+    feed_thread.stop()
     last_seq = Market.objects.get(symbol="OTC_EUR_USD").last_seq
     expect(page.locator("#quote")).to_have_attribute("data-seq", str(last_seq))
     page.evaluate("window.nexusChart.ready()")
     bar = page.evaluate("window.nexusChart.lastBar()")
-    stored = Candle.objects.get(market__symbol="OTC_EUR_USD", timeframe=60, start__gte=_utc(bar["time"]))
-    assert int(stored.start.timestamp()) == bar["time"]
-    assert [float(stored.open), float(stored.high), float(stored.low), float(stored.close)] == [
-        bar["open"],
-        bar["high"],
-        bar["low"],
-        bar["close"],
-    ]
+    stored = Candle.objects.get(
+        market__symbol="OTC_EUR_USD", timeframe=60, start=datetime.fromtimestamp(bar["time"], tz=UTC)
+    )
+    ohlc = [float(stored.open), float(stored.high), float(stored.low), float(stored.close)]
+    assert ohlc == [bar["open"], bar["high"], bar["low"], bar["close"]]
 
 
-def _utc(epoch: int):
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, tz=UTC)
+def test_the_live_candle_equals_the_stored_one(signed_in, running_feed):
+    page = signed_in
+    page.get_by_role("button", name="1m").click()
+    _wait_for_new_price(page)
+    _assert_chart_candle_equals_stored(page, running_feed)
 
 
 def test_missed_ticks_are_fetched_so_the_candle_stays_exact(signed_in, running_feed):
     from apps.markets import feed as feed_module
-    from apps.markets.models import Candle, Market
     from apps.realtime.push import push_ticks
 
     page = signed_in
@@ -145,15 +139,4 @@ def test_missed_ticks_are_fetched_so_the_candle_stays_exact(signed_in, running_f
     finally:
         feed_module._listeners.append(push_ticks)
     _wait_for_new_price(page)  # the next push reveals the gap; the chart fills it from the server
-    running_feed.stop()
-    last_seq = Market.objects.get(symbol="OTC_EUR_USD").last_seq
-    expect(page.locator("#quote")).to_have_attribute("data-seq", str(last_seq))
-    page.evaluate("window.nexusChart.ready()")
-    bar = page.evaluate("window.nexusChart.lastBar()")
-    stored = Candle.objects.get(market__symbol="OTC_EUR_USD", timeframe=60, start=_utc(bar["time"]))
-    assert [float(stored.open), float(stored.high), float(stored.low), float(stored.close)] == [
-        bar["open"],
-        bar["high"],
-        bar["low"],
-        bar["close"],
-    ]
+    _assert_chart_candle_equals_stored(page, running_feed)
