@@ -32,3 +32,9 @@ document.addEventListener("htmx:wsAfterMessage", () => {
   refreshCountdowns();
   tidyToasts();
 });
+
+// Reconnect soon after a drop (laptop sleep, network change, server restart):
+// exponential backoff with jitter, capped at 5 s rather than the extension's 64 s.
+if (window.htmx) {
+  htmx.config.wsReconnectDelay = (retryCount) => Math.min(500 * 2 ** retryCount, 5000) * (0.5 + Math.random() / 2);
+}
