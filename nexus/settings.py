@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.trading",
     "apps.notifications",
     "apps.realtime",
+    "apps.bots",
     "apps.dashboard",
 ]
 

@@ -63,7 +63,7 @@ class Strategy:
 
 @dataclass(frozen=True)
 class Scalping(Strategy):
-    """Short tick momentum: the last few ticks ran one way, by at least the usual tick size.
+    """Short tick momentum: the last few ticks ran one way, ending in a streak.
 
     Confidence is the share of the recent ticks' travel that went that way,
     times their size relative to the usual tick (capped at 1).
@@ -105,7 +105,7 @@ class Scalping(Strategy):
         if net == 0 or (net > 0) != rising:
             return self.abstain(
                 f"{streak} {'rising' if rising else 'falling'} ticks in a row, "
-                f"but the last {self.ticks} ticks moved {net:+.5g} overall: no clear momentum"
+                f"but the last {self.ticks} ticks moved {net:+.6g} overall: no clear momentum"
             )
         sizes = [abs(c) for c in changes]
         efficiency = abs(net) / sum(sizes[-self.ticks :])
@@ -115,7 +115,7 @@ class Scalping(Strategy):
             Direction.RISE if rising else Direction.FALL,
             efficiency * min(size, 1.0),
             f"{streak} {'rising' if rising else 'falling'} ticks in a row; the last {self.ticks} ticks moved "
-            f"{net:+.5g} net ({efficiency:.0%} of their travel) at {size:.2f}× the usual tick size",
+            f"{net:+.6g} net ({efficiency:.0%} of their travel) at {size:.2f}× the usual tick size",
         )
 
 
