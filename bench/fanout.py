@@ -368,7 +368,8 @@ def feed_main() -> None:
             if mode == "group":
                 feed.publisher = push_ticks
             elif mode == "naive":
-                ids = get_user_model().objects.order_by("email").values_list("pk", flat=True)[: command["n"]]
+                viewers = get_user_model().objects.filter(email__endswith="@bench.example").order_by("email")
+                ids = viewers.values_list("pk", flat=True)[: command["n"]]
                 feed.publisher = naive_publisher(list(ids))
             last_seq = Market.objects.filter(is_active=True).values_list("last_seq", flat=True).first()
             reply({"last_seq": last_seq or 0})
