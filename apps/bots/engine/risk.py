@@ -296,7 +296,7 @@ def size(settings: RiskSettings, state: RiskState, *, kill_switches: KillSwitche
 
     # Open stakes may all still lose: only what is left after them can be staked.
     for left, what in (
-        (daily_left, "today's loss limit"),
+        (daily_left - state.open_stake, "today's loss limit"),
         (drawdown_left - state.open_stake, "the drawdown limit"),
     ):
         if stake > left:
