@@ -6,6 +6,7 @@ a push is best effort, and a page that missed one resyncs when it reconnects.
 """
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
@@ -37,12 +38,20 @@ def market_group(symbol: str) -> str:
     return f"market.{symbol}"
 
 
-def send_group(group: str, html: str) -> None:
+# A tick still undelivered this long after it was published is dropped by the
+# socket: a newer one is on its way, and a backlog only makes the page lag.
+TICK_TTL_S = 2.0
+
+
+def send_group(group: str, html: str, *, ttl_s: float | None = None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    message = {"type": "push.html", "html": html}
+    if ttl_s is not None:
+        message["expires"] = time.time() + ttl_s
     try:
-        async_to_sync(layer.group_send)(group, {"type": "push.html", "html": html})
+        async_to_sync(layer.group_send)(group, message)
     except Exception:
         logger.warning("push to %s failed", group, exc_info=True)
 
@@ -84,4 +93,4 @@ def push_ticks(market_ids: list[int]) -> None:
 
     for market in Market.objects.filter(pk__in=market_ids):
         html = render_to_string("markets/_tick.html", {"market": market})
-        send_group(market_group(market.symbol), html)
+        send_group(market_group(market.symbol), html, ttl_s=TICK_TTL_S)

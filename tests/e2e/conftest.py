@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.redis import embedded_redis_server, free_port
 
@@ -200,6 +201,9 @@ def signed_in(page, running_feed, django_user_model):
     page.fill("input[name=password]", "a-long-demo-passphrase")
     page.get_by_role("button", name="Sign In").click()
     page.wait_for_url("**/trade/**")
+    # Live from here on: a pushed tick has replaced the server-rendered quote.
+    first = page.locator("#quote").get_attribute("data-seq")
+    expect(page.locator("#quote")).not_to_have_attribute("data-seq", first, timeout=20_000)
     page.user = user
     return page
 

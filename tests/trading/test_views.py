@@ -56,8 +56,12 @@ def test_a_plain_form_post_buys_and_redirects(trader, feed, demo_account):
 def test_an_htmx_post_returns_the_form_with_a_confirmation(trader, feed, demo_account):
     response = trader.post(reverse("trading:buy"), _order(), headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert "Bought Rise on EUR/USD OTC" in response.content.decode()
+    body = response.content.decode()
+    assert "Bought Rise on EUR/USD OTC" in body
     assert "contractBought" in response["HX-Trigger"]
+    # The header balance comes back with the answer, whatever the socket does.
+    assert 'id="header-balance" class="balance" hx-swap-oob="true"' in body
+    assert "9,990.00" in body
 
 
 def test_a_double_submitted_form_buys_once(trader, feed, demo_account):
