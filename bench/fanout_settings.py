@@ -2,8 +2,8 @@
 
 bench/fanout.py passes this module as DJANGO_SETTINGS_MODULE to daphne and to
 its publisher, with BENCH_CHANNEL_LAYER set to `core` (channels_redis's
-RedisChannelLayer, what nexus.settings uses) or `pubsub`
-(RedisPubSubChannelLayer), so both ends of a run always share one layer.
+RedisChannelLayer) or `pubsub` (RedisPubSubChannelLayer, what nexus.settings
+uses), so both ends of a run always share one layer.
 """
 
 import os
@@ -16,14 +16,16 @@ BENCH_CHANNEL_LAYER = os.environ.get("BENCH_CHANNEL_LAYER", "core")
 if not REDIS_URL:
     raise RuntimeError("bench.fanout_settings needs REDIS_URL")
 if BENCH_CHANNEL_LAYER == "core":
-    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
-elif BENCH_CHANNEL_LAYER == "pubsub":
+    # The list-based layer, with the capacity and expiry Nexus used before
+    # choosing Pub/Sub.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 100, "expiry": 10, "group_expiry": 3600},
         }
     }
+elif BENCH_CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)  # what nexus.settings uses
 else:
     raise RuntimeError(f"BENCH_CHANNEL_LAYER must be core or pubsub, not {BENCH_CHANNEL_LAYER!r}")
 
