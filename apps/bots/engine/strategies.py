@@ -6,6 +6,7 @@ those prices: the live worker and a backtest agree even when they keep windows
 of different lengths.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -21,7 +22,7 @@ Prices = Sequence[Decimal | float]
 
 
 @dataclass(frozen=True)
-class Strategy:
+class Strategy(ABC):
     name: ClassVar[str]
     # Inclusive (low, high) per parameter: checked here, and by the bot form before it builds one.
     bounds: ClassVar[Mapping[str, tuple[float, float]]] = {}
@@ -38,21 +39,22 @@ class Strategy:
                 raise ValueError(f"{self.name}: {field.name} must be between {low:g} and {high:g}, not {value:g}")
         self.check()
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 - optional hook: most strategies have no cross-parameter rule
         """Rules between parameters; raise ValueError when one is broken."""
 
     @property
+    @abstractmethod
     def min_window(self) -> int:
-        raise NotImplementedError
+        """How many of the latest prices a vote reads."""
 
     def vote(self, prices: Prices) -> Vote:
         if len(prices) < self.min_window:
             return self.abstain(f"only {len(prices)} prices so far; {self.name} needs {self.min_window}")
         return self.decide([float(p) for p in prices[-self.min_window :]])
 
+    @abstractmethod
     def decide(self, prices: list[float]) -> Vote:
         """The vote on exactly `min_window` prices."""
-        raise NotImplementedError
 
     def cast(self, direction: Direction, confidence: float, reason: str) -> Vote:
         return Vote(self.name, direction, round(min(confidence, 1.0), 4), reason)
