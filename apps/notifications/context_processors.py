@@ -1,8 +1,8 @@
-from .selectors import unread_count
+from . import selectors
 
 
 def bell(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"unread_notifications": unread_count(user=user)}
+    return selectors.bell(user=user)

@@ -9,3 +9,11 @@ def unread_count(*, user) -> int:
 
 def notifications_for(*, user) -> QuerySet[Notification]:
     return Notification.objects.filter(user=user)
+
+
+def bell(*, user, latest: int = 5) -> dict:
+    """What the header's bell shows: the unread count and the latest few."""
+    return {
+        "unread_notifications": unread_count(user=user),
+        "latest_notifications": list(notifications_for(user=user)[:latest]),
+    }

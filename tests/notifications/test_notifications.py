@@ -57,3 +57,14 @@ def test_the_list_shows_only_my_notifications_and_marks_all_read(client, user, o
 def test_get_on_mark_all_read_is_405(client, user, name):
     client.force_login(user)
     assert client.get(reverse(name)).status_code == 405
+
+
+def test_the_bell_lists_my_five_latest_with_the_unread_count(client, user, feed):
+    for i in range(7):
+        notification_create(user=user, kind=Kind.CONTRACT_WON, title=f"Note {i}")
+    client.force_login(user)
+    page = client.get(reverse("trading:trade")).content.decode()
+    bell = page[page.index('id="bell"') : page.index("All notifications")]
+    assert 'data-testid="unread">7<' in bell
+    assert [f"Note {i}" in bell for i in range(7)] == [False, False, True, True, True, True, True]
+    assert bell.index("Note 6") < bell.index("Note 2")
