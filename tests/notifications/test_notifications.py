@@ -59,7 +59,8 @@ def test_get_on_mark_all_read_is_405(client, user, name):
     assert client.get(reverse(name)).status_code == 405
 
 
-def test_the_bell_lists_my_five_latest_with_the_unread_count(client, user, feed):
+def test_the_bell_lists_my_five_latest_with_the_unread_count(client, demo_account, feed):
+    user = demo_account.user
     for i in range(7):
         notification_create(user=user, kind=Kind.CONTRACT_WON, title=f"Note {i}")
     client.force_login(user)
