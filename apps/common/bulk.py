@@ -17,7 +17,7 @@ def insert_rows(cursor, model, names: tuple[str, ...], rows: list[tuple], *, ret
         tail = " RETURNING " + ", ".join(quote(model._meta.get_field(name).column) for name in returning)
     if connection.vendor == "postgresql":
         # One array per column, as bulk_create does there: psycopg parses a
-        # statement's placeholders in Python, and tens of thousands of them
+        # statement's %s parameters in Python, and tens of thousands of them
         # took longer than the insert itself. (Types lose their length so
         # that no value is cut short: varchar[], not varchar(200)[].)
         arrays = ", ".join(f"%s::{f.db_type(connection).split('(')[0]}[]" for f in fields)
