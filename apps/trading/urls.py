@@ -7,7 +7,6 @@ urlpatterns = [
     path("", views.trade, name="trade"),
     path("buy/", views.buy, name="buy"),
     path("preview/", views.preview, name="preview"),
-    path("positions/", views.positions, name="positions"),
     path("history/", views.history, name="history"),
     path("markers/", views.markers, name="markers"),
     path("contracts/<int:pk>/", views.contract_detail, name="contract"),

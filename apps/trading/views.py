@@ -16,6 +16,7 @@ from apps.markets.selectors import markets_tradable
 
 from . import selectors
 from .forms import HistoryFilterForm, TradeForm
+from .live import positions_context
 from .services import contract_buy, payout_for
 
 
@@ -42,17 +43,14 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
     market = market or _chosen_market(request, markets)
     if form is None:
         form = TradeForm(initial={"market": market.symbol})
-    contracts = selectors.contracts_for(account=account)
     return {
         "account": account,
         "markets": markets,
         "market": market,
         "form": form,
         "preview": _preview(market, form["stake"].value()),
-        "positions": selectors.open_positions(account=account),
-        "recent": contracts.exclude(status="OPEN").order_by("-settled_at", "-id")[:8],
-        "stats": selectors.stats(contracts),
         "timeframes": [("ticks", "Ticks"), *((tf.value, tf.label) for tf in Timeframe)],
+        **positions_context(account),
     }
 
 
@@ -143,19 +141,6 @@ def preview(request: HttpRequest) -> HttpResponse:
         raise Http404("No market is open.")
     market = _chosen_market(request, markets)
     return render(request, "trading/trade.html#preview", {"preview": _preview(market, request.GET.get("stake"))})
-
-
-@login_required
-@require_GET
-def positions(request: HttpRequest) -> HttpResponse:
-    account = _account_or_404(request)
-    contracts = selectors.contracts_for(account=account)
-    context = {
-        "positions": selectors.open_positions(account=account),
-        "recent": contracts.exclude(status="OPEN").order_by("-settled_at", "-id")[:8],
-        "stats": selectors.stats(contracts),
-    }
-    return render(request, "trading/trade.html#positions", context)
 
 
 @login_required
