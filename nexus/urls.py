@@ -8,5 +8,6 @@ urlpatterns = [
     path("trade/", include("apps.trading.urls")),
     path("markets/", include("apps.markets.urls")),
     path("notifications/", include("apps.notifications.urls")),
+    path("bots/", include("apps.bots.urls")),
     path("", include("apps.dashboard.urls")),
 ]

@@ -8,6 +8,7 @@ class Kind(models.TextChoices):
     CONTRACT_REFUNDED = "CONTRACT_REFUNDED", "Contract refunded"
     DEMO_RESET = "DEMO_RESET", "Demo balance reset"
     MARKET_PAUSED = "MARKET_PAUSED", "Trading paused"
+    BOT_STOPPED = "BOT_STOPPED", "Bot stopped"
 
 
 class Notification(models.Model):

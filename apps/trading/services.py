@@ -1,6 +1,7 @@
 """Buying and settling Rise/Fall contracts. Every money movement goes through the ledger."""
 
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,8 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import AccountType, TradingAccount
+from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
-from apps.ledger.models import AccountKind, TransferKind
+from apps.common.bulk import insert_rows
+from apps.ledger.models import AccountKind, LedgerAccount, TransferKind
 from apps.ledger.services import InsufficientFunds, TransferSpec, system_account, to_money, transfer, transfer_many
 from apps.markets.models import Market, Source, Tick, TieRule
 from apps.notifications.models import Kind
@@ -20,6 +23,7 @@ from apps.notifications.services import NewNotification, notifications_create
 from apps.realtime.push import push_user_state_after_commit
 
 from .models import MINUTE_DURATIONS, TICK_DURATIONS, Contract, Direction, DurationUnit, Status
+from .signals import contracts_settled
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +35,26 @@ def payout_for(*, stake: Decimal, payout_percent: Decimal) -> Decimal:
     return to_money(stake * (1 + payout_percent / 100))
 
 
+def market_refusal(account: TradingAccount, market: Market, check_prices: bool = True) -> str | None:
+    """Why `account` cannot trade on `market` now, in a trader's words, or None."""
+    if not market.is_active:
+        return f"{market.name} is closed for trading."
+    if market.source != Source.OTC or account.type != AccountType.DEMO:
+        return f"{market.name} cannot be traded from {account.label}."
+    if check_prices and not market.is_fresh:
+        return (
+            f"Prices for {market.name} are paused: no new price in the last "
+            f"{int(market.stale_after.total_seconds())} seconds. Trading resumes when prices do."
+        )
+    return None
+
+
 def _validate_order(
     *, account: TradingAccount, market: Market, stake: Decimal, duration: int, duration_unit: str
 ) -> None:
     errors: dict[str, str] = {}
-    if not market.is_active:
-        errors["market"] = f"{market.name} is closed for trading."
-    elif market.source != Source.OTC or account.type != AccountType.DEMO:
-        errors["market"] = f"{market.name} cannot be traded from {account.label}."
-    elif not market.is_fresh:
-        errors["market"] = (
-            f"Prices for {market.name} are paused: no new price in the last "
-            f"{int(market.stale_after.total_seconds())} seconds. Trading resumes when prices do."
-        )
+    if refusal := market_refusal(account, market):
+        errors["market"] = refusal
     if stake != stake.quantize(Decimal("0.01")):
         errors["stake"] = "Enter a stake with at most two decimal places."
     elif stake < market.min_stake:
@@ -156,6 +167,160 @@ def _contract_buy(*, user, account, market, direction, stake, duration, duration
     )
     push_user_state_after_commit([user.pk])
     return contract
+
+
+@dataclass(frozen=True)
+class Order:
+    """One purchase in a bulk buy: `account` must come with its ledger account loaded."""
+
+    account: TradingAccount
+    direction: str
+    stake: Decimal
+    duration: int
+    duration_unit: str
+    idempotency_key: str
+    note: dict = field(default_factory=dict)  # Added to the audit record.
+
+
+def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | ValidationError]:
+    """Buy many contracts on one market as a set: the same checks and ledger as `contract_buy`.
+
+    For the bots' fan-out, inside the caller's transaction. Returns, per order,
+    the contract id, or the ValidationError that refused it (the others still
+    go through). An idempotency key already used by that user returns the first
+    contract, so a retried fan-out buys nothing twice.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("contracts_buy_many must run inside a transaction.")
+    market = Market.objects.get(pk=market.pk)
+    results: list[int | ValidationError | None] = [None] * len(orders)
+    existing = dict(
+        (((user_id, key), pk))
+        for user_id, key, pk in Contract.objects.filter(
+            user_id__in={o.account.user_id for o in orders}, idempotency_key__in=[o.idempotency_key for o in orders]
+        ).values_list("user_id", "idempotency_key", "id")
+    )
+    balances = dict(
+        LedgerAccount.objects.filter(pk__in={o.account.ledger_account_id for o in orders}).values_list("id", "balance")
+    )
+    accepted: list[int] = []
+    for i, order in enumerate(orders):
+        account = order.account
+        if (account.user_id, order.idempotency_key) in existing:
+            results[i] = existing[(account.user_id, order.idempotency_key)]
+            continue
+        if order.direction not in Direction.values:
+            results[i] = ValidationError({"direction": "Choose Rise or Fall."})
+            continue
+        try:
+            _validate_order(
+                account=account,
+                market=market,
+                stake=order.stake,
+                duration=order.duration,
+                duration_unit=order.duration_unit,
+            )
+        except ValidationError as error:
+            results[i] = error
+            continue
+        if balances[account.ledger_account_id] < order.stake:
+            results[i] = ValidationError(
+                {
+                    "stake": f"Your balance ({balances[account.ledger_account_id]} {account.currency}) "
+                    "does not cover this stake."
+                }
+            )
+            continue
+        balances[account.ledger_account_id] -= order.stake
+        accepted.append(i)
+    if not accepted:
+        return results
+
+    now = timezone.now()
+    purchased_at = connection.ops.adapt_datetimefield_value(now)
+    rows = []
+    for i in accepted:
+        o = orders[i]
+        expires = now + timedelta(minutes=o.duration) if o.duration_unit == DurationUnit.MINUTES else None
+        rows.append(
+            (
+                o.account.user_id,
+                o.account.pk,
+                market.pk,
+                o.direction,
+                o.stake,
+                market.payout_percent,
+                payout_for(stake=o.stake, payout_percent=market.payout_percent),
+                market.tie_rule,
+                o.duration,
+                o.duration_unit,
+                o.idempotency_key,
+                purchased_at,
+                market.last_seq,
+                connection.ops.adapt_datetimefield_value(expires),
+                Status.OPEN,
+            )
+        )
+    with connection.cursor() as cursor:
+        ids = {
+            (user_id, key): pk
+            for user_id, key, pk in insert_rows(
+                cursor, Contract, _CONTRACT_FIELDS, rows, returning=("user", "idempotency_key", "id")
+            )
+        }
+    escrows: dict[tuple[str, str], int] = {}
+    specs, audits = [], []
+    for i in accepted:
+        o = orders[i]
+        pk = results[i] = ids[(o.account.user_id, o.idempotency_key)]
+        ledger = o.account.ledger_account
+        book = (ledger.realm, ledger.currency)
+        if book not in escrows:
+            escrows[book] = system_account(kind=AccountKind.ESCROW, realm=book[0], currency=book[1]).pk
+        specs.append(
+            TransferSpec(
+                ledger.pk, escrows[book], o.stake, TransferKind.STAKE, f"contract:{pk}:stake", f"contract:{pk}"
+            )
+        )
+        audits.append(
+            AuditEvent(
+                actor_id=o.account.user_id,
+                action="contract.buy",
+                target_type=Contract._meta.label_lower,
+                target_id=str(pk),
+                target_repr=f"#{pk} {o.direction.title()} {market.pk} {o.stake}",
+                data={
+                    "market": market.symbol,
+                    "direction": o.direction,
+                    "stake": str(o.stake),
+                    "duration": f"{o.duration}{o.duration_unit}",
+                    **o.note,
+                },
+            )
+        )
+    transfer_many(specs, return_transfers=False)
+    AuditEvent.objects.bulk_create(audits)
+    push_user_state_after_commit({orders[i].account.user_id for i in accepted})
+    return results
+
+
+_CONTRACT_FIELDS = (
+    "user",
+    "account",
+    "market",
+    "direction",
+    "stake",
+    "payout_percent",
+    "payout",
+    "tie_rule",
+    "duration",
+    "duration_unit",
+    "idempotency_key",
+    "purchased_at",
+    "purchase_seq",
+    "expires_at",
+    "status",
+)
 
 
 # --- Settlement -------------------------------------------------------------
@@ -282,6 +447,14 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
 
         transfer_many(_settlement_transfers(groups), return_transfers=False)
         notifications_create(_settlement_notices(groups))
+        contracts_settled.send(
+            sender=Contract,
+            results=[
+                (row["id"], status, row["stake"], _PAID_AMOUNT[status](row))
+                for status, group in groups.items()
+                for row in group
+            ],
+        )
     logger.info("settled %d contracts", len(rows))
     return [row["id"] for row in rows]
 

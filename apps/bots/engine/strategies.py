@@ -39,6 +39,10 @@ class Strategy(ABC):
                 raise ValueError(f"{self.name}: {field.name} must be between {low:g} and {high:g}, not {value:g}")
         self.check()
 
+    def params(self) -> dict[str, int | float]:
+        """Every parameter with its value, defaults included."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
     def check(self) -> None:  # noqa: B027 - optional hook: most strategies have no cross-parameter rule
         """Rules between parameters; raise ValueError when one is broken."""
 
