@@ -1,0 +1,1 @@
+from tests.fakes.deriv.fixtures import fake_deriv  # noqa: F401
