@@ -1,0 +1,567 @@
+"""The one place that knows Deriv's field names and their string/number quirks.
+
+Responses become small frozen dataclasses with Decimal money; requests are built
+here so New-API names (`underlying_symbol`, `exit_spot`, …) appear nowhere else.
+Parsers accept the Legacy spellings too (`symbol`, `underlying`, `exit_tick`),
+which costs nothing and keeps a half-migrated Deriv from breaking us.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from .errors import WrongResponse, from_ws
+
+RISE, FALL = "RISE", "FALL"
+CONTRACT_TYPES = {RISE: "CALL", FALL: "PUT"}
+GRANULARITIES = (60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+
+
+# ---------------------------------------------------------------- normalisers
+
+
+def decimal(value) -> Decimal | None:
+    """Money or a spot from Deriv: number or string, through str() so floats keep their printed digits."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        result = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise WrongResponse(f"not a number: {value!r}") from exc
+    if not result.is_finite():
+        raise WrongResponse(f"not a finite number: {value!r}")
+    return result
+
+
+def _required_decimal(data: dict, *names: str) -> Decimal:
+    for name in names:
+        value = decimal(data.get(name))
+        if value is not None:
+            return value
+    raise WrongResponse(f"missing {names[0]}")
+
+
+def _int(value) -> int | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise WrongResponse(f"not an integer: {value!r}") from exc
+
+
+def _flag(value) -> bool:
+    return bool(_int(value) or 0)
+
+
+def _number(value: Decimal | int | float) -> int | float:
+    """A JSON number for a request (P-guard: never a string); whole values as int."""
+    value = Decimal(str(value))
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def _body(message: dict, key: str) -> dict:
+    if not isinstance(message, dict):
+        raise WrongResponse("message is not an object")
+    if "error" in message:
+        raise from_ws(message)
+    body = message.get(key)
+    if not isinstance(body, dict):
+        raise WrongResponse(f"no {key} object in {message.get('msg_type')!r}")
+    return body
+
+
+def subscription_id(message: dict) -> str | None:
+    sub = message.get("subscription")
+    return sub.get("id") if isinstance(sub, dict) else None
+
+
+# ---------------------------------------------------------------- market data
+
+
+@dataclass(frozen=True)
+class Tick:
+    symbol: str
+    epoch: int
+    quote: Decimal
+    pip_size: int | None = None
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Candle:
+    """A candle; `epoch` is the bucket start. For a live `ohlc`, `last_epoch` is its latest tick."""
+
+    epoch: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    symbol: str | None = None
+    granularity: int | None = None
+    last_epoch: int | None = None
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True)
+class History:
+    ticks: tuple[Tick, ...]
+    pip_size: int | None
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CandleHistory:
+    candles: tuple[Candle, ...]
+    pip_size: int | None
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ActiveSymbol:
+    symbol: str
+    name: str
+    market: str
+    submarket: str
+    pip: Decimal  # the minimum price step (0.01), not a count of decimals
+    exchange_is_open: bool
+    is_trading_suspended: bool
+
+    @property
+    def decimals(self) -> int:
+        return max(0, -self.pip.normalize().as_tuple().exponent)
+
+
+def parse_tick(message: dict) -> Tick:
+    body = _body(message, "tick")
+    return Tick(
+        symbol=str(body.get("symbol") or body.get("underlying_symbol") or ""),
+        epoch=_int(body.get("epoch")),
+        quote=_required_decimal(body, "quote"),
+        pip_size=_int(body.get("pip_size")),
+        subscription_id=subscription_id(message) or body.get("id"),
+    )
+
+
+def parse_history(message: dict, symbol: str = "") -> History:
+    body = _body(message, "history")
+    prices, times = body.get("prices") or [], body.get("times") or []
+    if len(prices) != len(times):
+        raise WrongResponse("history prices and times differ in length")
+    pip = _int(message.get("pip_size"))
+    ticks = tuple(Tick(symbol, _int(t), decimal(p), pip) for p, t in zip(prices, times, strict=True))
+    return History(ticks, pip, subscription_id(message))
+
+
+def _candle(data: dict, **extra) -> Candle:
+    return Candle(
+        epoch=_int(data.get("open_time", data.get("epoch"))),
+        open=_required_decimal(data, "open"),
+        high=_required_decimal(data, "high"),
+        low=_required_decimal(data, "low"),
+        close=_required_decimal(data, "close"),
+        **extra,
+    )
+
+
+def parse_candles(message: dict) -> CandleHistory:
+    if "error" in message:
+        raise from_ws(message)
+    candles = message.get("candles")
+    if not isinstance(candles, list):
+        raise WrongResponse("no candles list")
+    return CandleHistory(tuple(_candle(c) for c in candles), _int(message.get("pip_size")), subscription_id(message))
+
+
+def parse_ohlc(message: dict) -> Candle:
+    body = _body(message, "ohlc")
+    return _candle(
+        body,
+        symbol=body.get("symbol"),
+        granularity=_int(body.get("granularity")),
+        last_epoch=_int(body.get("epoch")),
+        subscription_id=subscription_id(message) or body.get("id"),
+    )
+
+
+def parse_active_symbols(message: dict) -> list[ActiveSymbol]:
+    if "error" in message:
+        raise from_ws(message)
+    items = message.get("active_symbols")
+    if not isinstance(items, list):
+        raise WrongResponse("no active_symbols list")
+    return [
+        ActiveSymbol(
+            symbol=item.get("underlying_symbol") or item.get("symbol"),
+            name=item.get("underlying_symbol_name") or item.get("display_name") or "",
+            market=item.get("market", ""),
+            submarket=item.get("submarket", ""),
+            pip=decimal(item.get("pip_size", item.get("pip"))) or Decimal("0.01"),
+            exchange_is_open=_flag(item.get("exchange_is_open")),
+            is_trading_suspended=_flag(item.get("is_trading_suspended")),
+        )
+        for item in items
+    ]
+
+
+# ---------------------------------------------------------------- pricing and trading
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: str
+    ask_price: Decimal
+    payout: Decimal
+    spot: Decimal | None
+    spot_time: int | None
+    date_start: int | None
+    longcode: str
+    min_stake: Decimal | None
+    max_payout: Decimal | None
+    subscription_id: str | None = None
+
+
+def parse_proposal(message: dict) -> Proposal:
+    body = _body(message, "proposal")
+    limits = body.get("validation_params") if isinstance(body.get("validation_params"), dict) else {}
+    stake = limits.get("stake") if isinstance(limits.get("stake"), dict) else {}
+    payout = limits.get("payout") if isinstance(limits.get("payout"), dict) else {}
+    if not body.get("id"):
+        raise WrongResponse("proposal without id")
+    return Proposal(
+        id=str(body["id"]),
+        ask_price=_required_decimal(body, "ask_price"),
+        payout=_required_decimal(body, "payout"),
+        spot=decimal(body.get("spot")),
+        spot_time=_int(body.get("spot_time")),
+        date_start=_int(body.get("date_start")),
+        longcode=str(body.get("longcode") or ""),
+        min_stake=decimal(stake.get("min")),
+        max_payout=decimal(payout.get("max")),
+        subscription_id=subscription_id(message),
+    )
+
+
+@dataclass(frozen=True)
+class Purchase:
+    contract_id: int
+    transaction_id: int
+    buy_price: Decimal
+    payout: Decimal
+    balance_after: Decimal
+    purchase_time: int
+    start_time: int
+    longcode: str
+    shortcode: str
+    subscription_id: str | None = None  # the contract's POC stream, when bought with subscribe
+
+
+def parse_buy(message: dict) -> Purchase:
+    body = _body(message, "buy")
+    return Purchase(
+        contract_id=_int(body.get("contract_id")),
+        transaction_id=_int(body.get("transaction_id")),
+        buy_price=_required_decimal(body, "buy_price"),
+        payout=_required_decimal(body, "payout"),
+        balance_after=_required_decimal(body, "balance_after"),
+        purchase_time=_int(body.get("purchase_time")),
+        start_time=_int(body.get("start_time")),
+        longcode=str(body.get("longcode") or ""),
+        shortcode=str(body.get("shortcode") or ""),
+        subscription_id=subscription_id(message),
+    )
+
+
+@dataclass(frozen=True)
+class OpenContract:
+    """One `proposal_open_contract` update; settled once `is_sold` (status won / lost / sold)."""
+
+    contract_id: int
+    contract_type: str
+    currency: str
+    symbol: str
+    status: str | None
+    is_expired: bool
+    is_sold: bool
+    is_valid_to_sell: bool
+    buy_price: Decimal | None
+    payout: Decimal | None
+    bid_price: Decimal | None
+    profit: Decimal | None
+    sell_price: Decimal | None
+    entry_spot: Decimal | None
+    entry_spot_time: int | None
+    exit_spot: Decimal | None
+    exit_spot_time: int | None
+    current_spot: Decimal | None
+    current_spot_time: int | None
+    tick_count: int | None
+    date_start: int | None
+    date_expiry: int | None
+    sell_time: int | None
+    sell_transaction_id: int | None
+    subscription_id: str | None = None
+
+    @property
+    def is_settled(self) -> bool:
+        return self.is_sold and self.status in ("won", "lost", "sold")
+
+    @property
+    def won(self) -> bool:
+        return self.status == "won"
+
+
+def parse_open_contract(message: dict) -> OpenContract | None:
+    """None for the empty `{}` Deriv sends when there are no open contracts."""
+    body = _body(message, "proposal_open_contract")
+    if not body:
+        return None
+    txns = body.get("transaction_ids") if isinstance(body.get("transaction_ids"), dict) else {}
+    return OpenContract(
+        contract_id=_int(body.get("contract_id")),
+        contract_type=str(body.get("contract_type") or ""),
+        currency=str(body.get("currency") or ""),
+        symbol=str(body.get("underlying_symbol") or body.get("underlying") or ""),
+        status=body.get("status"),
+        is_expired=_flag(body.get("is_expired")),
+        is_sold=_flag(body.get("is_sold")),
+        is_valid_to_sell=_flag(body.get("is_valid_to_sell")),
+        buy_price=decimal(body.get("buy_price")),
+        payout=decimal(body.get("payout")),
+        bid_price=decimal(body.get("bid_price")),
+        profit=decimal(body.get("profit")),
+        sell_price=decimal(body.get("sell_price")),
+        entry_spot=decimal(body.get("entry_spot", body.get("entry_tick"))),
+        entry_spot_time=_int(body.get("entry_spot_time", body.get("entry_tick_time"))),
+        exit_spot=decimal(body.get("exit_spot", body.get("exit_tick"))),
+        exit_spot_time=_int(body.get("exit_spot_time", body.get("exit_tick_time"))),
+        current_spot=decimal(body.get("current_spot")),
+        current_spot_time=_int(body.get("current_spot_time")),
+        tick_count=_int(body.get("tick_count")),
+        date_start=_int(body.get("date_start")),
+        date_expiry=_int(body.get("date_expiry")),
+        sell_time=_int(body.get("sell_time")),
+        sell_transaction_id=_int(txns.get("sell")),
+        subscription_id=subscription_id(message) or body.get("id"),
+    )
+
+
+@dataclass(frozen=True)
+class Sale:
+    contract_id: int
+    sold_for: Decimal
+    balance_after: Decimal
+    transaction_id: int
+    reference_id: int
+
+
+def parse_sell(message: dict) -> Sale:
+    body = _body(message, "sell")
+    return Sale(
+        contract_id=_int(body.get("contract_id")),
+        sold_for=_required_decimal(body, "sold_for"),
+        balance_after=_required_decimal(body, "balance_after"),
+        transaction_id=_int(body.get("transaction_id")),
+        reference_id=_int(body.get("reference_id")),
+    )
+
+
+@dataclass(frozen=True)
+class PortfolioEntry:
+    contract_id: int
+    contract_type: str
+    symbol: str
+    buy_price: Decimal
+    payout: Decimal | None
+    purchase_time: int | None
+    transaction_id: int | None
+
+
+def parse_portfolio(message: dict) -> list[PortfolioEntry]:
+    body = _body(message, "portfolio")
+    return [
+        PortfolioEntry(
+            contract_id=_int(c.get("contract_id")),
+            contract_type=str(c.get("contract_type") or ""),
+            symbol=str(c.get("underlying_symbol") or c.get("symbol") or ""),
+            buy_price=_required_decimal(c, "buy_price"),
+            payout=decimal(c.get("payout")),
+            purchase_time=_int(c.get("purchase_time")),
+            transaction_id=_int(c.get("transaction_id")),
+        )
+        for c in body.get("contracts") or []
+    ]
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: Decimal
+    currency: str
+    account_id: str | None
+    subscription_id: str | None = None
+
+
+def parse_balance(message: dict) -> Balance:
+    body = _body(message, "balance")
+    return Balance(
+        balance=_required_decimal(body, "balance"),
+        currency=str(body.get("currency") or ""),
+        account_id=body.get("loginid"),
+        subscription_id=subscription_id(message) or body.get("id"),
+    )
+
+
+# ---------------------------------------------------------------- REST
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    account_type: str  # demo | real
+    currency: str
+    balance: Decimal | None
+    status: str
+    group: str
+
+    @property
+    def is_demo(self) -> bool:
+        return self.account_type == "demo"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+def parse_account(data: dict) -> Account:
+    if not isinstance(data, dict) or not data.get("account_id"):
+        raise WrongResponse("account without account_id")
+    return Account(
+        account_id=str(data["account_id"]),
+        account_type=str(data.get("account_type") or ""),
+        currency=str(data.get("currency") or ""),
+        balance=decimal(data.get("balance")),
+        status=str(data.get("status") or ""),
+        group=str(data.get("group") or ""),
+    )
+
+
+def parse_accounts(body: dict) -> list[Account]:
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise WrongResponse("accounts answer without a data list")
+    return [parse_account(item) for item in data]
+
+
+def parse_otp(body: dict) -> str:
+    data = body.get("data") if isinstance(body, dict) else None
+    url = data.get("url") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+        raise WrongResponse("OTP answer without a WebSocket url")
+    return url
+
+
+# ---------------------------------------------------------------- requests
+
+
+def contract_type(direction: str) -> str:
+    """RISE → CALL, FALL → PUT (strict: an equal exit loses; CALLE/PUTE are not offered here)."""
+    try:
+        return CONTRACT_TYPES[direction.upper()]
+    except KeyError:
+        raise ValueError(f"unknown direction {direction!r}") from None
+
+
+def proposal_request(
+    *,
+    symbol: str,
+    direction: str,
+    stake: Decimal,
+    duration: int,
+    duration_unit: str,
+    currency: str,
+    subscribe: bool = False,
+) -> dict:
+    request = {
+        "proposal": 1,
+        "amount": _number(stake),
+        "basis": "stake",
+        "contract_type": contract_type(direction),
+        "currency": currency,
+        "duration": int(duration),
+        "duration_unit": duration_unit,
+        "underlying_symbol": symbol,
+    }
+    if subscribe:
+        request["subscribe"] = 1
+    return request
+
+
+def buy_request(proposal_id: str, price: Decimal, *, subscribe: bool = True) -> dict:
+    """`price` is the most we accept: the proposal's ask price, as a JSON number."""
+    request = {"buy": proposal_id, "price": _number(price)}
+    if subscribe:
+        request["subscribe"] = 1
+    return request
+
+
+def open_contract_request(contract_id: int | None = None, *, subscribe: bool = True) -> dict:
+    request: dict = {"proposal_open_contract": 1}
+    if contract_id is not None:
+        request["contract_id"] = int(contract_id)
+    if subscribe:
+        request["subscribe"] = 1
+    return request
+
+
+def sell_request(contract_id: int, price: Decimal = Decimal(0)) -> dict:
+    return {"sell": int(contract_id), "price": _number(price)}
+
+
+def portfolio_request() -> dict:
+    return {"portfolio": 1}
+
+
+def balance_request(*, subscribe: bool = True) -> dict:
+    return {"balance": 1, "subscribe": 1} if subscribe else {"balance": 1}
+
+
+def ticks_request(symbol: str, *, subscribe: bool = True) -> dict:
+    return {"ticks": symbol, "subscribe": 1} if subscribe else {"ticks": symbol}
+
+
+def ticks_history_request(
+    symbol: str, *, count: int = 1000, style: str = "ticks", granularity: int | None = None, subscribe=False
+) -> dict:
+    request: dict = {"ticks_history": symbol, "end": "latest", "count": int(count), "style": style}
+    if style == "candles":
+        granularity = granularity or 60
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}")
+        request["granularity"] = granularity
+    if subscribe:
+        request["subscribe"] = 1
+    return request
+
+
+def active_symbols_request(*, contract_types=("CALL", "PUT")) -> dict:
+    request: dict = {"active_symbols": "brief"}
+    if contract_types:
+        request["contract_type"] = list(contract_types)
+    return request
+
+
+def forget_request(subscription_id: str) -> dict:
+    return {"forget": subscription_id}
+
+
+def forget_all_request(*stream_types: str) -> dict:
+    return {"forget_all": list(stream_types) if len(stream_types) != 1 else stream_types[0]}
+
+
+def ping_request() -> dict:
+    return {"ping": 1}
+
+
+def time_request() -> dict:
+    return {"time": 1}

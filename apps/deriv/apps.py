@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DerivConfig(AppConfig):
+    name = "apps.deriv"
+    verbose_name = "Deriv"
