@@ -4,7 +4,11 @@ from django_q.tasks import async_task
 
 
 def enqueue_decisions(market_ids: list[int]) -> None:
-    async_task("apps.bots.tasks.evaluate_markets", sorted(market_ids), group="bots")
+    """Decide on the markets that need it: those with running bots, or all while the signals monitor is open."""
+    from .services import markets_to_decide
+
+    if markets := markets_to_decide(market_ids):
+        async_task("apps.bots.tasks.evaluate_markets", markets, group="bots")
 
 
 def apply_results(sender, results, **kwargs) -> None:

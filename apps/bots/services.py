@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
@@ -275,6 +276,24 @@ def kill_switch_set(*, user=None, engaged: bool, actor=None, reason: str = "", r
 
 
 # --- The decision cycle -------------------------------------------------------
+
+
+# While someone has the signals monitor open, every active market is decided
+# on, bots or not; otherwise only markets with running bots cost a cycle.
+SIGNALS_WATCHED_KEY = "bots:signals-watched"
+SIGNALS_WATCH_S = 120
+
+
+def signals_watch() -> None:
+    """The monitor page (and its periodic refresh) keeps every market's signals computed a while longer."""
+    cache.set(SIGNALS_WATCHED_KEY, True, SIGNALS_WATCH_S)
+
+
+def markets_to_decide(market_ids: list[int]) -> list[int]:
+    if cache.get(SIGNALS_WATCHED_KEY):
+        return sorted(market_ids)
+    running = Bot.objects.filter(market_id__in=market_ids, status=BotStatus.RUNNING)
+    return sorted(set(running.values_list("market_id", flat=True)))
 
 
 def markets_decide(market_ids: list[int]) -> list[Decision]:

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.bots.engine.config import DecisionConfig
+from apps.bots.engine.config import REGIME_WINDOW, DecisionConfig
 from apps.bots.services import bot_create
 from apps.markets.models import Market, Tick
 
@@ -29,7 +29,9 @@ def write_ticks(market: Market, prices, *, interval=timedelta(seconds=1)) -> lis
     return ticks
 
 
-def climb(n: int, start: float = 100.0, step: float = 0.05) -> list[float]:
+def climb(n: int | None = None, start: float = 100.0, step: float = 0.05) -> list[float]:
+    """A steady climb with a small wobble, long enough for every strategy and the regime by default."""
+    n = n or max(TREND.window, REGIME_WINDOW) + 10
     return [round(start + i * step + (0.02 if i % 3 == 0 else 0), 4) for i in range(n)]
 
 

@@ -14,7 +14,7 @@ def test_a_climb_makes_one_decision_per_configuration_and_every_bot_trades_it(us
     bots = [make_bot(name=f"Bot {i}") for i in range(3)]
     for bot in bots:
         bot_start(user=user, bot_id=bot.pk)
-    write_ticks(market, climb(130))
+    write_ticks(market, climb())
 
     decisions = markets_decide([market.pk])
 
@@ -37,7 +37,7 @@ def test_a_climb_makes_one_decision_per_configuration_and_every_bot_trades_it(us
 def test_running_the_fan_out_twice_buys_once(user, make_bot, market):
     bot = make_bot()
     bot_start(user=user, bot_id=bot.pk)
-    write_ticks(market, climb(130))
+    write_ticks(market, climb())
     evaluate_markets([market.pk])
     evaluate_markets([market.pk])
     decision = Decision.objects.get(config=bot.config)
@@ -49,7 +49,7 @@ def test_running_the_fan_out_twice_buys_once(user, make_bot, market):
 def test_a_blocked_regime_skips_and_counts(user, make_bot, market):
     bot = make_bot(blocked_regimes=["BULLISH"])
     bot_start(user=user, bot_id=bot.pk)
-    write_ticks(market, climb(130))
+    write_ticks(market, climb())
     evaluate_markets([market.pk])
     assert Decision.objects.get(config=bot.config).regime == "BULLISH"
     assert Contract.objects.count() == 0
