@@ -110,7 +110,7 @@ def test_losses_in_a_row_stop_the_bot_with_a_notification(make_bot, market):
     bot = running(make_bot(max_consecutive_losses=2, max_open_contracts=1))
     for round_ in range(2):
         trade_once(market, start=100.0 + 50 * round_)
-        write_ticks(market, [10.0] * 8)  # far below every entry: a loss
+        write_ticks(market, [500.0] + [10.0] * 7)  # entry high, exit far below: a loss
         contracts_settle()
     bot.refresh_from_db()
     assert bot.consecutive_losses == 2
@@ -122,6 +122,7 @@ def test_losses_in_a_row_stop_the_bot_with_a_notification(make_bot, market):
 
 
 def test_refused_purchases_count_as_errors_and_stop_the_bot(make_bot, demo_account, market):
+    bot = running(make_bot(max_consecutive_errors=2))
     world = system_account(kind=AccountKind.WORLD, realm=Realm.DEMO, currency="USD")
     transfer(
         debit=demo_account.ledger_account,
@@ -130,7 +131,6 @@ def test_refused_purchases_count_as_errors_and_stop_the_bot(make_bot, demo_accou
         kind=TransferKind.ADJUSTMENT,
         idempotency_key="empty-it",
     )
-    bot = running(make_bot(max_consecutive_errors=2))
     for round_ in range(3):
         trade_once(market, start=100.0 + 50 * round_)
     bot.refresh_from_db()
