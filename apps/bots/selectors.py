@@ -8,7 +8,7 @@ from django.db.models import Count, Q, Sum
 from apps.markets.models import Market
 
 from .engine import risk
-from .models import Backtest, Bot, BotSkip, BotTrade, Decision, RegimeRecord
+from .models import Backtest, Bot, BotSkip, BotTrade, Decision, KillSwitch, RegimeRecord
 from .services import default_config, today
 
 
@@ -17,15 +17,42 @@ def bots_for(*, user) -> list[Bot]:
     bots = list(Bot.objects.filter(user=user).select_related("market", "account", "config"))
     day = today()
     for bot in bots:
-        fresh = bot.day is None or bot.day < day
-        bot.trades_today_now = 0 if fresh else bot.trades_today
-        bot.today_pnl_now = Decimal("0.00") if fresh else bot.today_pnl
+        _roll_today(bot, day)
     return bots
+
+
+def _roll_today(bot: Bot, day) -> Bot:
+    fresh = bot.day is None or bot.day < day
+    bot.trades_today_now = 0 if fresh else bot.trades_today
+    bot.today_pnl_now = Decimal("0.00") if fresh else bot.today_pnl
+    return bot
 
 
 def bot_for(*, user, bot_id: int) -> Bot:
     """The trader's bot, or Bot.DoesNotExist (a 404 in views) for anyone else's."""
-    return Bot.objects.select_related("market", "account", "config").get(pk=bot_id, user=user)
+    bot = Bot.objects.select_related("market", "account", "config").get(pk=bot_id, user=user)
+    return _roll_today(bot, today())
+
+
+def kill_switches_for(*, user) -> dict[str, KillSwitch | None]:
+    """The trader's own kill switch and the global one, each None when never set."""
+    switches = {s.user_id: s for s in KillSwitch.objects.filter(Q(user=user) | Q(user=None))}
+    return {"user": switches.get(user.pk), "platform": switches.get(None)}
+
+
+def bot_skip_counts(*, bot: Bot) -> list[dict]:
+    """Skips by reason: today's count, all stored days' count, and the last reason given."""
+    day = today()
+    counts: dict[str, dict] = {}
+    for skip in bot.skips.order_by("day"):
+        row = counts.setdefault(
+            skip.reason, {"reason": skip.get_reason_display(), "today": 0, "total": 0, "last": "", "last_at": None}
+        )
+        row["total"] += skip.count
+        if skip.day == day:
+            row["today"] = skip.count
+        row["last"], row["last_at"] = skip.last_detail, skip.last_at
+    return sorted(counts.values(), key=lambda row: -row["total"])
 
 
 def bot_trades(*, bot: Bot, limit: int = 50) -> list[BotTrade]:
@@ -79,5 +106,70 @@ def backtests_for(*, user) -> list[Backtest]:
     return list(Backtest.objects.filter(user=user).select_related("market"))
 
 
+def backtest_for(*, user, backtest_id: int) -> Backtest:
+    """The trader's backtest, or Backtest.DoesNotExist (a 404 in views) for anyone else's."""
+    return Backtest.objects.select_related("market").get(pk=backtest_id, user=user)
+
+
 def stop_labels() -> dict[str, str]:
     return {reason.value: reason.label for reason in risk.StopReason}
+
+
+# --- Backtest reports, as the pages show them ------------------------------------
+
+REPORT_ROWS = (
+    ("Trades", "trades"),
+    ("Win rate", "win_rate_pct"),
+    ("Break-even win rate", "break_even_pct"),
+    ("Net P&L", "net_pnl"),
+    ("Max drawdown", "max_drawdown"),
+    ("Profit factor", "profit_factor"),
+    ("Expectancy per contract", "expectancy"),
+    ("Longest losing streak", "longest_losing_streak"),
+    ("Stopped", "stop_reason"),
+)
+
+
+def _percent(value) -> str:
+    return "—" if value is None else f"{Decimal(str(value)) * 100:.1f}%"
+
+
+def _money(value) -> str:
+    return "—" if value is None else f"{Decimal(str(value)):+.2f}"
+
+
+def backtest_figures(report: dict | None) -> dict:
+    """The report's figures as text, keyed as REPORT_ROWS names them; empty before it is done."""
+    if not report:
+        return {}
+    net = Decimal(str(report.get("net_pnl") or 0))
+    factor = report.get("profit_factor")
+    return {
+        "trades": report.get("trades", 0),
+        "win_rate_pct": _percent(report.get("win_rate")),
+        "break_even_pct": _percent(report.get("break_even_win_rate")),
+        "net_pnl": _money(report.get("net_pnl")),
+        "net_positive": net > 0,
+        "net_negative": net < 0,
+        "max_drawdown": f"{Decimal(str(report.get('max_drawdown') or 0)):.2f}",
+        "profit_factor": "—" if factor is None else f"{Decimal(str(factor)):.2f}",
+        "expectancy": _money(report.get("expectancy")),
+        "longest_losing_streak": report.get("longest_losing_streak", 0),
+        "stop_reason": report.get("stop_reason") or "ran to the end",
+    }
+
+
+def backtest_equity(report: dict | None) -> list[dict]:
+    """The equity curve as the chart reads it: [{time: epoch seconds, value}], times strictly increasing."""
+    points: dict[int, float] = {}
+    for at, value in (report or {}).get("equity_curve") or ():
+        points[int(at)] = float(value)
+    return [{"time": t, "value": v} for t, v in sorted(points.items())]
+
+
+def with_report(backtest: Backtest) -> Backtest:
+    backtest.figures = backtest_figures(backtest.report)
+    backtest.equity_points = backtest_equity(backtest.report)
+    skips = (backtest.report or {}).get("skips") or {}
+    backtest.skips = sorted(skips.items(), key=lambda item: -item[1])
+    return backtest

@@ -36,3 +36,9 @@ def purge_old_decisions() -> int:
     deleted, _ = Decision.objects.filter(decided_at__lt=cutoff, trades__isnull=True).delete()
     regimes, _ = RegimeRecord.objects.filter(time__lt=cutoff).delete()
     return deleted + regimes
+
+
+def run_backtest(backtest_id: int) -> str:
+    from .backtests import backtest_run
+
+    return backtest_run(backtest_id)

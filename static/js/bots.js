@@ -1,0 +1,31 @@
+// Bots pages. Everything shown is rendered by the server; this only lets
+// htmx show a 422 (a form with its errors) and asks the bot's page to reload
+// its trades when the pushed status says something changed.
+
+// An invalid form answers 422 with the errors in place: swap it like a 200.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.xhr.status === 422) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+
+// The bot's page: the pushed live part carries a version (status, trades,
+// open contracts, P&L); when it moves, the trades section reloads itself.
+(function () {
+  const activity = document.getElementById("bot-activity");
+  if (!activity) return;
+  const liveId = `bot-live-${activity.dataset.bot}`;
+  let version = document.getElementById(liveId)?.dataset.version;
+
+  function check() {
+    const live = document.getElementById(liveId);
+    if (!live || live.dataset.version === version) return;
+    version = live.dataset.version;
+    const section = document.getElementById("bot-activity");
+    if (section && window.htmx) htmx.trigger(section, "botChanged");
+  }
+
+  document.addEventListener("htmx:wsAfterMessage", check);
+  document.addEventListener("htmx:afterSwap", check);
+})();
