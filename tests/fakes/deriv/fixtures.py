@@ -1,4 +1,5 @@
-"""pytest fixtures around FakeDeriv: import them into a conftest.py."""
+"""pytest fixtures around FakeDeriv: `from tests.fakes.deriv.fixtures import fake_deriv_fixture` in a conftest.py
+provides the `fake_deriv` fixture."""
 
 from contextlib import contextmanager
 
@@ -18,8 +19,8 @@ def running_fake_deriv(**options):
     fake.assert_no_invalid_requests()
 
 
-@pytest.fixture
-def fake_deriv():
+@pytest.fixture(name="fake_deriv")
+def fake_deriv_fixture():
     """A fake Deriv with a frozen clock (advance it with `fake_deriv.advance(seconds)`).
 
     The test fails if our code sent it any request that Deriv's schemas (New API) refuse;

@@ -148,7 +148,7 @@ class FakeDeriv(RestApi, WsApi):
         self.loop = asyncio.new_event_loop()
         try:
             self.loop.run_until_complete(self._main())
-        except BaseException as exc:  # noqa: BLE001 - surfaced to start()
+        except BaseException as exc:  # surfaced to start()
             self._startup_error = exc
             self._ready.set()
         finally:
@@ -192,8 +192,12 @@ class FakeDeriv(RestApi, WsApi):
 
     def _call(self, fn, *args, **kwargs):
         """Run fn on the fake's loop (where all state lives) and return its result."""
-        if self.loop is None or threading.current_thread() is self._thread:
-            return fn(*args, **kwargs)
+        if self.loop is None or not self._thread.is_alive() or threading.current_thread() is self._thread:
+            result = fn(*args, **kwargs)  # not running (or already on the loop): no one else touches the state
+            if asyncio.iscoroutine(result):
+                result.close()
+                raise RuntimeError("fake Deriv is not running")
+            return result
 
         async def run():
             result = fn(*args, **kwargs)

@@ -1,0 +1,239 @@
+"""OAuth2 + PKCE and the REST endpoints of Deriv's New API, on the standard library only.
+
+auth.deriv.com: /oauth2/auth (browser) and /oauth2/token (server-side exchange).
+api.derivws.com: accounts, per-account OTP WebSocket URLs, demo balance reset.
+Every error becomes a typed DerivError; tokens never appear in a message or log line.
+"""
+
+import base64
+import hashlib
+import json
+import logging
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
+
+from . import adapter
+from .errors import DerivTimeout, DerivTransportError, WrongResponse, from_rest, redact
+
+log = logging.getLogger(__name__)
+
+AUTH_BASE = "https://auth.deriv.com"
+REST_BASE = "https://api.derivws.com"
+WS_PUBLIC = "wss://api.derivws.com/trading/v1/options/ws/public"
+ACCOUNTS_PATH = "/trading/v1/options/accounts"
+
+
+# ---------------------------------------------------------------- PKCE and the authorize URL
+
+
+@dataclass(frozen=True)
+class PkcePair:
+    verifier: str = field(repr=False)
+    challenge: str
+    method: str = "S256"
+
+
+def pkce_challenge(verifier: str) -> str:
+    """BASE64URL(SHA256(verifier)) without padding (RFC 7636, S256)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def pkce_pair() -> PkcePair:
+    verifier = secrets.token_urlsafe(64)  # 86 characters of the unreserved set
+    return PkcePair(verifier, pkce_challenge(verifier))
+
+
+def new_state() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def authorize_url(
+    *,
+    client_id: str,
+    redirect_uri: str,
+    state: str,
+    code_challenge: str,
+    scopes: Iterable[str] = ("trade", "account_manage"),
+    signup: bool = False,
+    partner_params: Mapping[str, str] | None = None,
+    auth_base: str = AUTH_BASE,
+) -> str:
+    """Where to send the browser. `signup` shows Deriv's sign-up form (prompt=registration);
+    `partner_params` carry the attribution (e.g. {"utm_source": …, "affiliate_token": …})."""
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": " ".join(scopes),
+        "state": state,
+        "code_challenge": code_challenge,
+        "code_challenge_method": "S256",
+    }
+    if signup:
+        params["prompt"] = "registration"
+    for name, value in (partner_params or {}).items():
+        if name in params:
+            raise ValueError(f"partner parameter {name!r} would override an OAuth parameter")
+        if value:
+            params[name] = value
+    return f"{auth_base.rstrip('/')}/oauth2/auth?{urlencode(params, quote_via=quote)}"
+
+
+# ---------------------------------------------------------------- tokens
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """What the token endpoint gave. Only `access_token` is documented as always present."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    token_type: str | None = None
+    expires_in: int | None = None
+    scope: str | None = None
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset((self.scope or "").split())
+
+
+def _token_set(body: object) -> TokenSet:
+    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
+        raise WrongResponse("token answer without access_token")
+    expires = body.get("expires_in")
+    return TokenSet(
+        access_token=body["access_token"],
+        refresh_token=body.get("refresh_token") or None,
+        token_type=body.get("token_type"),
+        expires_in=int(expires) if isinstance(expires, int | float | str) and str(expires).isdigit() else None,
+        scope=body.get("scope"),
+    )
+
+
+def exchange_code(
+    *,
+    client_id: str,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str,
+    auth_base: str = AUTH_BASE,
+    timeout: float = 10.0,
+) -> TokenSet:
+    """Trade the callback's code for tokens (form-encoded POST, server side only)."""
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": code_verifier,
+    }
+    return _token_set(_post_form(f"{auth_base.rstrip('/')}/oauth2/token", form, timeout))
+
+
+def refresh_tokens(
+    *, client_id: str, refresh_token: str, auth_base: str = AUTH_BASE, timeout: float = 10.0
+) -> TokenSet:
+    """grant_type=refresh_token (not documented by Deriv: API.md §3.1 step 5). Keeps the old
+    refresh token when the answer has none."""
+    form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
+    tokens = _token_set(_post_form(f"{auth_base.rstrip('/')}/oauth2/token", form, timeout))
+    if tokens.refresh_token is None:
+        tokens = TokenSet(tokens.access_token, refresh_token, tokens.token_type, tokens.expires_in, tokens.scope)
+    return tokens
+
+
+def _post_form(url: str, form: dict, timeout: float):
+    data = urlencode(form).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+    )
+    return _send(request, timeout, what="POST /oauth2/token")
+
+
+# ---------------------------------------------------------------- REST
+
+
+class DerivRest:
+    """REST calls with one bearer token (an OAuth access token, or a PAT with `app_id`)."""
+
+    def __init__(self, token: str, *, base_url: str = REST_BASE, app_id: str | None = None, timeout: float = 10.0):
+        self._token = token
+        self.base_url = base_url.rstrip("/")
+        self.app_id = app_id
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"<DerivRest {self.base_url}>"
+
+    def accounts(self) -> list[adapter.Account]:
+        return adapter.parse_accounts(self._request("GET", ACCOUNTS_PATH))
+
+    def create_account(self, *, account_type: str, currency: str = "USD", group: str = "row") -> adapter.Account:
+        body = self._request(
+            "POST", ACCOUNTS_PATH, {"currency": currency, "group": group, "account_type": account_type}
+        )
+        return adapter.parse_account(body.get("data"))
+
+    def otp_url(self, account_id: str) -> str:
+        """A one-time WebSocket URL for this account (demo or real): use it at once, and only once."""
+        return adapter.parse_otp(self._request("POST", f"{ACCOUNTS_PATH}/{quote(account_id, safe='')}/otp"))
+
+    def reset_demo_balance(self, account_id: str) -> adapter.Account | None:
+        body = self._request("POST", f"{ACCOUNTS_PATH}/{quote(account_id, safe='')}/reset-demo-balance")
+        data = body.get("data") if isinstance(body, dict) else None
+        # The answer's shape is not documented (API.md §2.2): use it only if it is an account.
+        return adapter.parse_account(data) if isinstance(data, dict) and data.get("account_id") else None
+
+    def health(self) -> bool:
+        request = urllib.request.Request(f"{self.base_url}/v1/health", method="GET")
+        _send(request, self.timeout, what="GET /v1/health")
+        return True
+
+    def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        if self.app_id:
+            headers["Deriv-App-ID"] = self.app_id
+        data = None
+        if payload is not None:
+            data = json.dumps(payload).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method, headers=headers)
+        body = _send(request, self.timeout, what=f"{method} {path}")
+        if not isinstance(body, dict):
+            raise WrongResponse(f"{method} {path}: answer is not a JSON object")
+        return body
+
+
+def _send(request: urllib.request.Request, timeout: float, *, what: str):
+    """Do one HTTP exchange; JSON body back, or a typed error (never with the request's secrets)."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        error = from_rest(exc.code, body)
+        log.warning("Deriv %s -> HTTP %s %s", what, exc.code, error.code)
+        raise error from None
+    except TimeoutError:
+        raise DerivTimeout(f"{what}: no answer within {timeout}s") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise DerivTimeout(f"{what}: no answer within {timeout}s") from None
+        raise DerivTransportError(f"{what}: Deriv unreachable ({type(reason).__name__})") from None
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        raise WrongResponse(f"{what}: answer is not JSON: {redact(raw[:100])}") from None
