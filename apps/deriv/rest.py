@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from . import adapter
-from .errors import DerivTimeout, DerivTransportError, WrongResponse, from_rest, redact
+from .errors import DerivError, DerivTimeout, DerivTransportError, WrongResponse, from_rest, redact
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,16 @@ def authorize_url(
         if value:
             params[name] = value
     return f"{auth_base.rstrip('/')}/oauth2/auth?{urlencode(params, quote_via=quote)}"
+
+
+def callback_error(params: Mapping[str, str]) -> DerivError | None:
+    """The error an OAuth callback carries (`error=access_denied&error_description=…`), or None.
+
+    Check `state` first (API.md §3.1 step 3): an unknown state is rejected whatever else is there.
+    """
+    if not params.get("error"):
+        return None
+    return from_rest(None, {"error": params["error"], "error_description": params.get("error_description") or ""})
 
 
 # ---------------------------------------------------------------- tokens
