@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from apps.markets.generator import GeneratorSettings
 from apps.markets.models import Market, Tick
 
 from .engine.config import DecisionConfig
@@ -205,15 +206,17 @@ def _ticks(backtest: Backtest) -> tuple[Iterator[tuple[datetime, Decimal]], int]
         return recorded_ticks(backtest.market_id, backtest.start, backtest.end), ticks.count()
     s = backtest.settings
     market = backtest.market
-    series = engine.generated_series(
+    series = engine.generated_ticks(
         seed=backtest.seed,
-        length=s["length"],
         start=backtest.start,
-        base_price=market.base_price,
-        volatility_mode=market.volatility_mode,
-        trend_bias=market.trend_bias,
-        decimals=market.decimals,
-        interval=timedelta(milliseconds=s.get("tick_interval_ms") or market.tick_interval_ms),
+        count=s["length"],
+        interval_ms=s.get("tick_interval_ms") or market.tick_interval_ms,
+        settings=GeneratorSettings(
+            volatility_mode=market.volatility_mode,
+            trend_bias=float(market.trend_bias),
+            decimals=market.decimals,
+        ),
+        price=market.base_price,
     )
     return series, s["length"]
 

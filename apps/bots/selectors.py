@@ -1,6 +1,7 @@
 """Reads for the bots pages."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
@@ -8,7 +9,7 @@ from django.db.models import Count, Q, Sum
 from apps.markets.models import Market
 
 from .engine import risk
-from .models import Backtest, Bot, BotSkip, BotTrade, Decision, KillSwitch, RegimeRecord
+from .models import Backtest, Bot, BotSkip, BotTrade, Decision, KillSwitch, RegimeRecord, SkipReason
 from .services import default_config, today
 
 
@@ -144,26 +145,43 @@ def backtest_figures(report: dict | None) -> dict:
         return {}
     net = Decimal(str(report.get("net_pnl") or 0))
     factor = report.get("profit_factor")
+    drawdown = Decimal(str(report.get("max_drawdown") or 0))
+    stop = report.get("stop_reason")
     return {
         "trades": report.get("trades", 0),
         "win_rate_pct": _percent(report.get("win_rate")),
-        "break_even_pct": _percent(report.get("break_even_win_rate")),
+        "break_even_pct": _percent(report.get("breakeven_win_rate")),
         "net_pnl": _money(report.get("net_pnl")),
         "net_positive": net > 0,
         "net_negative": net < 0,
-        "max_drawdown": f"{Decimal(str(report.get('max_drawdown') or 0)):.2f}",
+        "max_drawdown": f"{drawdown:.2f} ({Decimal(str(report.get('max_drawdown_pct') or 0)):.2f}%)",
         "profit_factor": "—" if factor is None else f"{Decimal(str(factor)):.2f}",
-        "expectancy": _money(report.get("expectancy")),
+        "expectancy": "—" if report.get("expectancy") is None else f"{Decimal(str(report['expectancy'])):+.4f}",
         "longest_losing_streak": report.get("longest_losing_streak", 0),
-        "stop_reason": report.get("stop_reason") or "ran to the end",
+        "stop_reason": _stop_label(stop) if stop else "ran to the end of the prices",
+        "final_balance": report.get("final_balance"),
     }
+
+
+def _stop_label(code: str) -> str:
+    labels = stop_labels()
+    return labels.get(code, code.replace("_", " ").lower())
+
+
+def _skip_label(code: str) -> str:
+    """The backtest's skip codes (lower case) in words: the live skip reasons, then the stop reasons."""
+    live = {reason.lower(): label for reason, label in SkipReason.choices}
+    extra = {"balance": "Balance does not cover the stake"}
+    if code in live or code in extra:
+        return (live | extra)[code]
+    return _stop_label(code.upper()).capitalize()
 
 
 def backtest_equity(report: dict | None) -> list[dict]:
     """The equity curve as the chart reads it: [{time: epoch seconds, value}], times strictly increasing."""
     points: dict[int, float] = {}
-    for at, value in (report or {}).get("equity_curve") or ():
-        points[int(at)] = float(value)
+    for moment, value in (report or {}).get("equity_curve") or ():
+        points[int(datetime.fromisoformat(moment).timestamp())] = float(value)
     return [{"time": t, "value": v} for t, v in sorted(points.items())]
 
 
@@ -171,5 +189,7 @@ def with_report(backtest: Backtest) -> Backtest:
     backtest.figures = backtest_figures(backtest.report)
     backtest.equity_points = backtest_equity(backtest.report)
     skips = (backtest.report or {}).get("skips") or {}
-    backtest.skips = sorted(skips.items(), key=lambda item: -item[1])
+    backtest.skips = sorted(((_skip_label(k), n) for k, n in skips.items()), key=lambda item: -item[1])
+    stops = (backtest.report or {}).get("daily_stops") or {}
+    backtest.daily_stops = [(_stop_label(k), n) for k, n in sorted(stops.items())]
     return backtest

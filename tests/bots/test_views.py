@@ -33,7 +33,7 @@ def bot_form(market, account, **overrides) -> dict:
     """A valid bot form post: three trend followers that agree on a climb, defaults elsewhere."""
     data = {
         "name": "Trend bot",
-        "account": account.pk,
+        "account": account.pk if account else "",
         "market": market.pk,
         "strategies": ["scalping", "momentum", "breakout"],
         "min_agreeing": "2",
