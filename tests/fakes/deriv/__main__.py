@@ -21,6 +21,7 @@ def main(argv=None) -> None:
     parser.add_argument("--redirect-uri", action="append", help="registered redirect URI (default: any)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--speed", type=float, default=1.0, help="clock speed factor")
+    parser.add_argument("--history-seconds", type=int, default=3600, help="tick history generated at start")
     args = parser.parse_args(argv)
 
     fake = FakeDeriv(
@@ -33,6 +34,7 @@ def main(argv=None) -> None:
         speed=args.speed,
         client_id=args.client_id,
         redirect_uris=args.redirect_uri,
+        history_seconds=args.history_seconds,
     ).start()
     token = fake.issue_token()
     print("Fake Deriv is running (Ctrl-C to stop)")

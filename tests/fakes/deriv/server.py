@@ -30,6 +30,9 @@ from .state import Account, Drop, Fault, InvalidRequest, Otp, Socket, Token, Use
 from .ws_api import WsApi
 
 log = logging.getLogger("tests.fakes.deriv")
+# The fake's own transport chatter (handshakes with OTPs in the path) is no test's business.
+ws_log = logging.getLogger("tests.fakes.deriv.websockets")
+ws_log.setLevel(logging.WARNING)
 
 WS_PATH = "/trading/v1/options/ws/"
 DEFAULT_START = 1_700_000_000  # a fixed epoch keeps frozen-clock tests reproducible
@@ -64,7 +67,7 @@ class FakeDeriv(RestApi, WsApi):
         max_sockets_per_user: int = 5,
         rest_rate_limit: int = 60,
         inactivity_timeout: float | None = None,
-        history_seconds: int = 3600,
+        history_seconds: int = 600,
         string_money: bool = True,
         omit_echo_req: bool = True,
     ):
@@ -165,6 +168,7 @@ class FakeDeriv(RestApi, WsApi):
             ping_interval=None,
             compression=None,
             server_header=None,
+            logger=ws_log,
         )
         self.http_port = http_server.sockets[0].getsockname()[1]
         self.ws_port = ws_server.sockets[0].getsockname()[1]
