@@ -275,6 +275,9 @@ class DerivClient:
     def _send(self, request: dict, *, subscription=None, timeout=None, background=False) -> _Pending:
         timeout = self.request_timeout if timeout is None else timeout
         method = adapter_method(request)
+        if not background and threading.current_thread() is self._reader:
+            # Only the reading thread can deliver the answer: waiting for it there would hang.
+            raise RuntimeError("a subscription callback must not call Deriv and wait; hand the work to another thread")
         if not background and not self._connected.wait(timeout):
             raise Disconnected(f"{self.name}: not connected ({self.state_reason or self.state})")
         if not self._limiter.acquire(timeout):
@@ -440,6 +443,9 @@ class DerivClient:
         except Exception as exc:  # unreachable, refused, DNS, TLS…
             raise Disconnected(f"{self.name}: cannot connect ({type(exc).__name__})") from None
         ws.settimeout(None)  # the reader blocks; the ping loop notices a dead peer
+        if self._stop.is_set():  # closed while we were connecting
+            self._abort(ws)
+            raise Disconnected(f"{self.name}: client closed")
         with self._lock:
             self._ws = ws
             self.connections += 1
@@ -476,8 +482,7 @@ class DerivClient:
     def _reconnect(self, reason: str) -> bool:
         attempt = 0
         while not self._stop.is_set():
-            delay = min(self.backoff_max, self.backoff_initial * self.backoff_factor**attempt)
-            delay = delay / 2 + self._jitter() * delay / 2
+            delay = self.backoff_delay(attempt)
             attempt += 1
             self._set_state(RECONNECTING, reason)
             if self._stop.wait(delay):
@@ -496,6 +501,12 @@ class DerivClient:
             self._resubscribe()
             return True
         return False
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Exponential, capped, with "equal jitter": between half and all of the step, so that
+        many clients dropped together do not all come back in the same instant."""
+        step = min(self.backoff_max, self.backoff_initial * self.backoff_factor**attempt)
+        return step / 2 + self._jitter() * step / 2
 
     def _resubscribe(self) -> None:
         with self._lock:

@@ -364,3 +364,25 @@ def test_an_invalid_request_is_answered_and_recorded(fake_deriv, public):
     }
     recorded = fake_deriv.take_invalid_requests()
     assert len(recorded) == 1 and recorded[0].request["symbol"] == "R_100"
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap(clients, fake_deriv):
+    low = clients(fake_deriv.ws_public_url, backoff_initial=0.5, backoff_max=30, jitter=lambda: 0.0)
+    high = clients(fake_deriv.ws_public_url, backoff_initial=0.5, backoff_max=30, jitter=lambda: 1.0)
+    assert [low.backoff_delay(n) for n in range(4)] == [0.25, 0.5, 1.0, 2.0]
+    assert [high.backoff_delay(n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert high.backoff_delay(20) == 30 and low.backoff_delay(20) == 15
+
+
+def test_a_callback_cannot_wait_for_deriv(fake_deriv, public):
+    failures = []
+
+    def callback(message):
+        try:
+            public.call(adapter.time_request())
+        except RuntimeError as exc:
+            failures.append(exc)
+
+    public.subscribe(adapter.ticks_request("R_25"), callback)
+    assert len(failures) == 1 and public.ping()
+    assert fake_deriv.requests("time") == []
