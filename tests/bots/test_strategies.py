@@ -25,10 +25,17 @@ def random_walk(n: int, seed: int = 7) -> list[float]:
     return series(*(rng.gauss(0, 0.1) for _ in range(n)), n=n)
 
 
-RISING = series(0.1, n=60)
-FALLING = series(-0.1, n=60)
-FLAT = [100.0] * 60
-OSCILLATING = series(0.5, -0.5, n=60)
+# Longer than every strategy's default window: momentum and dual RSI read
+# hundreds of prices, most of them to warm up their EMAs and RSIs.
+LONG = 1000
+RISING = series(0.1, n=LONG)
+FALLING = series(-0.1, n=LONG)
+FLAT = [100.0] * LONG
+OSCILLATING = series(0.5, -0.5, n=LONG)
+
+
+def test_the_default_windows_are_shorter_than_the_crafted_series():
+    assert max(build(name).min_window for name in STRATEGIES) <= LONG
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
@@ -41,24 +48,31 @@ def test_every_strategy_abstains_when_the_window_is_too_short(name):
 
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_every_strategy_gives_the_same_vote_for_the_same_window(name):
-    window = random_walk(200)
+    window = random_walk(2 * LONG)
     assert build(name).vote(window) == build(name).vote(list(window))
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_a_vote_reads_only_the_last_min_window_prices(name):
-    strategy, window = build(name), random_walk(200, seed=3)
+    strategy, window = build(name), random_walk(2 * LONG, seed=3)
     assert strategy.vote(window) == strategy.vote(window[-strategy.min_window :])
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_decimal_prices_vote_like_the_same_floats(name):
-    decimals = [Decimal(f"{p:.4f}") for p in random_walk(100, seed=5)]
+    decimals = [Decimal(f"{p:.4f}") for p in random_walk(LONG, seed=5)]
     assert build(name).vote(decimals) == build(name).vote([float(p) for p in decimals])
 
 
-@given(st.lists(st.floats(min_value=0.01, max_value=1e6), max_size=80), st.sampled_from(sorted(STRATEGIES)))
-def test_any_positive_prices_give_a_vote_with_a_reason(prices, name):
+@given(
+    st.lists(st.floats(min_value=0.01, max_value=1e6), max_size=80),
+    st.sampled_from(sorted(STRATEGIES)),
+    st.booleans(),
+)
+def test_any_positive_prices_give_a_vote_with_a_reason(prices, name, repeat):
+    # Repeated to fill the window, so momentum and dual RSI vote on them too.
+    if repeat and prices:
+        prices = prices * (LONG // len(prices) + 1)
     vote = build(name).vote(prices)
     assert 0.0 <= vote.confidence <= 1.0
     assert vote.reason
@@ -132,7 +146,7 @@ def test_momentum_abstains_when_prices_oscillate_around_a_level():
 
 
 def test_momentum_confidence_shrinks_as_noise_grows_against_the_trend():
-    vote = Momentum().vote(series(0.4, -0.35, n=42))
+    vote = Momentum().vote(series(0.4, -0.35, n=700))
     assert vote.direction == Direction.RISE
     assert vote.confidence == pytest.approx(0.8404, abs=1e-4)
     assert "0.67× the volatility" in vote.reason
@@ -172,16 +186,16 @@ def test_breakout_abstains_on_a_steady_rise_that_only_edges_past_each_high():
 
 
 def test_dual_rsi_rises_when_both_rsis_are_oversold():
-    vote = DualRSI().vote(series(-1, -1, 0.5, n=42))
+    vote = DualRSI().vote(series(-1, -1, 0.5, n=900))
     assert vote.direction == Direction.RISE
-    assert vote.confidence == pytest.approx(0.8983, abs=1e-4)
-    assert vote.reason == "RSI(9)=17.2 and RSI(14)=18.1 both below 30: oversold"
+    assert vote.confidence == pytest.approx(0.8910, abs=1e-4)
+    assert vote.reason == "RSI(9)=17.3 and RSI(14)=18.3 both below 30: oversold"
 
 
 def test_dual_rsi_falls_when_both_rsis_are_overbought():
-    vote = DualRSI().vote(series(1, 1, -0.5, n=42))
+    vote = DualRSI().vote(series(1, 1, -0.5, n=900))
     assert vote.direction == Direction.FALL
-    assert vote.reason == "RSI(9)=82.8 and RSI(14)=81.9 both above 70: overbought"
+    assert vote.reason == "RSI(9)=82.7 and RSI(14)=81.7 both above 70: overbought"
 
 
 def test_dual_rsi_is_fully_confident_at_the_extremes_of_a_steady_move():
@@ -189,9 +203,17 @@ def test_dual_rsi_is_fully_confident_at_the_extremes_of_a_steady_move():
 
 
 def test_dual_rsi_abstains_when_only_the_fast_rsi_is_oversold():
-    vote = DualRSI().vote(series(1, -1, n=38) + [98.5, 97.0, 95.5, 94.0])
+    vote = DualRSI().vote(series(1, -1, n=896) + [98.5, 97.0, 95.5, 94.0])
     assert vote.direction == Direction.NONE
-    assert vote.reason == "RSI(9)=26.2 and RSI(14)=32.7: only the first is oversold, so they disagree"
+    assert vote.reason == "RSI(9)=26.1 and RSI(14)=32.5: only the first is oversold, so they disagree"
+
+
+def test_dual_rsi_abstains_when_prices_stopped_moving_even_after_a_move():
+    # Flat prices freeze Wilder's averages where the last move left them: stale, not a signal.
+    vote = DualRSI().vote(RISING + [RISING[-1]] * 41)  # the last 42 prices are equal
+    assert vote.direction == Direction.NONE
+    assert vote.reason == "prices did not move over the last 42 ticks: RSI is undefined"
+    assert DualRSI().vote(RISING + [RISING[-1]] * 40).direction == Direction.FALL
 
 
 def test_dual_rsi_abstains_when_neither_rsi_is_extreme():

@@ -2,8 +2,10 @@
 
 Bots with equal configurations share one decision per market and tick: `key`
 names the configuration, so the worker evaluates each distinct one once and
-fans the decision out. Live trading and the backtest both go through
-`evaluate`, on a window of the latest prices, oldest first.
+fans the decision out. The live worker calls `evaluate` on a window of the
+latest prices, oldest first; the backtest feeds a `stream()` one price at a
+time. Both run the strategies' streams (strategies.py) and `decide`, and give
+the same decision for the same latest prices.
 """
 
 import hashlib
@@ -13,12 +15,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
-from .consensus import Decision, check_bounds, decide
-from .strategies import STRATEGIES, Prices, Strategy, build
+from .consensus import Decision, check_bounds, combine, decide
+from .regime import REGIME_WINDOW
+from .strategies import STRATEGIES, Prices, Strategy, VoteStream, build
 
-# Prices the regime gatekeeper reads: enough for its EMA(20) to settle and a
-# trend to show over a minute or two of one-second ticks.
-REGIME_WINDOW = 120
+__all__ = ["REGIME_WINDOW", "DecisionConfig", "DecisionStream"]
 
 DEFAULT_STRATEGIES: dict[str, dict] = {name: {} for name in STRATEGIES}
 DEFAULT_MIN_AGREEING = 2
@@ -58,7 +59,12 @@ class DecisionConfig:
         return max(s.min_window for s in self.built)
 
     def evaluate(self, prices: Prices) -> Decision:
+        """The decision on the latest prices; reads the last `window` of them."""
         return decide([s.vote(prices) for s in self.built], self.min_agreeing, self.min_confidence)
+
+    def stream(self) -> "DecisionStream":
+        """A stream of decisions, one per price added: what `evaluate` gives on the prices so far."""
+        return DecisionStream(self)
 
     @classmethod
     def from_stored(
@@ -67,3 +73,20 @@ class DecisionConfig:
         return cls(
             {name: dict(params or {}) for name, params in strategies.items()}, min_agreeing, Decimal(min_confidence)
         )
+
+
+class DecisionStream:
+    """`DecisionConfig.evaluate` over a stream of prices: each strategy's vote stream, then the consensus."""
+
+    def __init__(self, config: DecisionConfig):
+        self.config = config
+        self.streams: tuple[VoteStream, ...] = tuple(s.stream() for s in config.built)
+        # The settings were checked when the configuration was built.
+        self.min_agreeing = config.min_agreeing
+        self.min_confidence = float(config.min_confidence)
+
+    def add(self, price: float) -> Decision:
+        """Feed the next price; the decision on the prices so far."""
+        for stream in self.streams:
+            stream.add(price)
+        return combine(tuple([stream.vote() for stream in self.streams]), self.min_agreeing, self.min_confidence)

@@ -17,6 +17,9 @@ from decimal import Decimal
 
 from .votes import Direction, Vote
 
+# Enum members looked up once: `combine` runs at every price of a backtest.
+RISE, FALL, NONE = Direction.RISE, Direction.FALL, Direction.NONE
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -30,32 +33,43 @@ def decide(votes: Sequence[Vote], min_agreeing: int = 2, min_confidence: float |
     votes = tuple(votes)
     check_bounds(len(votes), min_agreeing, min_confidence)
     # Confidences are floats; a Decimal("0.70") threshold must not sit above the float 0.70.
-    min_confidence = float(min_confidence)
-    rise = [v for v in votes if v.direction == Direction.RISE]
-    fall = [v for v in votes if v.direction == Direction.FALL]
+    return combine(votes, min_agreeing, float(min_confidence))
+
+
+def combine(votes: tuple[Vote, ...], min_agreeing: int, min_confidence: float) -> Decision:
+    """`decide` on settings already checked (a decision stream checks them once, not at every price)."""
+    rise, fall = [], []
+    for vote in votes:
+        if vote.direction == RISE:
+            rise.append(vote)
+        elif vote.direction == FALL:
+            fall.append(vote)
     total = len(votes)
-
-    def no_trade(reason: str) -> Decision:
-        return Decision(Direction.NONE, 0.0, votes, reason)
-
     if not rise and not fall:
-        return no_trade(f"none of the {total} strategies voted RISE or FALL")
+        return Decision(NONE, 0.0, votes, f"none of the {total} strategies voted RISE or FALL")
     if len(rise) == len(fall):
-        return no_trade(f"the strategies are split: {len(rise)} voted RISE and {len(fall)} voted FALL")
+        return Decision(
+            NONE, 0.0, votes, f"the strategies are split: {len(rise)} voted RISE and {len(fall)} voted FALL"
+        )
     if len(rise) > len(fall):
-        (direction, agreeing), (opposite, opposing) = (Direction.RISE, rise), (Direction.FALL, fall)
+        (direction, agreeing), (opposite, opposing) = (RISE, rise), (FALL, fall)
     else:
-        (direction, agreeing), (opposite, opposing) = (Direction.FALL, fall), (Direction.RISE, rise)
+        (direction, agreeing), (opposite, opposing) = (FALL, fall), (RISE, rise)
     tally = f"{len(agreeing)} of {total} strategies voted {direction}"
     if opposing:
         tally += f" and {len(opposing)} voted {opposite}"
     if len(agreeing) < min_agreeing:
-        return no_trade(f"only {tally} ({min_agreeing} needed)")
+        return Decision(NONE, 0.0, votes, f"only {tally} ({min_agreeing} needed)")
     net = sum(v.confidence for v in agreeing) - sum(v.confidence for v in opposing)
     # Rounding drops float noise, so three votes at 0.70 combine to exactly 0.70.
     combined = round(net / (len(agreeing) + len(opposing)), 9)
     if combined < min_confidence:
-        return no_trade(f"{tally}, but their combined confidence {combined:.2f} is below {min_confidence:.2f}")
+        return Decision(
+            NONE,
+            0.0,
+            votes,
+            f"{tally}, but their combined confidence {combined:.2f} is below {min_confidence:.2f}",
+        )
     return Decision(direction, combined, votes, f"{tally}; combined confidence {combined:.2f}")
 
 

@@ -188,13 +188,24 @@ class KillSwitches:
     platform: bool = False
 
 
+class SkipCode(StrEnum):
+    """Why `size()` skipped a decision without stopping the bot."""
+
+    MAX_OPEN_CONTRACTS = "MAX_OPEN_CONTRACTS"
+    OPEN_STAKES = "OPEN_STAKES"
+
+
 @dataclass(frozen=True)
 class Sizing:
-    """A stake, or None with the reason; `stop` is set when the bot must stop itself, not just skip."""
+    """A stake, or None with the reason; `stop` is set when the bot must stop itself, not just skip.
+
+    A skip (no stake, no stop) also carries its `skip` code, for counting.
+    """
 
     stake: Decimal | None
     reason: str
     stop: str | None = None
+    skip: str | None = None
 
 
 def start(*, day: date, equity: Decimal) -> RiskState:
@@ -272,7 +283,9 @@ def size(settings: RiskSettings, state: RiskState, *, kill_switches: KillSwitche
 
     if state.open_contracts >= settings.max_open_contracts:
         return Sizing(
-            None, f"{state.open_contracts} contracts open, the most this bot may hold ({settings.max_open_contracts})."
+            None,
+            f"{state.open_contracts} contracts open, the most this bot may hold ({settings.max_open_contracts}).",
+            skip=SkipCode.MAX_OPEN_CONTRACTS,
         )
 
     step = min(state.recovery_step, settings.fibonacci_max_steps) if settings.recovery == Recovery.FIBONACCI else 0
@@ -306,6 +319,7 @@ def size(settings: RiskSettings, state: RiskState, *, kill_switches: KillSwitche
                     None,
                     f"{state.open_stake} is at stake in open contracts, leaving {to_cents(left)} of {what}, "
                     f"less than the {floor} minimum stake; waiting for them to settle.",
+                    skip=SkipCode.OPEN_STAKES,
                 )
             reason += f"; cut to {stake}, what is left of {what}"
     stake = to_cents(stake)

@@ -1,21 +1,26 @@
 """Strategies: each turns a window of recent prices (oldest first) into a vote.
 
-A strategy reads only the last `min_window` prices of the window it is given
-and builds its indicators afresh from them, so a vote is a pure function of
-those prices: the live worker and a backtest agree even when they keep windows
-of different lengths.
+Every strategy votes through a stream (`stream()`): its talipp indicators fed
+one price at a time with `add`, read by `vote`. The backtest feeds one stream
+the whole series; `Strategy.vote(prices)`, which the live worker calls, feeds a
+fresh stream the last `min_window` prices of its window. Same code either way,
+and the same vote: `min_window` includes the warm-up the recursive indicators
+(EMA, RSI) need to forget their start (see indicators.py), so a vote is a pure
+function of the last `min_window` prices whatever came before them.
 """
 
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from itertools import pairwise
 from typing import ClassVar
 
-from talipp.indicators import EMA, RSI, SMA, DonchianChannels, StdDev
+from talipp.indicators import EMA, RSI, DonchianChannels, StdDev
 from talipp.ohlcv import OHLCV
 
+from .indicators import EMA_WARMUP_PERIODS, RSI_WARMUP_PERIODS, TRIM_EVERY, trim
 from .votes import Direction, Vote
 
 Prices = Sequence[Decimal | float]
@@ -49,22 +54,55 @@ class Strategy(ABC):
     @property
     @abstractmethod
     def min_window(self) -> int:
-        """How many of the latest prices a vote reads."""
+        """How many of the latest prices a vote reads (warm-up included)."""
 
     def vote(self, prices: Prices) -> Vote:
-        if len(prices) < self.min_window:
-            return self.abstain(f"only {len(prices)} prices so far; {self.name} needs {self.min_window}")
-        return self.decide([float(p) for p in prices[-self.min_window :]])
+        """The vote on the last `min_window` prices: a fresh stream fed them."""
+        stream = self.stream()
+        for price in prices[-self.min_window :]:
+            stream.add(float(price))
+        return stream.vote()
 
     @abstractmethod
-    def decide(self, prices: list[float]) -> Vote:
-        """The vote on exactly `min_window` prices."""
+    def stream(self) -> "VoteStream":
+        """A new stream of this strategy's votes, fed no price yet."""
 
     def cast(self, direction: Direction, confidence: float, reason: str) -> Vote:
         return Vote(self.name, direction, round(min(confidence, 1.0), 4), reason)
 
     def abstain(self, reason: str) -> Vote:
         return Vote(self.name, Direction.NONE, 0.0, reason)
+
+
+class VoteStream(ABC):
+    """A strategy's indicators over a stream of prices: `add` each price, `vote` on the latest."""
+
+    def __init__(self, strategy: Strategy):
+        self.strategy = strategy
+        self.seen = 0
+
+    def add(self, price: float) -> None:
+        self.seen += 1
+        self.update(price)
+        if self.seen % TRIM_EVERY == 0:
+            self.trim()
+
+    def vote(self) -> Vote:
+        strategy = self.strategy
+        if self.seen < strategy.min_window:
+            return strategy.abstain(f"only {self.seen} prices so far; {strategy.name} needs {strategy.min_window}")
+        return self.decide()
+
+    @abstractmethod
+    def update(self, price: float) -> None:
+        """Feed one price to the indicators."""
+
+    @abstractmethod
+    def decide(self) -> Vote:
+        """The vote once at least `min_window` prices were fed."""
+
+    def trim(self) -> None:  # noqa: B027 - optional hook: streams over deques hold bounded history already
+        """Drop indicator history no vote reads again."""
 
 
 @dataclass(frozen=True)
@@ -92,37 +130,60 @@ class Scalping(Strategy):
     def min_window(self) -> int:
         return self.lookback + 1
 
-    def decide(self, prices: list[float]) -> Vote:
-        changes = [b - a for a, b in pairwise(prices)]
-        recent = changes[-self.ticks :]
-        up, down = sum(c > 0 for c in recent), sum(c < 0 for c in recent)
+    def stream(self) -> "VoteStream":
+        return ScalpingStream(self)
+
+    def judge(self, prices: list[float]) -> Vote:
+        """The vote on exactly `min_window` prices."""
+        recent = [b - a for a, b in pairwise(prices[-self.ticks - 1 :])]
+        last = recent[-1]
         streak = 0
         for change in reversed(recent):
-            if change == 0 or (change > 0) != (recent[-1] > 0):
+            if change == 0 or (change > 0) != (last > 0):
                 break
             streak += 1
         if streak < self.min_streak:
+            up, down = sum(c > 0 for c in recent), sum(c < 0 for c in recent)
             return self.abstain(
                 f"the last {self.ticks} ticks went {up} up and {down} down, ending in a streak of {streak} "
                 f"({self.min_streak} needed): no clear momentum"
             )
-        rising = recent[-1] > 0
+        rising = last > 0
         net = prices[-1] - prices[-self.ticks - 1]
         if net == 0 or (net > 0) != rising:
             return self.abstain(
                 f"{streak} {'rising' if rising else 'falling'} ticks in a row, "
                 f"but the last {self.ticks} ticks moved {net:+.6g} overall: no clear momentum"
             )
-        sizes = [abs(c) for c in changes]
-        efficiency = abs(net) / sum(sizes[-self.ticks :])
-        # Each SMA sees exactly its period, so both are plain means with no running-sum drift.
-        size = SMA(self.ticks, input_values=sizes[-self.ticks :])[-1] / SMA(self.lookback, input_values=sizes)[-1]
+        travel = sum(abs(c) for c in recent)
+        efficiency = abs(net) / travel
+        # Recent against usual tick size: plain means over exactly `ticks` and
+        # `lookback` changes, the same float operations as a talipp SMA over
+        # exactly its period. Not a streaming SMA: talipp keeps that one as a
+        # running sum, whose rounding drifts over a long backtest, so it would
+        # no longer match the fresh window the live worker reads.
+        usual = sum(abs(b - a) for a, b in pairwise(prices)) / self.lookback
+        size = (travel / self.ticks) / usual
         return self.cast(
             Direction.RISE if rising else Direction.FALL,
             efficiency * min(size, 1.0),
             f"{streak} {'rising' if rising else 'falling'} ticks in a row; the last {self.ticks} ticks moved "
             f"{net:+.6g} net ({efficiency:.0%} of their travel) at {size:.2f}× the usual tick size",
         )
+
+
+class ScalpingStream(VoteStream):
+    strategy: Scalping
+
+    def __init__(self, strategy: Scalping):
+        super().__init__(strategy)
+        self.prices: deque[float] = deque(maxlen=strategy.min_window)
+
+    def update(self, price: float) -> None:
+        self.prices.append(price)
+
+    def decide(self) -> Vote:
+        return self.strategy.judge(list(self.prices))
 
 
 @dataclass(frozen=True)
@@ -151,13 +212,14 @@ class Momentum(Strategy):
 
     @property
     def min_window(self) -> int:
-        # Twice the slow period lets the slow EMA move on from its starting average.
-        return 2 * self.slow
+        # Long enough for the slow EMA to forget its starting average (indicators.py).
+        return EMA_WARMUP_PERIODS * self.slow
 
-    def decide(self, prices: list[float]) -> Vote:
-        fast = EMA(self.fast, input_values=prices)[-1]
-        slow = EMA(self.slow, input_values=prices)[-1]
-        volatility = StdDev(self.slow, input_values=prices)[-1]
+    def stream(self) -> "VoteStream":
+        return MomentumStream(self)
+
+    def judge(self, fast: float, slow: float, volatility: float) -> Vote:
+        """The vote on the two EMAs and the standard deviation of the last `slow` prices."""
         gap = fast - slow
         if volatility == 0:
             return self.abstain(f"prices were flat over the last {self.slow} ticks: no trend")
@@ -174,6 +236,33 @@ class Momentum(Strategy):
             strength / self.full_strength,
             f"{numbers}: {'up' if rising else 'down'}trend",
         )
+
+
+class MomentumStream(VoteStream):
+    strategy: Momentum
+
+    def __init__(self, strategy: Momentum):
+        super().__init__(strategy)
+        self.fast = EMA(strategy.fast)
+        self.slow = EMA(strategy.slow)
+        self.volatility = StdDev(strategy.slow)
+        # The standard deviation reads only the last `slow` prices: a fresh
+        # window feeds it those alone instead of recomputing it at every price.
+        self.volatility_from = strategy.min_window - strategy.slow
+
+    def update(self, price: float) -> None:
+        self.fast.add(price)
+        self.slow.add(price)
+        if self.seen > self.volatility_from:
+            self.volatility.add(price)
+
+    def decide(self) -> Vote:
+        return self.strategy.judge(self.fast[-1], self.slow[-1], self.volatility[-1])
+
+    def trim(self) -> None:
+        keep = 2 * self.strategy.slow + 2
+        for indicator in (self.fast, self.slow, self.volatility):
+            trim(indicator, keep)
 
 
 @dataclass(frozen=True)
@@ -194,9 +283,11 @@ class Breakout(Strategy):
     def min_window(self) -> int:
         return self.period + 1
 
-    def decide(self, prices: list[float]) -> Vote:
-        channel = DonchianChannels(self.period, input_values=[OHLCV(p, p, p, p) for p in prices[:-1]])[-1]
-        low, high, price = channel.lb, channel.ub, prices[-1]
+    def stream(self) -> "VoteStream":
+        return BreakoutStream(self)
+
+    def judge(self, low: float, high: float, price: float) -> Vote:
+        """The vote on the previous `period` prices' range and the latest price."""
         width = high - low
         if width == 0:
             return self.abstain(f"the last {self.period} ticks did not move: no range to break")
@@ -212,6 +303,28 @@ class Breakout(Strategy):
             f"price {price:.6g} has not left {span} by its {self.margin:.0%} margin ({self.margin * width:.3g}): "
             "no breakout"
         )
+
+
+class BreakoutStream(VoteStream):
+    strategy: Breakout
+
+    def __init__(self, strategy: Breakout):
+        super().__init__(strategy)
+        # The channel runs one price behind: it holds the range the latest price may break.
+        self.channel = DonchianChannels(strategy.period)
+        self.price: float | None = None
+
+    def update(self, price: float) -> None:
+        if self.price is not None:
+            self.channel.add(OHLCV(self.price, self.price, self.price, self.price))
+        self.price = price
+
+    def decide(self) -> Vote:
+        channel = self.channel[-1]
+        return self.strategy.judge(channel.lb, channel.ub, self.price)
+
+    def trim(self) -> None:
+        trim(self.channel, self.strategy.period + 2)
 
 
 @dataclass(frozen=True)
@@ -236,15 +349,19 @@ class DualRSI(Strategy):
 
     @property
     def min_window(self) -> int:
-        # Wilder's smoothing takes a few periods to forget its starting average.
+        # Long enough for Wilder's smoothing to forget its starting averages (indicators.py).
+        return RSI_WARMUP_PERIODS * self.slow
+
+    @property
+    def flat_span(self) -> int:
+        """Prices that must all be equal for the RSIs to mean nothing."""
         return 3 * self.slow
 
-    def decide(self, prices: list[float]) -> Vote:
-        if max(prices) == min(prices):
-            # With no losses RSI reads 100; with no moves at all it means nothing.
-            return self.abstain(f"prices did not move over the last {len(prices)} ticks: RSI is undefined")
-        fast = RSI(self.fast, input_values=prices)[-1]
-        slow = RSI(self.slow, input_values=prices)[-1]
+    def stream(self) -> "VoteStream":
+        return DualRSIStream(self)
+
+    def judge(self, fast: float, slow: float) -> Vote:
+        """The vote on the two RSIs."""
         both = f"RSI({self.fast})={fast:.1f} and RSI({self.slow})={slow:.1f}"
         fast_state, slow_state = self.state(fast), self.state(slow)
         if fast_state == slow_state == "oversold":
@@ -267,6 +384,35 @@ class DualRSI(Strategy):
         if rsi > self.overbought:
             return "overbought"
         return None
+
+
+class DualRSIStream(VoteStream):
+    strategy: DualRSI
+
+    def __init__(self, strategy: DualRSI):
+        super().__init__(strategy)
+        self.fast = RSI(strategy.fast)
+        self.slow = RSI(strategy.slow)
+        self.price: float | None = None
+        self.unchanged = 0  # how many of the latest prices are equal
+
+    def update(self, price: float) -> None:
+        self.unchanged = self.unchanged + 1 if price == self.price else 1
+        self.price = price
+        self.fast.add(price)
+        self.slow.add(price)
+
+    def decide(self) -> Vote:
+        strategy = self.strategy
+        if self.unchanged >= strategy.flat_span:
+            # Flat prices leave the RSIs where the last move put them (or at 100): stale, not a signal.
+            return strategy.abstain(f"prices did not move over the last {strategy.flat_span} ticks: RSI is undefined")
+        return strategy.judge(self.fast[-1], self.slow[-1])
+
+    def trim(self) -> None:
+        keep = 2 * self.strategy.slow + 2
+        trim(self.fast, keep)
+        trim(self.slow, keep)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {
