@@ -1,0 +1,93 @@
+"""A trader creates a bot in a real browser, starts it, watches it trade with its reasons, and stops it."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+
+def test_create_start_watch_trades_with_their_reasons_and_stop(signed_in):
+    page = signed_in
+    page.get_by_role("link", name="Bots", exact=True).click()
+    page.wait_for_url("**/bots/")
+    page.get_by_role("link", name="New bot").click()
+    page.wait_for_url("**/bots/new/")
+
+    page.fill("input[name=name]", "Quick scalper")
+    page.select_option("select[name=market]", label="EUR/USD OTC")
+    # Scalping alone on a short window, trading on any vote: a trade within a few ticks.
+    for name in ("momentum", "breakout", "dual_rsi"):
+        page.uncheck(f"#strategy-{name}")
+    page.fill("input[name=scalping-ticks]", "2")
+    page.fill("input[name=scalping-min_streak]", "1")
+    page.fill("input[name=scalping-lookback]", "5")
+    page.fill("input[name=min_agreeing]", "1")
+    page.fill("input[name=min_confidence]", "0")
+    page.fill("input[name=duration]", "1")
+    page.get_by_role("button", name="Create bot").click()
+
+    page.wait_for_url(re.compile(r".*/bots/\d+/$"))
+    status = page.get_by_test_id("bot-status")
+    expect(status).to_contain_text("Stopped")
+    page.get_by_role("button", name="Start").click()
+    expect(status).to_contain_text("Running")
+
+    # Trades appear without a reload, each with its explanation.
+    page.evaluate("window.notReloaded = true")
+    trade = page.get_by_test_id("bot-trade").first
+    expect(trade).to_be_visible(timeout=30_000)
+    expect(trade.get_by_test_id("trade-votes")).to_contain_text("scalping")
+    expect(trade.get_by_test_id("trade-consensus")).to_contain_text("strategies voted")
+    expect(trade.get_by_test_id("trade-regime")).to_contain_text(re.compile("Bullish|Bearish|Sideways"))
+    expect(trade.get_by_test_id("trade-stake")).to_contain_text("1.00")
+    expect(page.get_by_test_id("bot-trades-today")).not_to_have_text("0")
+    assert page.evaluate("window.notReloaded") is True
+
+    page.get_by_role("button", name="Stop").click()
+    expect(status).to_contain_text("Stopped: stopped by you")
+    expect(page.get_by_role("button", name="Start")).to_be_visible()
+
+    # The list says the same.
+    page.get_by_role("link", name="Bots", exact=True).click()
+    expect(page.get_by_test_id("bot-card")).to_contain_text("Quick scalper")
+    expect(page.get_by_test_id("bot-status")).to_contain_text("Stopped: stopped by you")
+
+
+def test_a_generated_backtest_reaches_its_report_and_equity_chart(signed_in):
+    page = signed_in
+    page.get_by_role("link", name="Backtests").click()
+    page.get_by_role("link", name="New backtest").click()
+    page.wait_for_url("**/bots/backtests/new/")
+    page.fill("input[name=name]", "Seeded check")
+    page.fill("input[name=seed]", "3")
+    page.fill("input[name=length]", "1500")
+    page.get_by_role("button", name="Run backtest").click()
+
+    page.wait_for_url(re.compile(r".*/bots/backtests/\d+/$"))
+    expect(page.get_by_test_id("progress")).to_have_attribute("value", "100", timeout=30_000)
+    expect(page.get_by_test_id("report-trades")).to_be_visible()
+    expect(page.locator("#equity-chart canvas").first).to_be_attached()
+
+
+def test_the_signals_monitor_updates_every_market_live(signed_in, settings, redis_url):
+    # The page tells the feed (here, in this process) that someone watches, through the shared cache.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    page = signed_in
+    page.get_by_role("link", name="Signals").click()
+    page.wait_for_url("**/bots/signals/")
+    page.evaluate("window.notReloaded = true")
+    # The page's socket follows the first market from its URL and subscribes to the others
+    # itself: sections other than the first get new decisions pushed too.
+    sections = page.get_by_test_id("signals")
+    count = sections.count()
+    assert count >= 2
+    for i in (0, count - 1):
+        section = sections.nth(i)
+        before = section.get_attribute("data-seq")
+        expect(section).to_have_attribute("data-seq", re.compile(r"\d+"), timeout=20_000)
+        if before:
+            expect(section).not_to_have_attribute("data-seq", before, timeout=20_000)
+        expect(section.locator(".votes li").first).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True
