@@ -1,4 +1,19 @@
-"""A faithful fake of Deriv's New API for tests and local development (API.md §10)."""
+"""A faithful fake of Deriv's New API for tests and local development (API.md §10).
+
+    from tests.fakes.deriv import FakeDeriv
+    fake = FakeDeriv(frozen=True).start()        # or the `fake_deriv` fixture (tests.fakes.deriv.fixtures)
+    fake.auth_base / fake.rest_base / fake.ws_public_url    # point DERIV_AUTH_URL etc. here
+    token = fake.issue_token()                   # or the real OAuth2 + PKCE flow at auth_base/oauth2/auth
+    fake.advance(10)                             # ticks, stream updates and settlements up to now+10 s
+    fake.inject_ticks("R_100", [100, 100])       # exact quotes for the next ticks
+    fake.fail_next("buy", "InsufficientBalance") # any documented error, WS call or REST operation
+    fake.drop_sockets("demo", mode="abrupt")     # or mode="close", code=1001
+    fake.stop()
+
+Standalone: `python -m tests.fakes.deriv --port 8765` (HTTP on 8765, WebSockets on 8766).
+Every WebSocket request is validated against Deriv's schemas adjusted for the New API; invalid
+ones are answered like Deriv would and recorded in `fake.invalid_requests` (the fixture fails on them).
+"""
 
 from .server import FakeDeriv
 
