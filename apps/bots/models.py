@@ -108,23 +108,10 @@ class Bot(models.Model):
         return self.status == BotStatus.RUNNING
 
     def risk_settings(self) -> risk.RiskSettings:
-        return risk.RiskSettings(
-            base_stake=self.base_stake,
-            max_stake=self.max_stake,
-            market_min_stake=max(self.market.min_stake, risk.MIN_STAKE),
-            market_max_stake=self.market.max_stake,
-            recovery=self.recovery,
-            fibonacci_max_steps=self.fibonacci_max_steps,
-            daily_loss_limit=self.daily_loss_limit,
-            max_consecutive_losses=self.max_consecutive_losses,
-            max_trades_per_day=self.max_trades_per_day,
-            max_open_contracts=self.max_open_contracts,
-            max_drawdown_pct=self.max_drawdown_pct,
-            max_consecutive_errors=self.max_consecutive_errors,
-        )
+        return risk_settings_of(vars(self), self.market)
 
     def risk_state(self) -> risk.RiskState:
-        return risk.RiskState(**{name: getattr(self, name) for name in RISK_STATE_FIELDS})
+        return risk_state_of(vars(self))
 
     def set_risk_state(self, state: risk.RiskState) -> None:
         for name in RISK_STATE_FIELDS:
@@ -139,6 +126,33 @@ class Bot(models.Model):
         """What the next trade would stake before today's limits cut it (for the list)."""
         stake = self.base_stake * risk.fibonacci(self.recovery_step) if self.recovery == Recovery.FIBONACCI else None
         return min(stake, self.max_stake, self.market.max_stake) if stake is not None else self.base_stake
+
+
+RISK_SETTING_FIELDS = (
+    "base_stake",
+    "max_stake",
+    "recovery",
+    "fibonacci_max_steps",
+    "daily_loss_limit",
+    "max_consecutive_losses",
+    "max_trades_per_day",
+    "max_open_contracts",
+    "max_drawdown_pct",
+    "max_consecutive_errors",
+)
+
+
+def risk_settings_of(values, market: Market) -> risk.RiskSettings:
+    """A bot's risk settings from its field values (a model's or a `.values()` row) and its market's limits."""
+    return risk.RiskSettings(
+        market_min_stake=max(market.min_stake, risk.MIN_STAKE),
+        market_max_stake=market.max_stake,
+        **{name: values[name] for name in RISK_SETTING_FIELDS},
+    )
+
+
+def risk_state_of(values) -> risk.RiskState:
+    return risk.RiskState(**{name: values[name] for name in RISK_STATE_FIELDS})
 
 
 # Stored on the bot, except `stopped_reason`: the bot's own status says whether it runs.

@@ -24,17 +24,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.services import audit_log
+from apps.common.bulk import insert_rows
 from apps.markets.models import Market, Tick
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
 from apps.realtime.push import push_user_state_after_commit
 from apps.trading.models import MINUTE_DURATIONS, TICK_DURATIONS, DurationUnit
-from apps.trading.services import Order, contracts_buy_many, market_refusal
+from apps.trading.services import Buyer, Order, contracts_buy_many, market_refusal
 
 from .engine import risk
 from .engine.config import REGIME_WINDOW, DecisionConfig
 from .engine.regime import RegimeKind, classify
 from .models import (
+    RISK_SETTING_FIELDS,
     RISK_STATE_FIELDS,
     Bot,
     BotSkip,
@@ -45,6 +47,8 @@ from .models import (
     RegimeRecord,
     SkipReason,
     StrategyConfig,
+    risk_settings_of,
+    risk_state_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -386,101 +390,118 @@ class Execution:
     stopped: int = 0
 
 
+# What the fan-out reads of each bot: one `.values()` row, no model instances.
+_FANOUT_FIELDS = (
+    "pk",
+    "user_id",
+    "name",
+    "blocked_regimes",
+    "duration",
+    "duration_unit",
+    *RISK_SETTING_FIELDS,
+    *RISK_STATE_FIELDS,
+    "account_id",
+    "account__type",
+    "account__label",
+    "account__currency",
+    "account__ledger_account_id",
+    "account__ledger_account__realm",
+)
+
+
 def decision_execute(decision_id: int) -> Execution:
     """Fan one decision out to its running bots: size, buy in bulk, record trades, skips and stops."""
-    result = Execution()
     with transaction.atomic():
         now = timezone.now()
         # The claim: a second run of this task (retry, duplicate) finds it taken.
-        if (
-            not Decision.objects.filter(pk=decision_id, executed_at=None)
-            .exclude(direction="NONE")
-            .update(executed_at=now)
-        ):
-            return result
+        claimed = Decision.objects.filter(pk=decision_id, executed_at=None).exclude(direction="NONE")
+        if not claimed.update(executed_at=now):
+            return Execution()
         decision = Decision.objects.select_related("market").get(pk=decision_id)
         market = decision.market
-        bots = list(
-            Bot.objects.filter(market=market, config_id=decision.config_id, status=BotStatus.RUNNING).select_related(
-                "account__ledger_account"
-            )
-        )
+        rows = Bot.objects.filter(market=market, config_id=decision.config_id, status=BotStatus.RUNNING)
+        rows = list(rows.order_by("pk").values(*_FANOUT_FIELDS))
         engaged = engaged_switches()
         day = now.date()
+        states: dict[int, risk.RiskState] = {}
         orders, planned, skips, stops = [], [], [], []
-        for bot in bots:
-            bot.market = market
-            state = risk.roll_day(bot.risk_state(), day)
-            bot.set_risk_state(state)
-            if decision.regime in bot.blocked_regimes:
+        for row in rows:
+            state = states[row["pk"]] = risk.roll_day(risk_state_of(row), day)
+            if decision.regime in row["blocked_regimes"]:
                 skips.append(
-                    (bot, SkipReason.REGIME, f"The market is {decision.regime.lower()}, a regime this bot skips.")
+                    (row, SkipReason.REGIME, f"The market is {decision.regime.lower()}, a regime this bot skips.")
                 )
                 continue
-            switches = risk.KillSwitches(user=bot.user_id in engaged, platform=None in engaged)
-            sizing = risk.size(bot.risk_settings(), state, kill_switches=switches)
+            switches = risk.KillSwitches(user=row["user_id"] in engaged, platform=None in engaged)
+            sizing = risk.size(risk_settings_of(row, market), state, kill_switches=switches)
             if sizing.stop:
-                stops.append((bot, sizing.stop, sizing.reason))
+                stops.append((row, sizing.stop, sizing.reason))
             elif sizing.stake is None:
-                skips.append((bot, SkipReason.RISK, sizing.reason))
+                skips.append((row, SkipReason.RISK, sizing.reason))
             else:
+                buyer = Buyer(
+                    row["account_id"],
+                    row["user_id"],
+                    row["account__type"],
+                    row["account__label"],
+                    row["account__currency"],
+                    row["account__ledger_account_id"],
+                    row["account__ledger_account__realm"],
+                )
                 orders.append(
                     Order(
-                        account=bot.account,
+                        account=buyer,
                         direction=decision.direction,
                         stake=sizing.stake,
-                        duration=bot.duration,
-                        duration_unit=bot.duration_unit,
-                        idempotency_key=f"bot:{bot.pk}:decision:{decision.pk}",
-                        note={"bot": bot.pk, "decision": decision.pk},
+                        duration=row["duration"],
+                        duration_unit=row["duration_unit"],
+                        idempotency_key=f"bot:{row['pk']}:decision:{decision.pk}",
+                        note={"bot": row["pk"], "decision": decision.pk},
                     )
                 )
-                planned.append((bot, sizing))
+                planned.append((row, sizing))
         trades = []
-        for (bot, sizing), bought in zip(planned, contracts_buy_many(market=market, orders=orders), strict=True):
+        for (row, sizing), bought in zip(planned, contracts_buy_many(market=market, orders=orders), strict=True):
             if isinstance(bought, ValidationError):
-                bot.set_risk_state(risk.after_error(bot.risk_state()))
-                skips.append((bot, SkipReason.REJECTED, " ".join(bought.messages)))
-                continue
-            bot.set_risk_state(risk.after_buy(bot.risk_state(), stake=sizing.stake))
-            bot.last_skip = ""
-            trades.append(
-                BotTrade(bot=bot, decision=decision, contract_id=bought, stake=sizing.stake, sizing=sizing.reason[:300])
-            )
-        for trade in trades:
-            trade.created_at = now
-        BotTrade.objects.bulk_create(trades)
-        for bot, _, detail in skips:
-            bot.last_skip = detail[:300]
-        _save_states(bots, now)
-        _count_skips(skips, day, now)
+                states[row["pk"]] = risk.after_error(states[row["pk"]])
+                skips.append((row, SkipReason.REJECTED, " ".join(bought.messages)))
+            else:
+                states[row["pk"]] = risk.after_buy(states[row["pk"]], stake=sizing.stake)
+                trades.append((row["pk"], decision.pk, bought, sizing.stake, sizing.reason[:300]))
+        at = connection.ops.adapt_datetimefield_value(now)
+        with connection.cursor() as cursor:
+            insert_rows(cursor, BotTrade, _TRADE_FIELDS, [(*trade, at, False) for trade in trades])
+        last_skips = {row["pk"]: detail for row, _, detail in skips}
+        _save_states([(pk, state, last_skips.get(pk, "")) for pk, state in states.items()], now)
+        _count_skips([(row["pk"], reason, detail) for row, reason, detail in skips], day, now)
         for code in {code for _, code, _ in stops}:
-            _stop(
-                [b.pk for b, c, _ in stops if c == code], reason=code, detail=next(d for _, c, d in stops if c == code)
-            )
+            same = [(row, detail) for row, c, detail in stops if c == code]
+            _stop([row["pk"] for row, _ in same], reason=code, detail=same[0][1])
         result = Execution(bought=len(trades), skipped=len(skips), stopped=len(stops))
     logger.info("decision %s on %s: %s", decision_id, market.symbol, result)
     return result
 
 
-def _save_states(bots: list[Bot], now) -> None:
-    """One statement per bot, prepared once: the risk state, the last decision and the last skip."""
-    if not bots:
+_TRADE_FIELDS = ("bot", "decision", "contract", "stake", "sizing", "created_at", "result_applied")
+
+
+def _save_states(states: list[tuple[int, risk.RiskState, str | None]], now) -> None:
+    """One prepared statement for every bot: its risk state and, after a decision (last skip not None),
+    the decision's time and the last skip."""
+    if not states:
         return
-    columns = (*RISK_STATE_FIELDS, "last_skip")
+    decided = states[0][2] is not None
     table = connection.ops.quote_name(Bot._meta.db_table)
-    assignments = ", ".join(f"{connection.ops.quote_name(c)} = %s" for c in (*columns, "last_decision_at"))
+    columns = (*RISK_STATE_FIELDS, "last_skip", "last_decision_at") if decided else RISK_STATE_FIELDS
+    assignments = ", ".join(f"{connection.ops.quote_name(c)} = %s" for c in columns)
     at = connection.ops.adapt_datetimefield_value(now)
-    adapt = {"day": connection.ops.adapt_datefield_value}
+    adapt_day = connection.ops.adapt_datefield_value
+    params = []
+    for pk, state, last_skip in states:
+        values = [adapt_day(state.day) if name == "day" else getattr(state, name) for name in RISK_STATE_FIELDS]
+        params.append((*values, last_skip[:300], at, pk) if decided else (*values, pk))
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET {assignments} WHERE id = %s",
-            [(*(adapt.get(c, _same)(getattr(bot, c)) for c in columns), at, bot.pk) for bot in bots],
-        )
-
-
-def _same(value):
-    return value
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", params)
 
 
 def _count_skips(skips, day: date, now) -> None:
@@ -494,10 +515,7 @@ def _count_skips(skips, day: date, now) -> None:
             f"INSERT INTO {table} (bot_id, day, reason, count, last_detail, last_at) VALUES (%s, %s, %s, 1, %s, %s) "
             "ON CONFLICT (bot_id, day, reason) DO UPDATE SET count = "
             f"{table}.count + 1, last_detail = excluded.last_detail, last_at = excluded.last_at",
-            [
-                (bot.pk, connection.ops.adapt_datefield_value(day), reason, detail[:300], at)
-                for bot, reason, detail in skips
-            ],
+            [(pk, connection.ops.adapt_datefield_value(day), reason, detail[:300], at) for pk, reason, detail in skips],
         )
 
 
@@ -516,29 +534,33 @@ def results_apply(results: list[tuple[int, str, Decimal, Decimal]]) -> None:
     by_contract = {pk: (stake, paid) for pk, _, stake, paid in results}
     trades = list(
         BotTrade.objects.filter(contract_id__in=by_contract, result_applied=False)
-        .select_related("bot__market")
         .order_by("contract_id")
+        .values_list("pk", "contract_id", "bot_id")
     )
     if not trades:
         return
-    bots: dict[int, Bot] = {}
-    for trade in trades:
-        bot = bots.setdefault(trade.bot_id, trade.bot)
-        stake, paid = by_contract[trade.contract_id]
-        state = risk.roll_day(bot.risk_state(), today())
-        bot.set_risk_state(risk.after_result(bot.risk_settings(), state, stake=stake, profit=paid - stake))
-    BotTrade.objects.filter(pk__in=[t.pk for t in trades]).update(result_applied=True)
-    now = timezone.now()
-    _save_states(list(bots.values()), now)
+    rows = Bot.objects.filter(pk__in={bot_id for _, _, bot_id in trades})
+    bots = {
+        row["pk"]: row
+        for row in rows.values("pk", "user_id", "status", "market_id", *RISK_SETTING_FIELDS, *RISK_STATE_FIELDS)
+    }
+    markets = Market.objects.in_bulk({row["market_id"] for row in bots.values()})
+    states = {pk: risk.roll_day(risk_state_of(row), today()) for pk, row in bots.items()}
+    for _, contract_id, bot_id in trades:
+        stake, paid = by_contract[contract_id]
+        settings = risk_settings_of(bots[bot_id], markets[bots[bot_id]["market_id"]])
+        states[bot_id] = risk.after_result(settings, states[bot_id], stake=stake, profit=paid - stake)
+    BotTrade.objects.filter(pk__in=[pk for pk, _, _ in trades]).update(result_applied=True)
+    _save_states([(pk, state, None) for pk, state in states.items()], timezone.now())
     engaged = engaged_switches()
     stops = defaultdict(list)
-    for bot in bots.values():
-        if not bot.is_running:
+    for pk, row in bots.items():
+        if row["status"] != BotStatus.RUNNING:
             continue
-        switches = risk.KillSwitches(user=bot.user_id in engaged, platform=None in engaged)
-        sizing = risk.size(bot.risk_settings(), bot.risk_state(), kill_switches=switches)
+        switches = risk.KillSwitches(user=row["user_id"] in engaged, platform=None in engaged)
+        sizing = risk.size(risk_settings_of(row, markets[row["market_id"]]), states[pk], kill_switches=switches)
         if sizing.stop:
-            stops[(sizing.stop, sizing.reason)].append(bot.pk)
+            stops[(sizing.stop, sizing.reason)].append(pk)
     for (code, detail), ids in stops.items():
         _stop(ids, reason=code, detail=detail)
-    push_user_state_after_commit({bot.user_id for bot in bots.values()})
+    push_user_state_after_commit({row["user_id"] for row in bots.values()})

@@ -158,12 +158,17 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
         return []
     if not transaction.get_connection().in_atomic_block:
         raise LedgerError("transfer_many must run inside a transaction.")
-    accounts = LedgerAccount.objects.in_bulk({s.debit_id for s in specs} | {s.credit_id for s in specs})
+    # (currency, realm) by account id: rows, not model instances, for thousands of accounts.
+    accounts = {
+        pk: (currency, realm)
+        for pk, currency, realm in LedgerAccount.objects.filter(
+            pk__in={s.debit_id for s in specs} | {s.credit_id for s in specs}
+        ).values_list("id", "currency", "realm")
+    }
     deltas: dict[int, Decimal] = defaultdict(Decimal)
     for spec in specs:
         _check_amount(spec.amount)
-        debit, credit = accounts[spec.debit_id], accounts[spec.credit_id]
-        if debit.currency != credit.currency or debit.realm != credit.realm:
+        if accounts[spec.debit_id] != accounts[spec.credit_id]:
             raise LedgerError("Transfers stay within one realm and one currency.")
         deltas[spec.debit_id] -= spec.amount
         deltas[spec.credit_id] += spec.amount
@@ -173,7 +178,7 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
     now = timezone.now()
     created_at = connection.ops.adapt_datetimefield_value(now)
     rows = [
-        (s.idempotency_key, s.kind, s.debit_id, s.credit_id, s.amount, accounts[s.debit_id].currency, s.reference)
+        (s.idempotency_key, s.kind, s.debit_id, s.credit_id, s.amount, accounts[s.debit_id][0], s.reference)
         for s in specs
     ]
     with connection.cursor() as cursor:

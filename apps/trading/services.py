@@ -1,5 +1,6 @@
 """Buying and settling Rise/Fall contracts. Every money movement goes through the ledger."""
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,6 +29,9 @@ from .signals import contracts_settled
 logger = logging.getLogger(__name__)
 
 SETTLE_BATCH = 20_000
+# Enum .values builds a new list on every call: bulk purchases check thousands of orders.
+_DIRECTIONS = frozenset(Direction.values)
+_DURATION_UNITS = frozenset(DurationUnit.values)
 
 
 def payout_for(*, stake: Decimal, payout_percent: Decimal) -> Decimal:
@@ -35,7 +39,7 @@ def payout_for(*, stake: Decimal, payout_percent: Decimal) -> Decimal:
     return to_money(stake * (1 + payout_percent / 100))
 
 
-def market_refusal(account: TradingAccount, market: Market, check_prices: bool = True) -> str | None:
+def market_refusal(account: "TradingAccount | Buyer", market: Market, check_prices: bool = True) -> str | None:
     """Why `account` cannot trade on `market` now, in a trader's words, or None."""
     if not market.is_active:
         return f"{market.name} is closed for trading."
@@ -50,7 +54,7 @@ def market_refusal(account: TradingAccount, market: Market, check_prices: bool =
 
 
 def _validate_order(
-    *, account: TradingAccount, market: Market, stake: Decimal, duration: int, duration_unit: str
+    *, account: "TradingAccount | Buyer", market: Market, stake: Decimal, duration: int, duration_unit: str
 ) -> None:
     errors: dict[str, str] = {}
     if refusal := market_refusal(account, market):
@@ -65,7 +69,7 @@ def _validate_order(
         errors["duration"] = "Tick contracts last 1 to 10 ticks."
     elif duration_unit == DurationUnit.MINUTES and duration not in MINUTE_DURATIONS:
         errors["duration"] = "Choose 1, 5, 15, 30 or 60 minutes."
-    elif duration_unit not in DurationUnit.values:
+    elif duration_unit not in _DURATION_UNITS:
         errors["duration"] = "Choose ticks or minutes."
     if errors:
         raise ValidationError(errors)
@@ -90,7 +94,7 @@ def contract_buy(
     """
     if account.user_id != user.pk:
         raise PermissionDenied("Not this user's account.")
-    if direction not in Direction.values:
+    if direction not in _DIRECTIONS:
         raise ValidationError({"direction": "Choose Rise or Fall."})
     try:
         return _contract_buy(
@@ -170,10 +174,28 @@ def _contract_buy(*, user, account, market, direction, stake, duration, duration
 
 
 @dataclass(frozen=True)
-class Order:
-    """One purchase in a bulk buy: `account` must come with its ledger account loaded."""
+class Buyer:
+    """What a bulk purchase needs of a trading account, without loading the model."""
 
-    account: TradingAccount
+    pk: int
+    user_id: int
+    type: str
+    label: str
+    currency: str
+    ledger_account_id: int
+    realm: str
+
+    @classmethod
+    def of(cls, account: TradingAccount) -> "Buyer":
+        ledger = account.ledger_account
+        return cls(account.pk, account.user_id, account.type, account.label, account.currency, ledger.pk, ledger.realm)
+
+
+@dataclass(frozen=True)
+class Order:
+    """One purchase in a bulk buy."""
+
+    account: Buyer
     direction: str
     stake: Decimal
     duration: int
@@ -209,7 +231,7 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
         if (account.user_id, order.idempotency_key) in existing:
             results[i] = existing[(account.user_id, order.idempotency_key)]
             continue
-        if order.direction not in Direction.values:
+        if order.direction not in _DIRECTIONS:
             results[i] = ValidationError({"direction": "Choose Rise or Fall."})
             continue
         try:
@@ -271,39 +293,29 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
     escrows: dict[tuple[str, str], int] = {}
     specs, audits = [], []
     for i in accepted:
-        o = orders[i]
-        pk = results[i] = ids[(o.account.user_id, o.idempotency_key)]
-        ledger = o.account.ledger_account
-        book = (ledger.realm, ledger.currency)
+        o, buyer = orders[i], orders[i].account
+        pk = results[i] = ids[(buyer.user_id, o.idempotency_key)]
+        book = (buyer.realm, buyer.currency)
         if book not in escrows:
             escrows[book] = system_account(kind=AccountKind.ESCROW, realm=book[0], currency=book[1]).pk
+        ref = f"contract:{pk}"
         specs.append(
-            TransferSpec(
-                ledger.pk, escrows[book], o.stake, TransferKind.STAKE, f"contract:{pk}:stake", f"contract:{pk}"
-            )
+            TransferSpec(buyer.ledger_account_id, escrows[book], o.stake, TransferKind.STAKE, f"{ref}:stake", ref)
         )
+        data = {"market": market.symbol, "direction": o.direction, "stake": str(o.stake)}
+        data |= {"duration": f"{o.duration}{o.duration_unit}", **o.note}
+        target = f"#{pk} {o.direction.title()} {market.pk} {o.stake}"
         audits.append(
-            AuditEvent(
-                actor_id=o.account.user_id,
-                action="contract.buy",
-                target_type=Contract._meta.label_lower,
-                target_id=str(pk),
-                target_repr=f"#{pk} {o.direction.title()} {market.pk} {o.stake}",
-                data={
-                    "market": market.symbol,
-                    "direction": o.direction,
-                    "stake": str(o.stake),
-                    "duration": f"{o.duration}{o.duration_unit}",
-                    **o.note,
-                },
-            )
+            (purchased_at, buyer.user_id, "contract.buy", "trading.contract", str(pk), target, json.dumps(data))
         )
     transfer_many(specs, return_transfers=False)
-    AuditEvent.objects.bulk_create(audits)
+    with connection.cursor() as cursor:
+        insert_rows(cursor, AuditEvent, _AUDIT_FIELDS, audits)
     push_user_state_after_commit({orders[i].account.user_id for i in accepted})
     return results
 
 
+_AUDIT_FIELDS = ("created_at", "actor", "action", "target_type", "target_id", "target_repr", "data")
 _CONTRACT_FIELDS = (
     "user",
     "account",
