@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.realtime",
     "apps.bots",
+    "apps.deriv",
     "apps.dashboard",
 ]
 
@@ -277,4 +278,25 @@ NEXUS = {
     "DEMO_CURRENCY": "USD",
     # Live sockets re-join their groups this often (group expiry, Redis restarts).
     "WS_REJOIN_SECONDS": env.float("WS_REJOIN_SECONDS", default=30.0),
+}
+
+# --- Deriv ------------------------------------------------------------------
+# Endpoints are settings so that tests and local development point them at the
+# fake server (`tests/fakes/deriv`). DERIV_ENABLED turns the Deriv feed and
+# "Continue with Deriv" on; DERIV_FERNET_KEYS (comma-separated, newest first)
+# encrypt tokens at rest and rotate through MultiFernet.
+DERIV = {
+    "ENABLED": env.bool("DERIV_ENABLED", default=False),
+    "CLIENT_ID": env.str("DERIV_CLIENT_ID", default=""),
+    "APP_ID": env.str("DERIV_APP_ID", default=""),
+    "AUTH_URL": env.str("DERIV_AUTH_URL", default="https://auth.deriv.com"),
+    "REST_BASE": env.str("DERIV_REST_BASE", default="https://api.derivws.com"),
+    "WS_PUBLIC": env.str("DERIV_WS_PUBLIC", default="wss://api.derivws.com/trading/v1/options/ws/public"),
+    "FERNET_KEYS": env.list("DERIV_FERNET_KEYS", default=[]),
+    # Partner attribution on Deriv sign-up links (e.g. the partner code dangote_fx).
+    "PARTNER_PARAMS": {
+        "utm_source": env.str("DERIV_UTM_SOURCE", default="dangote_fx"),
+        "utm_medium": env.str("DERIV_UTM_MEDIUM", default="affiliate"),
+        "affiliate_token": env.str("DERIV_AFFILIATE_TOKEN", default=""),
+    },
 }
