@@ -9,6 +9,8 @@ MAX_ROWS_PER_INSERT = 2000
 
 def insert_rows(cursor, model, names: tuple[str, ...], rows: list[tuple], *, returning: tuple[str, ...] = ()):
     """INSERT `rows` (values in `names` order) in as few statements as the backend takes."""
+    if not rows:
+        return []
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in names]
     head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"

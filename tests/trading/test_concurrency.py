@@ -4,13 +4,12 @@ Real threads, real transactions (transactional_db); the test command also
 runs these on PostgreSQL.
 """
 
-import threading
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.accounts.models import TradingAccount
 from apps.accounts.services import account_open_demo
@@ -20,6 +19,7 @@ from apps.ledger.services import system_account, transfer
 from apps.trading.models import Contract, Status
 from apps.trading.services import contracts_settle
 from apps.users.models import User
+from tests.support.threads import run_threads
 
 from .support import balance, buy, make_market, write_ticks
 
@@ -30,31 +30,6 @@ pytestmark = pytest.mark.dbsensitive
 def patient_prices(settings):
     """Threads may queue for the write lock for a while: keep the test market's price fresh meanwhile."""
     settings.NEXUS = {**settings.NEXUS, "STALE_TICK_SECONDS": 600.0}
-
-
-def run_threads(n, target):
-    """Run `target(i)` in n threads released together; returns (results, exceptions)."""
-    barrier = threading.Barrier(n)
-    results, exceptions = [None] * n, []
-    lock = threading.Lock()
-
-    def run(i):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = target(i)
-        except BaseException as exc:  # every failure is reported by the test
-            with lock:
-                exceptions.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    return results, exceptions
 
 
 def test_twenty_concurrent_stakes_of_100_from_1000_buy_exactly_ten(transactional_db, demo_account, patient_prices):
