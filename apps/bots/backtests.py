@@ -26,25 +26,13 @@ from apps.markets.models import Market, Tick
 
 from .engine.config import DecisionConfig
 from .engine.risk import MIN_STAKE, RiskSettings
-from .models import Backtest, BacktestSource, BacktestStatus, Bot
+from .models import RISK_SETTING_FIELDS, Backtest, BacktestSource, BacktestStatus, Bot
 from .services import bot_errors
 
 logger = logging.getLogger(__name__)
 
-RISK_FIELDS = (
-    "base_stake",
-    "max_stake",
-    "recovery",
-    "fibonacci_max_steps",
-    "daily_loss_limit",
-    "max_consecutive_losses",
-    "max_trades_per_day",
-    "max_open_contracts",
-    "max_drawdown_pct",
-    "max_consecutive_errors",
-)
 # What a backtest form passes besides its market, source and period.
-BACKTEST_SETTINGS = ("blocked_regimes", "duration", "duration_unit", *RISK_FIELDS, "starting_balance")
+BACKTEST_SETTINGS = ("blocked_regimes", "duration", "duration_unit", *RISK_SETTING_FIELDS, "starting_balance")
 DECIMAL_SETTINGS = {"base_stake", "max_stake", "daily_loss_limit", "max_drawdown_pct", "starting_balance"}
 
 # A generated series starts at a fixed time: its clock is simulated, and the
@@ -163,18 +151,9 @@ def backtest_spec(backtest: Backtest):
         decision=DecisionConfig.from_stored(s["strategies"], s["min_agreeing"], s["min_confidence"]),
         blocked_regimes=frozenset(s.get("blocked_regimes") or ()),
         risk=RiskSettings(
-            base_stake=Decimal(s["base_stake"]),
-            max_stake=Decimal(s["max_stake"]),
             market_min_stake=max(Decimal(s["market_min_stake"]), MIN_STAKE),
             market_max_stake=Decimal(s["market_max_stake"]),
-            recovery=s["recovery"],
-            fibonacci_max_steps=s["fibonacci_max_steps"],
-            daily_loss_limit=Decimal(s["daily_loss_limit"]),
-            max_consecutive_losses=s["max_consecutive_losses"],
-            max_trades_per_day=s["max_trades_per_day"],
-            max_open_contracts=s["max_open_contracts"],
-            max_drawdown_pct=Decimal(s["max_drawdown_pct"]),
-            max_consecutive_errors=s["max_consecutive_errors"],
+            **{name: Decimal(s[name]) if name in DECIMAL_SETTINGS else s[name] for name in RISK_SETTING_FIELDS},
         ),
         duration=s["duration"],
         duration_unit=s["duration_unit"],

@@ -22,7 +22,7 @@ from apps.trading.models import DurationUnit
 from .engine.config import DEFAULT_MIN_AGREEING, DEFAULT_MIN_CONFIDENCE, DecisionConfig
 from .engine.regime import RegimeKind
 from .engine.strategies import STRATEGIES
-from .models import BacktestSource, Bot, Recovery
+from .models import RISK_SETTING_FIELDS, BacktestSource, Bot, Recovery
 
 STRATEGY_LABELS = {
     "scalping": ("Scalping", "Short tick momentum: a streak of ticks one way."),
@@ -162,20 +162,6 @@ class SettingsForm(forms.Form):
     )
     max_consecutive_errors = _count("Errors in a row before it stops", 5, 1000)
 
-    # Fields shown in the risk section, in order (the template loops over them).
-    RISK_FIELDS = (
-        "base_stake",
-        "max_stake",
-        "recovery",
-        "fibonacci_max_steps",
-        "daily_loss_limit",
-        "max_consecutive_losses",
-        "max_trades_per_day",
-        "max_open_contracts",
-        "max_drawdown_pct",
-        "max_consecutive_errors",
-    )
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound and "strategies" not in self.initial:
@@ -236,7 +222,7 @@ class SettingsForm(forms.Form):
         return groups
 
     def risk_fields(self) -> list:
-        return [self[name] for name in self.RISK_FIELDS]
+        return [self[name] for name in RISK_SETTING_FIELDS]
 
     # --- Validation -------------------------------------------------------------
 
