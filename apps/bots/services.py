@@ -54,24 +54,7 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 # Fields a trader sets on a bot (besides its strategy configuration).
-BOT_SETTINGS = (
-    "name",
-    "account",
-    "market",
-    "blocked_regimes",
-    "duration",
-    "duration_unit",
-    "base_stake",
-    "max_stake",
-    "recovery",
-    "fibonacci_max_steps",
-    "daily_loss_limit",
-    "max_consecutive_losses",
-    "max_trades_per_day",
-    "max_open_contracts",
-    "max_drawdown_pct",
-    "max_consecutive_errors",
-)
+BOT_SETTINGS = ("name", "account", "market", "blocked_regimes", "duration", "duration_unit", *RISK_SETTING_FIELDS)
 
 
 def today() -> date:

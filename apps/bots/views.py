@@ -258,34 +258,15 @@ def backtest_new(request: HttpRequest) -> HttpResponse:
 
     form = BacktestForm(request.POST)
     validate_only = request.POST.get("validate") == "1"
+    if form.is_valid():
+        data = form.cleaned_data
+        what = {name: data.get(name) for name in ("market", "source", "start", "end", "seed", "length")}
+        what["settings"] = form.settings(BACKTEST_SETTINGS)
     if form.is_valid() and validate_only:
-        data = form.cleaned_data
-        form.add_service_errors(
-            backtest_errors(
-                market=data["market"],
-                source=data["source"],
-                start=data.get("start"),
-                end=data.get("end"),
-                seed=data.get("seed"),
-                length=data.get("length"),
-                settings=form.settings(BACKTEST_SETTINGS),
-            )
-        )
+        form.add_service_errors(backtest_errors(**what))
     elif form.is_valid():
-        data = form.cleaned_data
         try:
-            backtest = backtest_create(
-                user=request.user,
-                name=data["name"],
-                market=data["market"],
-                source=data["source"],
-                start=data.get("start"),
-                end=data.get("end"),
-                seed=data.get("seed"),
-                length=data.get("length"),
-                decision=form.decision,
-                settings=form.settings(BACKTEST_SETTINGS),
-            )
+            backtest = backtest_create(user=request.user, name=data["name"], decision=form.decision, **what)
         except ValidationError as error:
             form.add_service_errors(_error_messages(error))
         else:
