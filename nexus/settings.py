@@ -9,6 +9,7 @@ ALLOWED_HOSTS and DEBUG=off (the default).
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
     "django_htmx",
     "template_partials",
     "csp",
@@ -68,6 +70,7 @@ INSTALLED_APPS = [
     "apps.realtime",
     "apps.bots",
     "apps.deriv",
+    "apps.deriv.provider",
     "apps.dashboard",
 ]
 
@@ -300,3 +303,23 @@ DERIV = {
         "affiliate_token": env.str("DERIV_AFFILIATE_TOKEN", default=""),
     },
 }
+
+# "Continue with Deriv": an allauth social provider (apps/deriv/provider) whose
+# app is defined here, not in the database. Tokens never go to allauth's
+# SocialToken table: the provider keeps them Fernet-encrypted in DerivLink.
+# Deriv tells us no email address, so a first sign-in asks for one and it is
+# verified like any other.
+SOCIALACCOUNT_ADAPTER = "apps.deriv.provider.social.DerivSocialAccountAdapter"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_PROVIDERS = {
+    "deriv": {
+        "APPS": [{"client_id": DERIV["CLIENT_ID"], "secret": ""}] if DERIV["ENABLED"] and DERIV["CLIENT_ID"] else [],
+        "SCOPE": ["trade", "account_manage"],
+        "OAUTH_PKCE_ENABLED": True,
+    }
+}
+if DERIV["ENABLED"]:
+    # The sign-in buttons are forms whose answer redirects to Deriv: CSP's
+    # form-action must allow Deriv's authorize page, or browsers stop there.
+    _auth = urlsplit(DERIV["AUTH_URL"])
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_auth.scheme}://{_auth.netloc}")

@@ -9,5 +9,6 @@ urlpatterns = [
     path("markets/", include("apps.markets.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("bots/", include("apps.bots.urls")),
+    path("deriv/", include("apps.deriv.urls")),
     path("", include("apps.dashboard.urls")),
 ]

@@ -5,7 +5,8 @@ from .models import TradingAccount
 
 
 def accounts_for(*, user) -> QuerySet[TradingAccount]:
-    return TradingAccount.objects.filter(user=user).select_related("ledger_account")
+    # `deriv`: the Deriv side of Deriv accounts (connection state), None for Nexus accounts.
+    return TradingAccount.objects.filter(user=user).select_related("ledger_account", "deriv")
 
 
 def account_for_user(*, user, pk: int) -> TradingAccount:

@@ -22,6 +22,8 @@ class Realm(models.TextChoices):
 
     DEMO = "DEMO", "Demo"
     REAL = "REAL", "Real"
+    # Deriv's demo money: neither Nexus's demo money nor real money.
+    DERIV_DEMO = "DERIV_DEMO", "Deriv demo"
 
 
 class AccountKind(models.TextChoices):
@@ -30,6 +32,8 @@ class AccountKind(models.TextChoices):
     HOUSE = "HOUSE", "House"
     REVENUE = "REVENUE", "Platform revenue"
     WORLD = "WORLD", "World (issuance)"
+    # The other side of every Deriv account: balances at Deriv come from (and go back to) it.
+    DERIV = "DERIV", "Deriv world"
 
 
 class TransferKind(models.TextChoices):
@@ -49,7 +53,7 @@ class LedgerAccount(models.Model):
     code = models.CharField(max_length=80, unique=True)
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=10, choices=AccountKind.choices, db_index=True)
-    realm = models.CharField(max_length=4, choices=Realm.choices)
+    realm = models.CharField(max_length=10, choices=Realm.choices)
     currency = models.CharField(max_length=3)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -59,7 +63,7 @@ class LedgerAccount(models.Model):
         related_name="ledger_accounts",
     )
     balance = models.DecimalField(**MONEY, default=Decimal("0.00"))
-    # Only the world and the house may run a negative balance: the world is
+    # Only the worlds and the house may run a negative balance: a world is
     # where issued money comes from, the house pays winnings before it earns.
     allow_negative = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

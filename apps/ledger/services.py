@@ -54,6 +54,7 @@ _SYSTEM_NAMES = {
     AccountKind.HOUSE: "House",
     AccountKind.REVENUE: "Platform revenue",
     AccountKind.WORLD: "World",
+    AccountKind.DERIV: "Deriv world",
 }
 
 
@@ -68,7 +69,7 @@ def system_account(*, kind: str, realm: str, currency: str) -> LedgerAccount:
             "kind": kind,
             "realm": realm,
             "currency": currency,
-            "allow_negative": kind in (AccountKind.WORLD, AccountKind.HOUSE),
+            "allow_negative": kind in (AccountKind.WORLD, AccountKind.HOUSE, AccountKind.DERIV),
         },
     )
     return account

@@ -1,0 +1,34 @@
+"""Re-encrypt every stored Deriv token with the newest key of DERIV_FERNET_KEYS.
+
+Roll a key: put the new key first in DERIV_FERNET_KEYS (keep the old ones after
+it), deploy, run this command, then drop the old keys.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from apps.deriv import crypto
+from apps.deriv.models import DerivLink
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt every stored Deriv token with the newest DERIV_FERNET_KEYS key."
+
+    def handle(self, *args, **options):
+        rotated = unreadable = 0
+        for pk in DerivLink.objects.order_by("pk").values_list("pk", flat=True):
+            with transaction.atomic():
+                link = DerivLink.objects.select_for_update().get(pk=pk)
+                try:
+                    link.access_token_encrypted = crypto.rotate(link.access_token_encrypted)
+                    if link.refresh_token_encrypted:
+                        link.refresh_token_encrypted = crypto.rotate(link.refresh_token_encrypted)
+                except crypto.TokenDecryptError:
+                    unreadable += 1
+                    self.stderr.write(f"Deriv link {pk}: no configured key reads its tokens")
+                    continue
+                link.save(update_fields=["access_token_encrypted", "refresh_token_encrypted", "updated_at"])
+                rotated += 1
+        self.stdout.write(f"Re-encrypted the tokens of {rotated} Deriv link(s) with the newest key.")
+        if unreadable:
+            raise CommandError(f"{unreadable} link(s) could not be read: keep their old key and run again.")
