@@ -32,6 +32,29 @@ def on_ticks(listener: TickListener) -> TickListener:
     return listener
 
 
+def notify_tick_listeners(market_ids: list[int]) -> None:
+    """Run every tick listener with these market ids; one failing listener does not stop the others.
+
+    Every feed calls this from `transaction.on_commit` after writing a batch of ticks.
+    """
+    for listener in _listeners:
+        try:
+            listener(market_ids)
+        except Exception:
+            logger.exception("tick listener %r failed", listener)
+
+
+def save_candles(candles: list[Candle]) -> None:
+    """Upsert the candles a batch of ticks touched (CandleBook.add's results), each row once."""
+    unique = list({id(c): c for c in candles}.values())
+    Candle.objects.bulk_create(
+        unique,
+        update_conflicts=True,
+        unique_fields=["market", "timeframe", "start"],
+        update_fields=["high", "low", "close", "tick_count"],
+    )
+
+
 def bucket_start(moment: datetime, timeframe: int) -> datetime:
     epoch = int(moment.timestamp())
     return datetime.fromtimestamp(epoch - epoch % timeframe, tz=moment.tzinfo)
@@ -153,12 +176,7 @@ class OtcFeed:
                 candles += self.candles.add(market.pk, now, price)
                 self.next_due[market.pk] = now + timedelta(milliseconds=market.tick_interval_ms)
             Tick.objects.bulk_create(ticks)
-            Candle.objects.bulk_create(
-                candles,
-                update_conflicts=True,
-                unique_fields=["market", "timeframe", "start"],
-                update_fields=["high", "low", "close", "tick_count"],
-            )
+            save_candles(candles)
             market_ids = [t.market_id for t in ticks]
             transaction.on_commit(lambda: self._notify(market_ids))
         self.meter.add("ticks", len(ticks))
@@ -179,11 +197,7 @@ class OtcFeed:
         self.last_status = time.monotonic()
 
     def _notify(self, market_ids: list[int]) -> None:
-        for listener in _listeners:
-            try:
-                listener(market_ids)
-            except Exception:
-                logger.exception("tick listener %r failed", listener)
+        notify_tick_listeners(market_ids)
 
     def purge_old_ticks(self) -> int:
         cutoff = self.clock() - timedelta(days=settings.NEXUS["TICK_RETENTION_DAYS"])
