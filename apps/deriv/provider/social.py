@@ -11,7 +11,8 @@ import logging
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.providers.base import AuthError, AuthProcess
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import redirect
 
 from apps.deriv import rest, services
 from apps.deriv.errors import DerivError, InvalidGrant
@@ -45,8 +46,10 @@ class DerivSocialAccountAdapter(DefaultSocialAccountAdapter):
             return super().on_authentication_error(request, provider, error, exception, extra_context)
         reason, code = sign_in_error(request, error, exception, extra_context or {})
         log.warning("Deriv sign-in failed: %s", code)
-        response = render(request, "deriv/sign_in_error.html", {"reason": reason}, status=400)
-        raise ImmediateHttpResponse(response)
+        # A redirect, not a page: the browser leaves the callback URL (code and state in its
+        # query) behind, and the reason shows on the page the trader started from.
+        messages.error(request, reason)
+        raise ImmediateHttpResponse(redirect("deriv:accounts" if request.user.is_authenticated else "account_login"))
 
 
 def sign_in_error(request, error, exception, extra_context: dict) -> tuple[str, str]:
