@@ -101,7 +101,13 @@ class WebServer:
 
 
 @pytest.fixture
-def live_stack(transactional_db, redis_url, settings, tmp_path):
+def live_stack_env():
+    """Extra environment for the web process; a test module overrides it (e.g. DERIV_* at a fake Deriv)."""
+    return {}
+
+
+@pytest.fixture
+def live_stack(transactional_db, redis_url, settings, tmp_path, live_stack_env):
     from channels.layers import channel_layers
     from django.db import connection
 
@@ -123,6 +129,7 @@ def live_stack(transactional_db, redis_url, settings, tmp_path):
         "EMAIL_FILE_PATH": str(mail_dir),
         "Q_SYNC": "on",
         "LOG_LEVEL": "WARNING",
+        **live_stack_env,
     }
     server = WebServer(env, free_port(), tmp_path / "daphne.log")
     server.start()
