@@ -268,12 +268,20 @@ def backtest_speed(days: float) -> dict:
     spec = backtest.BacktestSpec(
         decision=DecisionConfig(),
         blocked_regimes=frozenset(),
-        risk=RiskSettings(base_stake=Decimal("1.00"), max_stake=Decimal("10.00")),
+        # Wide limits: the run must go through every tick, not end at the first stop.
+        risk=RiskSettings(
+            base_stake=Decimal("1.00"),
+            max_stake=Decimal("10.00"),
+            daily_loss_limit=Decimal("100000.00"),
+            max_consecutive_losses=1000,
+            max_trades_per_day=100_000,
+            max_drawdown_pct=Decimal("100"),
+        ),
         duration=5,
         duration_unit="t",
         payout_percent=Decimal("85.00"),
         tie_rule="REFUND",
-        starting_balance=Decimal("10000.00"),
+        starting_balance=Decimal("1000000.00"),
     )
     ticks = backtest.generated_ticks(
         seed=SEED,
@@ -286,7 +294,8 @@ def backtest_speed(days: float) -> dict:
     started = time.perf_counter()
     report = backtest.run(spec, ticks, total=count)
     elapsed = time.perf_counter() - started
-    return {"ticks": count, "s": elapsed, "trades": report.trades}
+    assert report.ticks == count and report.stop_reason is None, (report.ticks, report.stop_reason)
+    return {"ticks": report.ticks, "s": elapsed, "trades": report.trades}
 
 
 def main() -> None:
