@@ -85,6 +85,7 @@ class DerivFeed:
     BATCH_WINDOW_S = 0.1
     MAX_BATCH = 5000
     SYMBOLS_SYNC_EVERY_S = 3600.0  # Deriv's active symbols: open or closed, names, pip sizes
+    SYNC_RETRY_S = 60.0
     BACKFILL_TICKS = 120
     RETRY_INITIAL_S, RETRY_MAX_S = 2.0, 300.0  # a market Deriv refused to stream is asked again after this
 
@@ -111,6 +112,7 @@ class DerivFeed:
         self.retry_delay: dict[str, float] = {}
         self.candles = CandleBook()
         self.meter = FeedMeter()
+        self._unwritten: list[tuple[str, int, Decimal]] = []
         self.started = False
         self.last_refresh = 0.0
         self.last_status = 0.0
@@ -138,6 +140,7 @@ class DerivFeed:
             deriv_markets_sync(client=self.client)
         except DerivError as exc:
             logger.warning("Deriv markets sync failed (%s); keeping the markets as they are", exc.code)
+            self.last_sync -= self.SYMBOLS_SYNC_EVERY_S - self.SYNC_RETRY_S  # try again soon, not in an hour
         self.last_refresh = 0.0  # pick the changes up at once
 
     # ------------------------------------------------------------------ subscriptions (feed thread)
@@ -240,7 +243,10 @@ class DerivFeed:
                 _, symbol, error = item
                 logger.warning("Deriv feed: the %s stream ended (%s); subscribing again", symbol, error.code)
                 self.last_refresh = 0.0
-        ticks = self.write(quotes) if quotes else []
+        # A batch the database refused (a lock timeout, a lost connection) is tried again with the next one.
+        self._unwritten += quotes
+        ticks = self.write(self._unwritten) if self._unwritten else []
+        self._unwritten = []
         if ticks:
             self.meter.add("ticks", len(ticks))
         if time.monotonic() - self.last_status >= self.STATUS_EVERY_S:
@@ -270,6 +276,13 @@ class DerivFeed:
                 by_market.setdefault(market.pk, []).append((epoch, quote))
         if not by_market:
             return []
+        try:
+            return self._write(by_market)
+        except Exception:
+            self.candles = CandleBook()  # its open candles may hold the refused ticks: read them back from the table
+            raise
+
+    def _write(self, by_market: dict[int, list[tuple[int, Decimal]]]) -> list[Tick]:
         ticks: list[Tick] = []
         with transaction.atomic():
             candles = []

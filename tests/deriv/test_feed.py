@@ -342,6 +342,40 @@ def test_a_stream_deriv_has_under_a_lost_id_is_reset_and_streamed_once(fake, fee
     assert_matches_deriv(fake, "R_10")
 
 
+def test_a_batch_the_database_refused_is_written_with_the_next_one(fake, feed, monkeypatch):
+    from django.db import OperationalError
+
+    real = Tick.objects.bulk_create
+    refusals = []
+
+    def refuse_once(ticks, *args, **kwargs):
+        if not refusals:
+            refusals.append(len(ticks))
+            raise OperationalError("database is locked")
+        return real(ticks, *args, **kwargs)
+
+    monkeypatch.setattr(Tick.objects, "bulk_create", refuse_once)
+    fake.advance(2)
+    with pytest.raises(OperationalError):
+        pump(feed, lambda: False)
+    fake.advance(2)
+    pump(feed, lambda: Market.objects.get(symbol="R_10").last_seq == BACKFILL + 2)
+
+    assert refusals
+    for symbol in DERIV_SYMBOLS:
+        assert_matches_deriv(fake, symbol)
+        candles = Candle.objects.filter(market__symbol=symbol, timeframe=Timeframe.H1)
+        assert sum(c.tick_count for c in candles) == Market.objects.get(symbol=symbol).last_seq
+
+
+def test_a_failed_sync_is_tried_again_within_a_minute(fake, make_feed, db):
+    fake.fail_next("active_symbols", "InternalError")
+    feed = make_feed().start()
+
+    assert not Market.objects.exists() and not feed.subs
+    assert feed.last_sync + feed.SYMBOLS_SYNC_EVERY_S - time.monotonic() <= feed.SYNC_RETRY_S
+
+
 def test_a_symbol_deriv_refuses_is_retried_later_not_every_step(fake, feed):
     Market.objects.create(symbol="R_999", name="Gone", source=Source.DERIV, base_price=Decimal("0"))
     feed.last_refresh = 0.0
