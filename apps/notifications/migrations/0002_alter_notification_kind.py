@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0001_initial'),
+        ("notifications", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('CONTRACT_WON', 'Contract won'), ('CONTRACT_LOST', 'Contract lost'), ('CONTRACT_REFUNDED', 'Contract refunded'), ('DEMO_RESET', 'Demo balance reset'), ('MARKET_PAUSED', 'Trading paused'), ('BOT_STOPPED', 'Bot stopped')], max_length=20),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("CONTRACT_WON", "Contract won"),
+                    ("CONTRACT_LOST", "Contract lost"),
+                    ("CONTRACT_REFUNDED", "Contract refunded"),
+                    ("DEMO_RESET", "Demo balance reset"),
+                    ("MARKET_PAUSED", "Trading paused"),
+                    ("BOT_STOPPED", "Bot stopped"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
