@@ -1,7 +1,11 @@
 """The Deriv feed against the fake: one stream per market, ticks and candles stored like OTC ones."""
 
 import datetime
+import io
 import json
+import os
+import signal
+import threading
 import time
 from decimal import Decimal
 
@@ -18,6 +22,8 @@ from apps.deriv.markets import DERIV_SYMBOLS
 from apps.markets import feed as markets_feed
 from apps.markets.models import Candle, FeedStatus, Market, Source, Tick, Timeframe
 from tests.fakes.deriv.fixtures import running_fake_deriv
+
+from .conftest import wait_for
 
 BACKFILL = 5
 
@@ -410,6 +416,47 @@ def test_run_forever_syncs_streams_and_stops_when_told(fake, make_feed, db):
 
     assert Tick.objects.count() == BACKFILL * len(DERIV_SYMBOLS)
     assert feed.client.state == "closed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runfeed_streams_deriv_beside_the_otc_feed_and_stops_on_sigterm(fake, settings, markets):
+    from django.db import connection
+
+    settings.DERIV = {
+        **settings.DERIV,
+        "ENABLED": True,
+        "WS_PUBLIC": fake.ws_public_url,
+        "FEED_BACKFILL_TICKS": BACKFILL,
+    }
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop_once_both_feeds_wrote():
+        deadline = time.monotonic() + 20
+        try:
+            while time.monotonic() < deadline:
+                deriv = Tick.objects.filter(market__source=Source.DERIV).count()
+                if deriv >= BACKFILL * len(DERIV_SYMBOLS) and Tick.objects.filter(market__source=Source.OTC).exists():
+                    break
+                time.sleep(0.05)
+        finally:
+            connection.close()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=stop_once_both_feeds_wrote)
+    watcher.start()
+    out = io.StringIO()
+    try:
+        call_command("runfeed", stdout=out)
+    finally:
+        watcher.join()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+    assert "Deriv feed running" in out.getvalue() and out.getvalue().rstrip().endswith("Feed stopped.")
+    assert Tick.objects.filter(market__source=Source.DERIV).count() >= BACKFILL * len(DERIV_SYMBOLS)
+    assert Tick.objects.filter(market__source=Source.OTC).exists()
+    assert not [t for t in threading.enumerate() if t.name == "deriv-feed"]
+    wait_for(lambda: fake.socket_count("public") == 0)  # the Deriv thread closed its socket
 
 
 def test_runfeed_refuses_the_deriv_source_when_deriv_is_off(settings):
