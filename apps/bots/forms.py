@@ -22,7 +22,7 @@ from apps.trading.models import DurationUnit
 from .engine.config import DEFAULT_MIN_AGREEING, DEFAULT_MIN_CONFIDENCE, DecisionConfig
 from .engine.regime import RegimeKind
 from .engine.strategies import STRATEGIES
-from .models import RISK_SETTING_FIELDS, BacktestSource, Bot, Recovery
+from .models import RISK_SETTING_FIELDS, BacktestSource, Bot, Recovery, risk_settings_of
 
 STRATEGY_LABELS = {
     "scalping": ("Scalping", "Short tick momentum: a streak of ticks one way."),
@@ -228,6 +228,7 @@ class SettingsForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        self._check_risk(data)
         chosen = data.get("strategies") or []
         # Parameters of strategies that do not vote are not checked.
         for name, keys in self.param_names.items():
@@ -258,6 +259,16 @@ class SettingsForm(forms.Form):
         except ValueError as error:
             self._add_decision_error(str(error), chosen)
         return data
+
+    def _check_risk(self, data: dict) -> None:
+        """The risk manager's own checks, shown with every other error rather than after them."""
+        market = data.get("market")
+        if market is None or any(name not in data for name in RISK_SETTING_FIELDS):
+            return
+        for name, message in risk_settings_of(data, market).errors().items():
+            field = "base_stake" if name.startswith("market_") else name
+            if field not in self._errors:
+                self.add_error(field, message)
 
     def _add_decision_error(self, message: str, chosen: list[str]) -> None:
         text = message[0].upper() + message[1:] + ("" if message.endswith(".") else ".")

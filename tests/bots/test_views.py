@@ -179,6 +179,14 @@ def test_checking_as_the_trader_types_saves_nothing(trader, demo_account, market
     assert not Bot.objects.exists()
 
 
+def test_every_error_shows_at_once_not_one_after_another(trader, demo_account, market):
+    data = bot_form(market, demo_account, name="", base_stake="0.10", daily_loss_limit="0", validate="1")
+    body = trader.post(reverse("bots:new"), data, headers=HX).content.decode()
+    assert "Give the bot a name." in field_error(body, "name")
+    assert "at least 0.35" in field_error(body, "base_stake")
+    assert "must be more than 0" in field_error(body, "daily_loss_limit")
+
+
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
