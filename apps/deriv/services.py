@@ -284,6 +284,8 @@ def deriv_accounts_apply(*, link: DerivLink, accounts: list[adapter.Account], so
     """Make the trader's Deriv trading accounts match Deriv's list, balances included."""
     seen: list[TradingAccount] = []
     with transaction.atomic():
+        # One sync per trader at a time: two must not both open the same new account.
+        DerivLink.objects.select_for_update().filter(pk=link.pk).first()
         existing = {
             a.external_id: a
             for a in TradingAccount.objects.filter(user=link.user, type__in=DERIV_TYPES).select_related(

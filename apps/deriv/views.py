@@ -2,7 +2,6 @@
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -15,6 +14,7 @@ from apps.accounts.selectors import account_for_user
 
 from .errors import DerivError
 from .models import DerivLink
+from .provider.views import sign_in_enabled
 from .selectors import deriv_accounts_for
 from .services import deriv_accounts_sync, deriv_demo_reset, deriv_unlink, reason_for
 
@@ -24,7 +24,7 @@ from .services import deriv_accounts_sync, deriv_demo_reset, deriv_unlink, reaso
 def accounts(request: HttpRequest) -> HttpResponse:
     link = DerivLink.objects.filter(user=request.user).first()
     connect_url = None
-    if settings.DERIV.get("ENABLED"):
+    if sign_in_enabled():
         connect_url = f"{reverse('deriv_login')}?{urlencode({'process': 'connect', 'next': reverse('deriv:accounts')})}"
     return render(
         request,

@@ -341,3 +341,28 @@ def test_a_trader_without_a_password_must_set_one_before_unlinking(client, deriv
     response = client.post(reverse("deriv:unlink"), follow=True)
     assert "Set a password first" in response.content.decode()
     assert DerivLink.objects.filter(user=user).exists()
+
+
+def test_disconnecting_from_allauths_connections_page_unlinks_too(client, deriv_on, user):
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    client.force_login(user)
+    sign_in(client, process="connect")
+    social = SocialAccount.objects.get(user=user)
+    response = client.post(reverse("socialaccount_connections"), {"account": social.pk})
+    assert response.status_code == 302
+    assert not SocialAccount.objects.filter(user=user).exists()
+    assert not DerivLink.objects.filter(user=user).exists()
+    assert not DerivAccount.objects.filter(trading_account__user=user).exclude(connection=Connection.UNLINKED).exists()
+
+
+def test_run_fake_deriv_prints_the_settings_that_point_nexus_at_it(fake_deriv):
+    from apps.deriv.management.commands.run_fake_deriv import env_lines
+
+    lines = dict(line.split("=", 1) for line in env_lines(fake_deriv))
+    assert lines == {
+        "DERIV_ENABLED": "on",
+        "DERIV_CLIENT_ID": fake_deriv.client_id,
+        "DERIV_AUTH_URL": fake_deriv.auth_base,
+        "DERIV_REST_BASE": fake_deriv.rest_base,
+        "DERIV_WS_PUBLIC": fake_deriv.ws_public_url,
+    }

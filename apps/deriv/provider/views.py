@@ -100,10 +100,15 @@ class DerivOAuth2Adapter(OAuth2Adapter):
         return self.get_provider().sociallogin_from_response(request, response)
 
 
+def sign_in_enabled() -> bool:
+    """DERIV_ENABLED with a client id: what SOCIALACCOUNT_PROVIDERS needs to define the app."""
+    return bool(settings.DERIV.get("ENABLED") and settings.DERIV.get("CLIENT_ID"))
+
+
 def _enabled(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not settings.DERIV.get("ENABLED"):
+        if not sign_in_enabled():
             raise Http404("Deriv is not enabled")
         return view(request, *args, **kwargs)
 
