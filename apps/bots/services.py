@@ -440,6 +440,7 @@ def decision_execute(decision_id: int) -> Execution:
                         duration_unit=row["duration_unit"],
                         idempotency_key=f"bot:{row['pk']}:decision:{decision.pk}",
                         note={"bot": row["pk"], "decision": decision.pk},
+                        notify_result=False,
                     )
                 )
                 planned.append((row, sizing))

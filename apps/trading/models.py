@@ -60,6 +60,9 @@ class Contract(models.Model):
     exit_time = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
     amount_paid = models.DecimalField(**MONEY, null=True, blank=True, help_text="Paid back at settlement.")
+    notify_result = models.BooleanField(
+        default=True, help_text="Tell the trader the result (bots' contracts show on the bot's page instead)."
+    )
 
     class Meta:
         ordering = ["-purchased_at", "-id"]

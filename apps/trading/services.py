@@ -202,6 +202,8 @@ class Order:
     duration_unit: str
     idempotency_key: str
     note: dict = field(default_factory=dict)  # Added to the audit record.
+    # Bots' contracts are followed on the bot's page: no notice per result.
+    notify_result: bool = True
 
 
 def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | ValidationError]:
@@ -281,6 +283,7 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
                 market.last_seq,
                 connection.ops.adapt_datetimefield_value(expires),
                 Status.OPEN,
+                o.notify_result,
             )
         )
     with connection.cursor() as cursor:
@@ -332,6 +335,7 @@ _CONTRACT_FIELDS = (
     "purchase_seq",
     "expires_at",
     "status",
+    "notify_result",
 )
 
 
@@ -429,6 +433,7 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
                 "account__ledger_account__realm",
                 "user_id",
                 "market__name",
+                "notify_result",
                 "entry_price",
                 "exit_price",
             )[:limit]
@@ -517,6 +522,8 @@ def _settlement_notices(groups: dict[str, list[dict]]):
     for status, group in groups.items():
         kind, verdict = _NOTICE[status]
         for row in group:
+            if not row["notify_result"]:
+                continue
             paid = _PAID_AMOUNT[status](row)
             yield NewNotification(
                 user_id=row["user_id"],

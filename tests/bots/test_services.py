@@ -104,6 +104,8 @@ def test_wins_settle_into_the_bots_state(make_bot, market):
     assert (bot.open_contracts, bot.open_stake, bot.consecutive_losses) == (0, Decimal("0.00"), 0)
     assert bot.today_pnl == Contract.objects.get().payout - Decimal("1.00")
     assert BotTrade.objects.get().result_applied
+    # Followed on the bot's page: no notice per contract (stops are notified).
+    assert not Notification.objects.exists()
 
 
 def test_losses_in_a_row_stop_the_bot_with_a_notification(make_bot, market):
