@@ -228,8 +228,9 @@ def deriv_call(*, link: DerivLink, call: Callable[[rest.DerivRest], T]) -> T:
 
 @transaction.atomic
 def deriv_link_disconnect(*, link: DerivLink, reason: str) -> None:
-    changed = DerivLink.objects.filter(pk=link.pk).exclude(connection=Connection.DISCONNECTED, reason=reason)
-    changed.update(connection=Connection.DISCONNECTED, reason=reason, connection_changed_at=timezone.now())
+    DerivLink.objects.filter(pk=link.pk).update(
+        connection=Connection.DISCONNECTED, reason=reason, connection_changed_at=timezone.now()
+    )
     DerivAccount.objects.filter(link=link).update(connection=Connection.DISCONNECTED, reason=reason)
     if link.connection != Connection.DISCONNECTED:
         audit_log(actor=link.user, action="deriv.disconnected", target=link, data={"reason": reason})
@@ -242,9 +243,7 @@ def deriv_link_reconnect(*, link: DerivLink) -> None:
     DerivLink.objects.filter(pk=link.pk).update(
         connection=Connection.CONNECTED, reason="", connection_changed_at=timezone.now()
     )
-    DerivAccount.objects.filter(link=link).exclude(reason=REASON_GONE).update(
-        connection=Connection.CONNECTED, reason=""
-    )
+    DerivAccount.objects.filter(link=link).update(connection=Connection.CONNECTED, reason="")
     link.connection, link.reason = Connection.CONNECTED, ""
 
 
