@@ -65,7 +65,7 @@ def test_a_generated_backtest_reaches_its_report_and_equity_chart(signed_in):
     page.fill("input[name=length]", "1500")
     page.get_by_role("button", name="Run backtest").click()
 
-    page.wait_for_url(re.compile(r".*/bots/backtests/\d+/$"))
+    page.wait_for_url(re.compile(r".*/bots/backtests/\d+/$"), timeout=60_000)
     expect(page.get_by_test_id("progress")).to_have_attribute("value", "100", timeout=30_000)
     expect(page.get_by_test_id("report-trades")).to_be_visible()
     expect(page.locator("#equity-chart canvas").first).to_be_attached()
