@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from apps.accounts.services import account_open_demo
-from apps.bots.models import BotTrade, Decision
+from apps.audit.models import AuditEvent
+from apps.bots.models import Bot, BotStatus, BotTrade, Decision
 from apps.bots.services import bot_start, markets_decide
 from apps.bots.tasks import evaluate_markets, execute_decision
 from apps.ledger.checks import ledger_breaches
@@ -59,3 +60,14 @@ def test_two_decision_cycles_on_the_same_tick_at_once_decide_and_buy_once(ten_ru
     assert Contract.objects.count() == 10
     assert BotTrade.objects.count() == 10
     assert ledger_breaches() == []
+
+
+def test_two_start_requests_at_once_start_one_run(transactional_db, make_bot, user, patient_prices):
+    bot = make_bot()
+
+    results, exceptions = run_threads(2, lambda i: bot_start(user=user, bot_id=bot.pk).status)
+
+    assert exceptions == []
+    assert results == [BotStatus.RUNNING, BotStatus.RUNNING]
+    assert AuditEvent.objects.filter(action="bot.start").count() == 1
+    assert Bot.objects.get(pk=bot.pk).started_at is not None
