@@ -58,7 +58,7 @@ def test_continue_with_deriv_signs_up_then_signs_in_with_the_deriv_accounts_list
     page.wait_for_url("**/accounts/3rdparty/signup/**")
     assert fake_deriv.token_requests[-1]["grant_type"] == "authorization_code"
     page.fill("input[name=email]", "deriv.trader@example.com")
-    page.get_by_role("button", name="Sign Up").click()
+    page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="Verify Your Email Address")).to_be_visible()
     page.goto(_confirmation_link(live_stack.mail_dir))
     page.get_by_role("button", name="Confirm").click()
