@@ -302,7 +302,9 @@ def _decision_config(config: StrategyConfig) -> DecisionConfig:
 
 def market_decide(market: Market) -> list[Decision]:
     """The regime and one decision per distinct configuration in use (plus the default) on the latest tick."""
-    configs = {c.pk: c for c in StrategyConfig.objects.filter(bots__market=market, bots__status=BotStatus.RUNNING)}
+    # One row per configuration, not one per bot using it.
+    in_use = StrategyConfig.objects.filter(bots__market=market, bots__status=BotStatus.RUNNING).distinct()
+    configs = {c.pk: c for c in in_use}
     monitor = default_config()
     configs.setdefault(monitor.pk, monitor)
     window = max(REGIME_WINDOW, *(_decision_config(c).window for c in configs.values()))
