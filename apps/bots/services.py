@@ -30,7 +30,7 @@ from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
 from apps.realtime.push import push_user_state_after_commit
 from apps.trading.models import MINUTE_DURATIONS, TICK_DURATIONS, DurationUnit
-from apps.trading.services import Buyer, Order, contracts_buy_many, market_refusal
+from apps.trading.services import Buyer, Order, account_unavailable, contracts_buy_many, market_refusal
 
 from .engine import risk
 from .engine.config import REGIME_WINDOW, DecisionConfig
@@ -449,7 +449,9 @@ def decision_execute(decision_id: int) -> Execution:
         trades = []
         for (row, sizing), bought in zip(planned, contracts_buy_many(market=market, orders=orders), strict=True):
             if isinstance(bought, ValidationError):
-                states[row["pk"]] = risk.after_error(states[row["pk"]])
+                if not account_unavailable(bought):
+                    # A Deriv account that is disconnected pauses the bot: skipped, not an error.
+                    states[row["pk"]] = risk.after_error(states[row["pk"]])
                 skips.append((row, SkipReason.REJECTED, " ".join(bought.messages)))
             else:
                 states[row["pk"]] = risk.after_buy(states[row["pk"]], stake=sizing.stake)

@@ -412,3 +412,30 @@ def deriv_unlink(*, user, request=None) -> None:
     with transaction.atomic():
         SocialAccount.objects.filter(user=user, provider=PROVIDER).delete()
         on_unlink(user=user, request=request)
+
+
+# ---------------------------------------------------------------- the trading socket's state
+
+REASON_SOCKET = "Nexus lost its connection to Deriv and is reconnecting."
+REASON_STOPPED = "Nexus is not connected to Deriv right now."
+
+
+def deriv_account_connection(*, account_id: int, connected: bool, reason: str = "") -> bool:
+    """The state of an account's trading socket, as the trader sees it (unlinked accounts stay unlinked).
+
+    Written by the connection manager; True when it changed.
+    """
+    state = Connection.CONNECTED if connected else Connection.DISCONNECTED
+    reason = "" if connected else reason[:200]
+    changed = (
+        DerivAccount.objects.filter(trading_account_id=account_id)
+        .exclude(connection=Connection.UNLINKED)
+        .exclude(connection=state, reason=reason)
+        .update(connection=state, reason=reason)
+    )
+    if changed:
+        log.info("Deriv account %s %s %s", account_id, state.lower(), reason)
+        user_id = TradingAccount.objects.filter(pk=account_id).values_list("user_id", flat=True).first()
+        if user_id is not None:
+            push_user_state_after_commit([user_id])
+    return bool(changed)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from apps.ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
 
-from .models import Contract, Status
+from .models import HELD, Contract
 
 
 def contract_breaches() -> list[str]:
@@ -34,12 +34,18 @@ def contract_breaches() -> list[str]:
     for pk, status, stake, amount_paid, realm, currency in contracts.iterator(chunk_size=5000):
         if stakes.get(pk) != stake:
             breaches.append(f"contract {pk}: stake {stake} but stake transfer {stakes.get(pk)}")
-        if status == Status.OPEN:
+        if status in HELD:  # open, or PENDING at Deriv: the stake sits in escrow
             open_stakes[(realm, currency)] += stake
             if settlements.get(pk):
-                breaches.append(f"contract {pk} is open but has settlement transfers")
+                breaches.append(f"contract {pk} is {status.lower()} but has settlement transfers")
         elif paid.get(pk, Decimal("0.00")) != amount_paid:
             breaches.append(f"contract {pk}: paid {paid.get(pk, 0)} through the ledger, {amount_paid} recorded")
+
+    # Each Deriv contract is recorded once (also a unique constraint).
+    seen = Contract.objects.filter(deriv_contract_id__isnull=False).values_list("deriv_contract_id", flat=True)
+    ids = list(seen)
+    if len(ids) != len(set(ids)):
+        breaches.append("a Deriv contract is recorded more than once")
 
     # Escrow holds exactly the stakes of open contracts.
     escrows = LedgerAccount.objects.filter(kind=AccountKind.ESCROW).values_list("realm", "currency", "balance")

@@ -23,6 +23,15 @@ class Status(models.TextChoices):
     LOST = "LOST", "Lost"
     TIE = "TIE", "Tie"
     VOID = "VOID", "Void (no price, refunded)"
+    # Deriv contracts only: the stake is mirrored into escrow and the order is
+    # on its way to Deriv (or its answer is not known yet).
+    PENDING = "PENDING", "Sent to Deriv"
+    # Deriv refused the order (or never took it): the mirrored stake went back.
+    REFUSED = "REFUSED", "Refused by Deriv (refunded)"
+
+
+# Contracts whose stake sits in escrow.
+HELD = (Status.OPEN, Status.PENDING)
 
 
 TICK_DURATIONS = range(1, 11)
@@ -35,6 +44,11 @@ class Contract(models.Model):
     Entry spot: the first tick after purchase (seq = purchase_seq + 1).
     Exit spot: tick entry + N for tick durations, else the last tick at or
     before `expires_at`. Payout, fixed at purchase: stake x (1 + payout %).
+
+    A contract bought on a Deriv account (`at_deriv`) lives at Deriv: it is
+    PENDING until Deriv answers the `buy` (then OPEN with Deriv's contract id,
+    price and payout, or REFUSED and refunded), and it is settled from Deriv's
+    own result, never from our ticks (see apps.trading.deriv).
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contracts")
@@ -53,7 +67,7 @@ class Contract(models.Model):
     purchase_seq = models.BigIntegerField(help_text="The market's last tick when bought; entry is the next one.")
     expires_at = models.DateTimeField(null=True, blank=True, help_text="For time durations.")
 
-    status = models.CharField(max_length=4, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     entry_spot = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     entry_time = models.DateTimeField(null=True, blank=True)
     exit_spot = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
@@ -64,11 +78,29 @@ class Contract(models.Model):
         default=True, help_text="Tell the trader the result (bots' contracts show on the bot's page instead)."
     )
 
+    # Deriv contracts: bought at Deriv from a Deriv account, mirrored here.
+    at_deriv = models.BooleanField(default=False, db_default=False, help_text="Bought at Deriv, settled by Deriv.")
+    deriv_contract_id = models.BigIntegerField(null=True, blank=True, help_text="Deriv's contract id.")
+    deriv_transaction_id = models.BigIntegerField(null=True, blank=True, help_text="Deriv's buy transaction.")
+    deriv_buy_price = models.DecimalField(**MONEY, null=True, blank=True, help_text="What Deriv charged.")
+    deriv_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the buy went to Deriv; never sent twice (reconciled instead)."
+    )
+    deriv_note = models.CharField(
+        max_length=200, blank=True, db_default="", default="", help_text="Why Deriv refused, in a trader's words."
+    )
+
     class Meta:
         ordering = ["-purchased_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="contract_user_idempotency"),
             models.CheckConstraint(condition=Q(stake__gt=0), name="contract_stake_positive"),
+            # Each Deriv contract is recorded once.
+            models.UniqueConstraint(
+                fields=["deriv_contract_id"],
+                condition=Q(deriv_contract_id__isnull=False),
+                name="contract_deriv_contract_once",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "market"]),
@@ -83,6 +115,10 @@ class Contract(models.Model):
         if self.amount_paid is None:
             return None
         return self.amount_paid - self.stake
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == Status.PENDING
 
     @property
     def exit_seq(self) -> int | None:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.accounts.models import TradingAccount
 from apps.markets.models import Tick
 
-from .models import Contract, DurationUnit, Status
+from .models import HELD, Contract, DurationUnit, Status
 
 
 def contracts_for(*, account: TradingAccount) -> QuerySet[Contract]:
@@ -22,9 +22,14 @@ def contract_for_user(*, user, pk: int) -> Contract:
 
 
 def open_positions(*, account: TradingAccount) -> list[Contract]:
-    """Open contracts with what is left of them: ticks to go, or seconds to expiry."""
+    """Open contracts with what is left of them: ticks to go, or seconds to expiry.
+
+    Deriv contracts are listed from the moment they are sent (PENDING) and
+    show the entry spot Deriv reported; the ticks left count our copy of
+    Deriv's ticks.
+    """
     now = timezone.now()
-    positions = list(contracts_for(account=account).filter(status=Status.OPEN).order_by("purchased_at"))
+    positions = list(contracts_for(account=account).filter(status__in=HELD).order_by("purchased_at"))
     # Entry spots known before settlement: the tick after each purchase, in one query.
     entries = {}
     if positions:
@@ -34,7 +39,8 @@ def open_positions(*, account: TradingAccount) -> list[Contract]:
         ticks = Tick.objects.filter(wanted).values_list("market_id", "seq", "price")
         entries = {(market_id, seq): price for market_id, seq, price in ticks}
     for contract in positions:
-        contract.entry_spot = entries.get((contract.market_id, contract.purchase_seq + 1))
+        if not contract.at_deriv:
+            contract.entry_spot = entries.get((contract.market_id, contract.purchase_seq + 1))
         if contract.duration_unit == DurationUnit.TICKS:
             contract.ticks_left = max(contract.exit_seq - contract.market.last_seq, 0)
         else:
@@ -92,10 +98,11 @@ class Stats:
 
 def stats(contracts: QuerySet[Contract]) -> Stats:
     """Trades, outcomes and net profit of settled contracts, in one query."""
-    settled = ~Q(status=Status.OPEN)
+    # Orders Deriv refused were never trades.
+    settled = Q(status__in=[Status.WON, Status.LOST, Status.TIE, Status.VOID])
     row = contracts.aggregate(
-        trades=Count("id"),
-        open=Count("id", filter=Q(status=Status.OPEN)),
+        trades=Count("id", filter=~Q(status=Status.REFUSED)),
+        open=Count("id", filter=Q(status__in=HELD)),
         wins=Count("id", filter=Q(status=Status.WON)),
         losses=Count("id", filter=Q(status=Status.LOST)),
         ties=Count("id", filter=Q(status__in=[Status.TIE, Status.VOID])),

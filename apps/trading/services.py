@@ -1,4 +1,12 @@
-"""Buying and settling Rise/Fall contracts. Every money movement goes through the ledger."""
+"""Buying and settling Rise/Fall contracts. Every money movement goes through the ledger.
+
+Nexus demo accounts trade the OTC markets, settled here from our own ticks.
+Deriv accounts trade the Deriv markets through the same `contract_buy` and
+`contracts_buy_many`: the stake is mirrored into escrow and the contract is
+PENDING until Deriv's connection manager (apps.deriv.connections) has bought
+it at Deriv; it is settled from Deriv's result (apps.trading.deriv), never by
+`contracts_settle`.
+"""
 
 import json
 import logging
@@ -39,12 +47,68 @@ def payout_for(*, stake: Decimal, payout_percent: Decimal) -> Decimal:
     return to_money(stake * (1 + payout_percent / 100))
 
 
-def market_refusal(account: "TradingAccount | Buyer", market: Market, check_prices: bool = True) -> str | None:
-    """Why `account` cannot trade on `market` now, in a trader's words, or None."""
+DERIV_ACCOUNTS = (AccountType.DERIV_DEMO, AccountType.DERIV_REAL)
+# The code of a refusal that lasts only while a Deriv account is disconnected:
+# bots skip the decision (and trade again once it is back) rather than count an error.
+UNAVAILABLE = "account_unavailable"
+
+
+def is_deriv(account: "TradingAccount | Buyer") -> bool:
+    return account.type in DERIV_ACCOUNTS
+
+
+def account_unavailable(error: ValidationError) -> bool:
+    """A refusal that lasts only while the account's Deriv connection is down."""
+    errors = error.error_dict.values() if hasattr(error, "error_dict") else [error.error_list]
+    return any(e.code == UNAVAILABLE for group in errors for e in group)
+
+
+def deriv_unavailable(account_ids) -> dict[int, str]:
+    """Why each of these Deriv trading accounts cannot trade now (missing ones are fine)."""
+    from apps.deriv.models import Connection, DerivAccount
+
+    reasons = {}
+    rows = DerivAccount.objects.filter(trading_account_id__in=set(account_ids)).values_list(
+        "trading_account_id", "connection", "reason", "status", "trading_account__label"
+    )
+    for account_id, state, reason, status, label in rows:
+        if state == Connection.UNLINKED:
+            reasons[account_id] = f"{label} is no longer linked to Nexus. Link Deriv again to trade on it."
+        elif state != Connection.CONNECTED:
+            reasons[account_id] = f"{label} is disconnected from Deriv: {reason or 'reconnecting'}"
+        elif status != "active":
+            reasons[account_id] = f"Deriv lists {label} as {status or 'inactive'}: it cannot trade."
+    return reasons
+
+
+def market_refusal(
+    account: "TradingAccount | Buyer", market: Market, check_prices: bool = True, *, unavailable: str | None = None
+) -> str | None:
+    """Why `account` cannot trade on `market` now, in a trader's words, or None.
+
+    Nexus demo accounts trade OTC markets; Deriv accounts trade Deriv markets,
+    while their connection to Deriv is up (`unavailable`: the reason it is not,
+    looked up here when not given).
+    """
     if not market.is_active:
         return f"{market.name} is closed for trading."
-    if market.source != Source.OTC or account.type != AccountType.DEMO:
+    if market.source == Source.DERIV and not is_deriv(account):
+        return (
+            f"{market.name} is a Deriv market: it cannot be traded from {account.label}. "
+            "Switch to one of your Deriv accounts to trade it."
+        )
+    if market.source == Source.OTC and account.type != AccountType.DEMO:
+        return (
+            f"{market.name} is a Nexus market: it cannot be traded from {account.label}. "
+            "Switch to your Nexus demo account to trade it."
+        )
+    if market.source not in (Source.OTC, Source.DERIV):
         return f"{market.name} cannot be traded from {account.label}."
+    if is_deriv(account):
+        if unavailable is None:
+            unavailable = deriv_unavailable([account.pk]).get(account.pk)
+        if unavailable:
+            return unavailable
     if check_prices and not market.is_fresh:
         return (
             f"Prices for {market.name} are paused: no new price in the last "
@@ -54,10 +118,18 @@ def market_refusal(account: "TradingAccount | Buyer", market: Market, check_pric
 
 
 def _validate_order(
-    *, account: "TradingAccount | Buyer", market: Market, stake: Decimal, duration: int, duration_unit: str
+    *,
+    account: "TradingAccount | Buyer",
+    market: Market,
+    stake: Decimal,
+    duration: int,
+    duration_unit: str,
+    unavailable: str | None = None,
 ) -> None:
-    errors: dict[str, str] = {}
-    if refusal := market_refusal(account, market):
+    errors: dict[str, str | ValidationError] = {}
+    if unavailable:
+        errors["market"] = ValidationError(unavailable, code=UNAVAILABLE)
+    elif refusal := market_refusal(account, market, unavailable=""):
         errors["market"] = refusal
     if stake != stake.quantize(Decimal("0.01")):
         errors["stake"] = "Enter a stake with at most two decimal places."
@@ -91,23 +163,66 @@ def contract_buy(
 
     The same idempotency key from the same user returns the first contract,
     so a double-submitted form buys once.
+
+    On a Deriv account the contract is PENDING until Deriv answers: this asks
+    the connection manager to buy it and waits for the answer. Deriv refusing
+    raises a ValidationError with Deriv's reason (the stake is back); no
+    answer in time leaves it PENDING (the manager finishes it either way) or,
+    if the order never left, refuses it.
     """
     if account.user_id != user.pk:
         raise PermissionDenied("Not this user's account.")
     if direction not in _DIRECTIONS:
         raise ValidationError({"direction": "Choose Rise or Fall."})
-    try:
-        return _contract_buy(
-            user=user,
-            account=account,
-            market=market,
-            direction=direction,
-            stake=stake,
-            duration=duration,
-            duration_unit=duration_unit,
-            idempotency_key=idempotency_key,
-            request=request,
+    contract = _contract_buy_once(
+        user=user,
+        account=account,
+        market=market,
+        direction=direction,
+        stake=stake,
+        duration=duration,
+        duration_unit=duration_unit,
+        idempotency_key=idempotency_key,
+        request=request,
+    )
+    if contract.at_deriv and contract.status == Status.PENDING and contract.deriv_sent_at is None:
+        if transaction.get_connection().in_atomic_block:
+            # The manager reads the order from the database: it can only be sent once committed.
+            _deriv_send_after_commit([contract.pk])
+            return contract
+        contract = _deriv_send(contract)
+        if contract.status == Status.REFUSED:
+            raise ValidationError(contract.deriv_note or "Deriv did not take the order. Your stake is back.")
+    return contract
+
+
+def _deriv_send(contract: Contract) -> Contract:
+    from apps.deriv import gateway
+
+    from .deriv import deriv_contract_refuse
+
+    reply = gateway.buy(contract.pk)
+    if reply is None:
+        deriv_contract_refuse(
+            contract_id=contract.pk,
+            note="Deriv trading is not available right now (no answer). Your stake is back; try again shortly.",
+            unsent_only=True,
         )
+    contract.refresh_from_db()
+    return contract
+
+
+def _deriv_send_after_commit(contract_ids: list[int]) -> None:
+    """Hand orders to the connection manager once they are committed, without waiting for Deriv."""
+    from apps.deriv import gateway
+
+    ids = list(contract_ids)
+    transaction.on_commit(lambda: gateway.buy_many(ids))
+
+
+def _contract_buy_once(*, user, idempotency_key, **order) -> Contract:
+    try:
+        return _contract_buy(user=user, idempotency_key=idempotency_key, **order)
     except IntegrityError:
         # A concurrent request with the same key won the race: return its contract.
         existing = Contract.objects.filter(user=user, idempotency_key=idempotency_key).first()
@@ -126,7 +241,10 @@ def _contract_buy(*, user, account, market, direction, stake, duration, duration
     market = Market.objects.get(pk=market.pk)
     _validate_order(account=account, market=market, stake=stake, duration=duration, duration_unit=duration_unit)
     now = timezone.now()
+    at_deriv = is_deriv(account)
     contract = Contract.objects.create(
+        at_deriv=at_deriv,
+        status=Status.PENDING if at_deriv else Status.OPEN,
         user=user,
         account=account,
         market=market,
@@ -212,7 +330,9 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
     For the bots' fan-out, inside the caller's transaction. Returns, per order,
     the contract id, or the ValidationError that refused it (the others still
     go through). An idempotency key already used by that user returns the first
-    contract, so a retried fan-out buys nothing twice.
+    contract, so a retried fan-out buys nothing twice. Orders from a Deriv
+    account are written PENDING and handed to the connection manager after
+    commit; a disconnected Deriv account refuses with code UNAVAILABLE.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("contracts_buy_many must run inside a transaction.")
@@ -227,6 +347,7 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
     balances = dict(
         LedgerAccount.objects.filter(pk__in={o.account.ledger_account_id for o in orders}).values_list("id", "balance")
     )
+    unavailable = deriv_unavailable({o.account.pk for o in orders if is_deriv(o.account)})
     accepted: list[int] = []
     for i, order in enumerate(orders):
         account = order.account
@@ -243,6 +364,7 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
                 stake=order.stake,
                 duration=order.duration,
                 duration_unit=order.duration_unit,
+                unavailable=unavailable.get(account.pk),
             )
         except ValidationError as error:
             results[i] = error
@@ -282,8 +404,9 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
                 purchased_at,
                 market.last_seq,
                 connection.ops.adapt_datetimefield_value(expires),
-                Status.OPEN,
+                Status.PENDING if is_deriv(o.account) else Status.OPEN,
                 o.notify_result,
+                is_deriv(o.account),
             )
         )
     with connection.cursor() as cursor:
@@ -315,6 +438,10 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
     with connection.cursor() as cursor:
         insert_rows(cursor, AuditEvent, _AUDIT_FIELDS, audits)
     push_user_state_after_commit({orders[i].account.user_id for i in accepted})
+    at_deriv = [results[i] for i in accepted if is_deriv(orders[i].account)]
+    if at_deriv:
+        # One `buy` each on the account's Deriv socket, by the connection manager, after commit.
+        _deriv_send_after_commit(at_deriv)
     return results
 
 
@@ -336,6 +463,7 @@ _CONTRACT_FIELDS = (
     "expires_at",
     "status",
     "notify_result",
+    "at_deriv",
 )
 
 
@@ -378,7 +506,8 @@ TICK_CONTRACT_VOID_AFTER = timedelta(minutes=10)
 def contracts_due(market_ids: list[int] | None, now=None):
     """Open contracts whose exit is known (the Nth tick, or a tick after expiry), or that waited too long."""
     now = now or timezone.now()
-    due = Contract.objects.filter(status=Status.OPEN).filter(
+    # Deriv contracts settle from Deriv's own result (apps.trading.deriv), never from our ticks.
+    due = Contract.objects.filter(status=Status.OPEN, at_deriv=False).filter(
         Q(duration_unit=DurationUnit.TICKS, market__last_seq__gte=F("purchase_seq") + 1 + F("duration"))
         | Q(duration_unit=DurationUnit.MINUTES, market__last_tick_at__gt=F("expires_at"))
         | Q(duration_unit=DurationUnit.MINUTES, expires_at__lt=now - EXPIRY_GRACE)

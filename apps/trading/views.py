@@ -17,6 +17,7 @@ from apps.markets.selectors import markets_tradable
 from . import selectors
 from .forms import HistoryFilterForm, TradeForm
 from .live import positions_context
+from .models import Status
 from .services import contract_buy, payout_for
 
 
@@ -101,11 +102,19 @@ def buy(request: HttpRequest) -> HttpResponse:
             for field, field_errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_errors)
         else:
-            message = (
-                f"Bought {contract.get_direction_display()} on {market.name}: "
-                f"{contract.stake} {account.currency} for {contract.duration_label}, "
-                f"pays {contract.payout} if it wins."
-            )
+            if contract.status == Status.PENDING:
+                message = (
+                    f"Sent {contract.get_direction_display()} on {market.name} to Deriv: "
+                    f"{contract.stake} {account.currency}. Deriv has not answered yet; "
+                    "the result shows in your positions."
+                )
+            else:
+                message = (
+                    f"Bought {contract.get_direction_display()} on {market.name}"
+                    f"{' at Deriv' if contract.at_deriv else ''}: "
+                    f"{contract.stake} {account.currency} for {contract.duration_label}, "
+                    f"pays {contract.payout} if it wins."
+                )
             if not request.htmx:
                 messages.success(request, message)
                 return redirect(f"{reverse('trading:trade')}?market={market.symbol}")

@@ -1,0 +1,802 @@
+"""The Deriv connection manager: one authenticated socket per linked Deriv account, in one process.
+
+    manager = DerivConnections()
+    manager.run_forever(should_stop)     # what `manage.py runfeed` runs beside the Deriv feed
+
+Deriv allows 5 sockets per user and every `buy` must go out on the account's
+own OTP socket (API.md §5.5, §7.1), so one long-running process owns them all
+and the web and worker processes ask it through the channel layer
+(apps.deriv.gateway: "deriv.buy" with a contract id and a reply channel).
+
+Per linked, active Deriv trading account there is one AccountSession: a
+DerivClient whose url_provider fetches a fresh OTP URL (through `deriv_call`,
+which refreshes the token once on a 401 and marks the link disconnected when
+Deriv refuses it), and one worker thread that does everything for that
+account in order: buys, contract updates, balance updates, reconnects. The
+client's reading thread only queues messages to it. In order matters: a
+contract's settlement is written before the balance update Deriv sends after
+it, so the balance stream finds nothing to correct.
+
+A purchase (`contract_buy` or the bots' `contracts_buy_many`) arrives as a
+PENDING contract whose stake is already mirrored in escrow. The session claims
+it (a conditional update that sets `deriv_sent_at`, so nobody sends it twice),
+asks Deriv for a `proposal` on this socket (the real minimum stake and payout
+come from it), then `buy`s it with `price` = the stake (the most we accept),
+subscribed to its `proposal_open_contract` stream. Deriv refusing, at either
+step, refuses the contract (stake back) with Deriv's reason in a trader's
+words. A `buy` whose answer never came (socket dropped, timeout) is never sent
+again: before anything else the session waits for the socket, reads
+`portfolio`, and either records the matching open contract as bought or
+refuses ours. Matching: same symbol, contract type and price, not already
+recorded; several at once are paired newest first. Known gap: a contract that
+is bought and already settled by the time `portfolio` is read does not show
+there; ours is refunded, and the balance stream brings the money in line.
+
+Contracts are followed with their POC streams (re-subscribed by the client
+after a reconnect, with a fresh OTP). A stream that cannot be had
+(AlreadySubscribed on re-subscription, a rate limit) is replaced by a
+one-shot POC poll every POLL_S until the contract settles. Settlement writes
+Deriv's result once (apps.trading.deriv).
+
+Balances: the `balance` stream is applied (`deriv_balance_apply`) only while
+no contract of the account is PENDING or OPEN, because while one is, Deriv's
+figure and ours may differ by a settlement we have not read yet. An update that
+arrives meanwhile is remembered, and once the last contract closes, the
+session reads `balance` once and applies it.
+
+Degradation: the account's DerivAccount.connection says whether its socket is
+up, with a reason the trader reads (socket lost and reconnecting, token expired
+or revoked, OTP refused, Deriv limiting us). While it is not CONNECTED,
+`market_refusal` refuses trades on it and bots skip their decisions; when the
+socket is back the account is CONNECTED again and bots trade on their next
+decision. A socket that gives up (Deriv refused the token) is opened again
+after RETRY_S, with backoff, so a re-linked account recovers by itself.
+
+Unlink: `deriv_unlinked` reaches the manager through the channel layer and
+the trader's sessions close at once (a refresh every REFRESH_S catches it too).
+Contracts still open then stay OPEN, their stake in escrow, until the account
+is linked again and the session follows them to their settlement.
+"""
+
+import asyncio
+import contextlib
+import functools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from apps.trading import deriv as trading
+from apps.trading.models import HELD, Contract, Status
+
+from . import adapter, gateway
+from .client import CLOSED, CONNECTED, FAILED, RECONNECTING, DerivClient, Subscription
+from .errors import (
+    AlreadySubscribed,
+    ContractBuyValidationError,
+    DerivAuthError,
+    DerivError,
+    DerivTransportError,
+    InsufficientBalance,
+    InvalidContractProposal,
+    MarketIsClosed,
+    OfferingsValidationError,
+    PriceMoved,
+    RateLimit,
+    Unauthorized,
+    UncertainPurchase,
+)
+from .models import Connection, DerivAccount, DerivLink
+from .services import (
+    REASON_RATE,
+    REASON_SOCKET,
+    REASON_STOPPED,
+    deriv_account_connection,
+    deriv_balance_apply,
+    deriv_call,
+)
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+def trader_message(error: DerivError, *, market: str = "", currency: str = "") -> str:
+    """Deriv's refusal of an order, as the trader reads it next to the form (the stake is back)."""
+    back = " Your stake is back."
+    if isinstance(error, InsufficientBalance):
+        return "Deriv says your balance there does not cover this stake." + back
+    if isinstance(error, InvalidContractProposal | PriceMoved):
+        return "Deriv's price changed before the order reached it. Nothing was bought; try again." + back
+    if isinstance(error, ContractBuyValidationError):
+        return f"Deriv refused the stake: {error.message}" + back
+    if isinstance(error, OfferingsValidationError):
+        return f"Deriv does not offer this contract on {market or 'this market'} now ({error.message})" + back
+    if isinstance(error, MarketIsClosed):
+        return f"Deriv says {market or 'this market'} is closed." + back
+    if isinstance(error, RateLimit):
+        return REASON_RATE + back
+    if isinstance(error, DerivAuthError):
+        return "Deriv no longer accepts Nexus's access to this account. Link Deriv again." + back
+    if isinstance(error, DerivTransportError):
+        return "Deriv could not be reached. Nothing was bought." + back
+    return f"Deriv refused the order ({error.code})." + back
+
+
+class AccountSession:
+    """One Deriv trading account's socket and the thread that does its work in order."""
+
+    POLL_S = 2.0  # contracts without a live stream are asked about this often
+    TICK_S = 0.5
+    CONNECT_WAIT_S = 3.0  # an order waits this long for a socket that is coming back
+    RECONCILE_WAIT_S = 10.0
+    RETRY_INITIAL_S, RETRY_MAX_S = 2.0, 60.0  # opening the socket again after Deriv refused it
+    RATE_COOLOFF_S = 5.0
+
+    def __init__(
+        self,
+        manager: "DerivConnections",
+        *,
+        account_id: int,
+        user_id: int,
+        external_id: str,
+        link_id: int,
+        client_options: dict | None = None,
+    ):
+        self.manager = manager
+        self.account_id, self.user_id, self.external_id, self.link_id = account_id, user_id, external_id, link_id
+        self.client_options = dict(client_options or {})
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.client: DerivClient | None = None
+        self.balance_sub: Subscription | None = None
+        self.followed: dict[int, Subscription | None] = {}  # contract pk -> its POC stream (None: polled)
+        self.entry_known: set[int] = set()
+        self.uncertain: list[int] = []  # buys whose answer never came, oldest first
+        self.deferred_balance = False
+        self.rate_limited_until = 0.0
+        self.retry_at = 0.0
+        self.retry_delay = self.RETRY_INITIAL_S
+        self.last_poll = 0.0
+        self.last_error = ""
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"deriv-{external_id}", daemon=True)
+
+    def __repr__(self) -> str:
+        state = self.client.state if self.client else "new"
+        return f"<AccountSession {self.external_id} {state}>"
+
+    # ------------------------------------------------------------------ lifecycle (manager thread)
+
+    def start(self) -> "AccountSession":
+        self.thread.start()
+        return self
+
+    def post(self, *item) -> None:
+        self.inbox.put(item)
+
+    def close(self, *, wait: float = 5.0) -> None:
+        self.stopping.set()
+        self.inbox.put((_STOP,))
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(wait)
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.connected
+
+    # ------------------------------------------------------------------ the worker thread
+
+    def _run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                self._ensure_client()
+                try:
+                    item = self.inbox.get(timeout=self.TICK_S)
+                except queue.Empty:
+                    item = None
+                if item is not None and item[0] is _STOP:
+                    break
+                try:
+                    if item is not None:
+                        self._handle(*item)
+                    self._tick()
+                except Exception:
+                    log.exception("Deriv session %s: a step failed", self.external_id)
+                    close_old_connections()
+        finally:
+            if self.client is not None:
+                self.client.close()
+            connection.close()
+
+    def _handle(self, kind, *args) -> None:
+        if kind == "buy":
+            self._buy(*args)
+        elif kind == "poc":
+            self._on_poc(*args)
+        elif kind == "poc_lost":
+            self._on_poc_lost(*args)
+        elif kind == "balance":
+            self._on_balance(*args)
+        elif kind == "state":
+            self._on_state(*args)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.rate_limited_until and now >= self.rate_limited_until:
+            self.rate_limited_until = 0.0
+            if self.connected:
+                deriv_account_connection(account_id=self.account_id, connected=True)
+        if not self.connected:
+            return
+        if self.uncertain:
+            self._reconcile()
+        if now - self.last_poll >= self.POLL_S:
+            self.last_poll = now
+            self._poll_unfollowed()
+        if self.deferred_balance and not self._held():
+            self._read_balance()
+
+    # ------------------------------------------------------------------ the socket
+
+    def _otp_url(self) -> str:
+        """A fresh one-time socket URL (the client asks for one on every (re)connect)."""
+        try:
+            link = DerivLink.objects.filter(pk=self.link_id).first()
+            if link is None:
+                raise Unauthorized("Deriv was unlinked")
+            return deriv_call(link=link, call=lambda api: api.otp_url(self.external_id))
+        finally:
+            if threading.current_thread() is not self.thread:
+                connection.close()  # the client's reading thread: no connection left open there
+
+    def _ensure_client(self) -> None:
+        if self.stopping.is_set():
+            return
+        if self.client is not None and self.client.state not in (FAILED, CLOSED):
+            return
+        if time.monotonic() < self.retry_at:
+            return
+        if self.client is not None:
+            self.client.close()
+        options = {"name": f"deriv-{self.external_id}", **self.client_options}
+        self.client = DerivClient(url_provider=self._otp_url, on_state=self._state_changed, **options)
+        self.balance_sub = None
+        self.followed = {pk: None for pk in self.followed}  # the old socket's streams died with it
+        try:
+            self.client.connect()
+        except DerivError as exc:
+            self.client.close()
+            self.client = None
+            self.last_error = exc.code
+            self._schedule_retry()
+            self._mark_down(exc)
+            log.warning("Deriv session %s: cannot connect (%s)", self.external_id, exc.code)
+            return
+        self.retry_delay = self.RETRY_INITIAL_S
+        self._on_connected()
+
+    def _schedule_retry(self) -> None:
+        self.retry_at = time.monotonic() + self.retry_delay
+        self.retry_delay = min(self.RETRY_MAX_S, self.retry_delay * 2)
+
+    def _state_changed(self, state: str, reason: str) -> None:
+        """The client's state callback (its reading thread, or ours during connect): queue it."""
+        self.post("state", state, reason)
+
+    def _on_state(self, state: str, reason: str) -> None:
+        if self.client is None:
+            return
+        if state == CONNECTED and self.client.connected:
+            if not self.rate_limited_until:
+                deriv_account_connection(account_id=self.account_id, connected=True)
+            # Streams come back by themselves; what the outage hid is settled by the first answers.
+            if self.uncertain:
+                self._reconcile()
+        elif state == RECONNECTING:
+            deriv_account_connection(account_id=self.account_id, connected=False, reason=REASON_SOCKET)
+        elif state == FAILED:
+            self._schedule_retry()
+            self._mark_down(None)
+
+    def _mark_down(self, error: DerivError | None) -> None:
+        link = DerivLink.objects.filter(pk=self.link_id).values_list("connection", "reason").first()
+        if link and link[0] != Connection.CONNECTED and link[1]:
+            reason = link[1]  # deriv_call's words: expired, revoked, no trade scope, rate-limited, down
+        elif isinstance(error, RateLimit):
+            reason = REASON_RATE
+        else:
+            reason = REASON_SOCKET
+        deriv_account_connection(account_id=self.account_id, connected=False, reason=reason)
+
+    def _on_connected(self) -> None:
+        deriv_account_connection(account_id=self.account_id, connected=True)
+        try:
+            self.balance_sub = self.client.subscribe(
+                adapter.balance_request(), functools.partial(self.post, "balance"), on_error=self._balance_lost
+            )
+        except DerivError as exc:
+            log.warning("Deriv session %s: no balance stream (%s)", self.external_id, exc.code)
+        # Orders a previous run sent without an answer are reconciled before anything else.
+        held = Contract.objects.filter(account_id=self.account_id, at_deriv=True, status__in=HELD)
+        for pk, status, sent in held.values_list("pk", "status", "deriv_sent_at").order_by("pk"):
+            if status == Status.PENDING and sent is not None and pk not in self.uncertain:
+                self.uncertain.append(pk)
+        if self.uncertain:
+            self._reconcile()
+        self._follow_open()
+        # Orders handed over while no socket was up, still young enough to buy.
+        young = timezone.now() - timedelta(seconds=trading.SEND_DEADLINE_S)
+        waiting = held.filter(status=Status.PENDING, deriv_sent_at=None, purchased_at__gte=young)
+        ids = list(waiting.values_list("pk", flat=True).order_by("pk"))
+        if ids:
+            self._buy(ids, None)
+
+    def _balance_lost(self, error: DerivError) -> None:
+        log.warning("Deriv session %s: balance stream ended (%s)", self.external_id, error.code)
+        self.balance_sub = None
+
+    # ------------------------------------------------------------------ buying
+
+    def _buy(self, contract_ids: list[int], reply: str | None) -> None:
+        for pk in contract_ids:
+            status = self._buy_one(pk)
+            if reply:
+                self.manager.reply(reply, {"contract_id": pk, "status": status})
+
+    def _wait_connected(self, timeout: float) -> bool:
+        self._ensure_client()
+        deadline = time.monotonic() + timeout
+        while not self.connected and time.monotonic() < deadline and not self.stopping.is_set():
+            if self.client is not None and self.client.state == FAILED:
+                return False
+            time.sleep(0.05)
+        return self.connected
+
+    def _buy_one(self, pk: int) -> str:
+        if self.uncertain:
+            self._reconcile()  # never buy past an order whose fate is unknown
+            if self.uncertain:
+                return self._refuse_unsent(pk, "Deriv has not confirmed an earlier order yet. Nothing was bought.")
+        if self.rate_limited_until:
+            return self._refuse_unsent(pk, REASON_RATE + " Your stake is back.")
+        if not self._wait_connected(self.CONNECT_WAIT_S):
+            return self._refuse_unsent(pk, "Nexus is not connected to Deriv right now. Your stake is back.")
+        contract = trading.deriv_contract_claim(pk)
+        if contract is None:
+            return Contract.objects.filter(pk=pk).values_list("status", flat=True).first() or "missing"
+        market, currency = contract.market, contract.account.currency
+        try:
+            proposal = adapter.parse_proposal(
+                self.client.call(
+                    adapter.proposal_request(
+                        symbol=market.symbol,
+                        direction=contract.direction,
+                        stake=contract.stake,
+                        duration=contract.duration,
+                        duration_unit=contract.duration_unit,
+                        currency=currency,
+                    )
+                )
+            )
+        except DerivError as exc:
+            return self._refused(pk, exc, market.name, currency)
+        if proposal.min_stake is not None and contract.stake < proposal.min_stake:
+            note = f"The minimum stake on {market.name} at Deriv is {proposal.min_stake} {currency}."
+            return self._refuse(pk, note + " Your stake is back.")
+        if proposal.max_payout is not None and proposal.payout > proposal.max_payout:
+            note = f"Deriv pays at most {proposal.max_payout} {currency} on {market.name}: lower the stake."
+            return self._refuse(pk, note + " Your stake is back.")
+        try:
+            answer, sub = self.client.buy(
+                adapter.buy_request(proposal.id, contract.stake),
+                functools.partial(self._poc_message, pk),
+                on_error=functools.partial(self._poc_error, pk),
+            )
+        except UncertainPurchase:
+            log.warning("Deriv session %s: no answer to the buy of contract %s; reconciling", self.external_id, pk)
+            self.uncertain.append(pk)
+            return Status.PENDING
+        except DerivError as exc:
+            return self._refused(pk, exc, market.name, currency)
+        try:
+            purchase = adapter.parse_buy(answer)
+        except DerivError:
+            log.warning("Deriv session %s: an unreadable buy answer for contract %s; reconciling", self.external_id, pk)
+            if sub is not None:
+                self.client.forget(sub)
+            self.uncertain.append(pk)
+            return Status.PENDING
+        trading.deriv_contract_opened(contract_id=pk, purchase=purchase)
+        self.followed[pk] = sub
+        return Status.OPEN
+
+    def _refused(self, pk: int, error: DerivError, market: str, currency: str) -> str:
+        if isinstance(error, RateLimit):
+            self.rate_limited_until = time.monotonic() + self.RATE_COOLOFF_S
+            deriv_account_connection(account_id=self.account_id, connected=False, reason=REASON_RATE)
+        log.info("Deriv session %s: contract %s refused (%s)", self.external_id, pk, error.code)
+        return self._refuse(pk, trader_message(error, market=market, currency=currency))
+
+    def _refuse(self, pk: int, note: str) -> str:
+        trading.deriv_contract_refuse(contract_id=pk, note=note)
+        self._after_close()
+        return Status.REFUSED
+
+    def _refuse_unsent(self, pk: int, note: str) -> str:
+        if trading.deriv_contract_refuse(contract_id=pk, note=note, unsent_only=True):
+            self._after_close()
+            return Status.REFUSED
+        return Contract.objects.filter(pk=pk).values_list("status", flat=True).first() or "missing"
+
+    def _reconcile(self) -> None:
+        """Orders sent without an answer: bought (an open contract at Deriv matches) or refused. Never re-sent."""
+        if not self._wait_connected(self.RECONCILE_WAIT_S):
+            return
+        try:
+            entries = adapter.parse_portfolio(self.client.call(adapter.portfolio_request()))
+        except DerivError as exc:
+            log.warning("Deriv session %s: portfolio failed (%s); reconciling later", self.external_id, exc.code)
+            return
+        known = set(
+            Contract.objects.filter(deriv_contract_id__in=[e.contract_id for e in entries]).values_list(
+                "deriv_contract_id", flat=True
+            )
+        )
+        candidates = sorted(
+            (e for e in entries if e.contract_id not in known), key=lambda e: e.purchase_time or 0, reverse=True
+        )
+        for pk in list(self.uncertain):
+            contract = Contract.objects.select_related("market").filter(pk=pk).first()
+            self.uncertain.remove(pk)
+            if contract is None or contract.status != Status.PENDING:
+                continue
+            wanted = adapter.contract_type(contract.direction)
+            match = next(
+                (
+                    e
+                    for e in candidates
+                    if e.symbol == contract.market.symbol
+                    and e.contract_type == wanted
+                    and Decimal(e.buy_price).quantize(Decimal("0.01")) == contract.stake
+                ),
+                None,
+            )
+            if match is None:
+                log.warning("Deriv session %s: contract %s was not bought at Deriv", self.external_id, pk)
+                self._refuse(pk, "Deriv did not take the order (the connection dropped). Your stake is back.")
+                continue
+            candidates.remove(match)
+            purchase = adapter.Purchase(
+                contract_id=match.contract_id,
+                transaction_id=match.transaction_id,
+                buy_price=match.buy_price,
+                payout=match.payout if match.payout is not None else contract.payout,
+                balance_after=Decimal(0),
+                purchase_time=match.purchase_time,
+                start_time=match.purchase_time,
+                longcode="",
+                shortcode="",
+            )
+            log.info("Deriv session %s: contract %s was bought as %s", self.external_id, pk, match.contract_id)
+            trading.deriv_contract_opened(contract_id=pk, purchase=purchase)
+            self._follow(pk, match.contract_id)
+
+    # ------------------------------------------------------------------ following contracts
+
+    def _follow_open(self) -> None:
+        rows = Contract.objects.filter(
+            account_id=self.account_id, at_deriv=True, status=Status.OPEN, deriv_contract_id__isnull=False
+        ).values_list("pk", "deriv_contract_id")
+        for pk, deriv_id in rows:
+            sub = self.followed.get(pk)
+            if sub is None or not sub.active:
+                self._follow(pk, deriv_id)
+
+    def _follow(self, pk: int, deriv_id: int) -> None:
+        try:
+            self.followed[pk] = self.client.subscribe(
+                adapter.open_contract_request(deriv_id),
+                functools.partial(self._poc_message, pk),
+                on_error=functools.partial(self._poc_error, pk),
+            )
+        except DerivError as exc:
+            # AlreadySubscribed: streamed under an id we lost; anything else: ask again later. Poll meanwhile.
+            log.warning("Deriv session %s: cannot stream contract %s (%s); polling", self.external_id, pk, exc.code)
+            self.followed[pk] = None
+
+    def _poc_message(self, pk: int, message: dict) -> None:
+        self.post("poc", pk, message)  # the client's reading thread: no database there
+
+    def _poc_error(self, pk: int, error: DerivError) -> None:
+        self.post("poc_lost", pk, error)
+
+    def _on_poc_lost(self, pk: int, error: DerivError) -> None:
+        if pk in self.followed:
+            self.followed[pk] = None
+            log.warning("Deriv session %s: contract %s stream ended (%s); polling", self.external_id, pk, error.code)
+            if not isinstance(error, AlreadySubscribed):
+                self.last_poll = 0.0
+
+    def _on_poc(self, pk: int, message: dict) -> None:
+        if message.get("msg_type") != "proposal_open_contract":
+            return  # the buy answer that opened the stream
+        try:
+            poc = adapter.parse_open_contract(message)
+        except (DerivError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("Deriv session %s: ignored a malformed contract update (%s)", self.external_id, exc)
+            return
+        if poc is None:
+            return
+        if poc.is_settled:
+            trading.deriv_contract_settle(contract_id=pk, poc=poc)
+            self._unfollow(pk)
+            self._after_close()
+        elif poc.entry_spot is not None and pk not in self.entry_known:
+            self.entry_known.add(pk)
+            trading.deriv_contract_entry(contract_id=pk, spot=poc.entry_spot, epoch=poc.entry_spot_time)
+
+    def _unfollow(self, pk: int) -> None:
+        sub = self.followed.pop(pk, None)
+        self.entry_known.discard(pk)
+        if sub is not None and sub.active and self.client is not None:
+            with contextlib.suppress(DerivError):
+                self.client.forget(sub, timeout=2.0)
+
+    def _poll_unfollowed(self) -> None:
+        polled = [pk for pk, sub in self.followed.items() if sub is None or not sub.active]
+        if not polled:
+            return
+        ids = dict(Contract.objects.filter(pk__in=polled).values_list("pk", "deriv_contract_id"))
+        for pk in polled:
+            deriv_id = ids.get(pk)
+            if deriv_id is None:
+                self.followed.pop(pk, None)
+                continue
+            try:
+                answer = self.client.call(adapter.open_contract_request(deriv_id, subscribe=False))
+            except DerivError as exc:
+                log.warning("Deriv session %s: contract %s poll failed (%s)", self.external_id, pk, exc.code)
+                continue
+            self._on_poc(pk, answer)
+
+    # ------------------------------------------------------------------ balances
+
+    def _held(self) -> bool:
+        return Contract.objects.filter(account_id=self.account_id, at_deriv=True, status__in=HELD).exists()
+
+    def _on_balance(self, message: dict) -> None:
+        try:
+            balance = adapter.parse_balance(message)
+        except (DerivError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("Deriv session %s: ignored a malformed balance update (%s)", self.external_id, exc)
+            return
+        self._apply_balance(balance.balance)
+
+    def _read_balance(self) -> None:
+        try:
+            balance = adapter.parse_balance(self.client.call(adapter.balance_request(subscribe=False)))
+        except DerivError as exc:
+            log.warning("Deriv session %s: balance read failed (%s)", self.external_id, exc.code)
+            return
+        self._apply_balance(balance.balance)
+
+    def _apply_balance(self, amount: Decimal) -> None:
+        """Mirror Deriv's balance, unless a contract of ours is in flight (then later, read afresh)."""
+        from apps.accounts.models import TradingAccount
+        from apps.ledger.models import LedgerAccount
+
+        account = TradingAccount.objects.select_related("ledger_account").get(pk=self.account_id)
+        with transaction.atomic():
+            # The ledger row first: a purchase writing its stake now is either done (and its contract
+            # seen as held below) or waits for us, so Deriv's figure and ours are never mixed up.
+            LedgerAccount.objects.select_for_update().filter(pk=account.ledger_account_id).first()
+            if self._held():
+                self.deferred_balance = True
+                return
+            self.deferred_balance = False
+            deriv_balance_apply(account, amount, "stream")
+
+    def _after_close(self) -> None:
+        if self.deferred_balance and self.connected and not self._held():
+            self._read_balance()
+
+
+class DerivConnections:
+    """Every linked Deriv account's session, and the channel-layer listener that feeds them."""
+
+    REFRESH_S = 2.0  # links and unlinks are picked up this often
+    SWEEP_S = 5.0
+
+    def __init__(self, *, client_options: dict | None = None, listen: bool = True):
+        self.client_options = dict(client_options or {})
+        self.listen = listen
+        self.sessions: dict[int, AccountSession] = {}
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._listener: threading.Thread | None = None
+        self._listening = threading.Event()
+        self._stop = threading.Event()
+        self.last_refresh = 0.0
+        self.last_sweep = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> "DerivConnections":
+        if self.listen and self._listener is None:
+            self._listener = threading.Thread(target=self._listen_forever, name="deriv-connections-layer", daemon=True)
+            self._listener.start()
+            if not self._listening.wait(10):
+                log.warning("Deriv connections: the channel layer listener did not start in time")
+        self.refresh()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for session in list(self.sessions.values()):
+            session.close()
+        for account_id in list(self.sessions):
+            deriv_account_connection(account_id=account_id, connected=False, reason=REASON_STOPPED)
+        self.sessions.clear()
+        if self.loop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
+        if self._listener is not None:
+            self._listener.join(5)
+            self._listener = None
+        connection.close()
+
+    def run_forever(self, should_stop: Callable[[], bool] = lambda: False) -> None:
+        try:
+            self.start()
+            while not should_stop() and not self._stop.is_set():
+                try:
+                    self.step()
+                except Exception:
+                    log.exception("Deriv connections: a step failed")
+                    close_old_connections()
+                    time.sleep(0.5)
+        finally:
+            self.stop()
+
+    def step(self, timeout: float = 0.2) -> None:
+        try:
+            message = self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            message = None
+        if message is not None:
+            self.route(message)
+        now = time.monotonic()
+        if now - self.last_refresh >= self.REFRESH_S:
+            self.refresh()
+        if now - self.last_sweep >= self.SWEEP_S:
+            self.sweep()
+
+    # ------------------------------------------------------------------ the channel layer
+
+    def _listen_forever(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.loop.run_until_complete(self._listen())
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("Deriv connections: the channel layer listener stopped")
+        finally:
+            self.loop.close()
+
+    async def _listen(self) -> None:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            log.warning("Deriv connections: no channel layer, so nothing can ask for a purchase")
+            self._listening.set()
+            return
+        receiving = asyncio.ensure_future(layer.receive(gateway.MANAGER_CHANNEL))
+        # A pub/sub layer drops what is sent before we subscribe: ping ourselves until one arrives.
+        while not receiving.done():
+            await layer.send(gateway.MANAGER_CHANNEL, {"type": gateway.PING})
+            await asyncio.wait([receiving], timeout=0.05)
+        self._listening.set()
+        while not self._stop.is_set():
+            message = await receiving
+            self.inbox.put(message)
+            receiving = asyncio.ensure_future(layer.receive(gateway.MANAGER_CHANNEL))
+
+    def reply(self, channel: str, payload: dict) -> None:
+        """Answer a request (any thread); best effort: the caller may have stopped waiting."""
+        if self.loop is None or not self.loop.is_running():
+            return
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        asyncio.run_coroutine_threadsafe(layer.send(channel, payload), self.loop)
+
+    def route(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind in (gateway.BUY, gateway.BUY_MANY):
+            self._route_buys([int(pk) for pk in message.get("contract_ids") or []], message.get("reply"))
+        elif kind == gateway.UNLINKED:
+            for session in [s for s in self.sessions.values() if s.user_id == message.get("user_id")]:
+                self._close(session.account_id)
+        elif kind == gateway.PING and message.get("reply"):
+            self.reply(message["reply"], {"ok": True, "sessions": len(self.sessions)})
+
+    def _route_buys(self, ids: list[int], reply: str | None) -> None:
+        by_account: dict[int, list[int]] = {}
+        for pk, account_id in Contract.objects.filter(pk__in=ids, at_deriv=True).values_list("pk", "account_id"):
+            by_account.setdefault(account_id, []).append(pk)
+        for account_id, pks in by_account.items():
+            session = self.sessions.get(account_id) or self._open(account_id)
+            if session is not None:
+                session.post("buy", pks, reply)
+                continue
+            for pk in pks:
+                trading.deriv_contract_refuse(
+                    contract_id=pk, note="This account is not linked to Deriv. Your stake is back.", unsent_only=True
+                )
+                if reply:
+                    self.reply(reply, {"contract_id": pk, "status": Status.REFUSED})
+
+    # ------------------------------------------------------------------ sessions
+
+    def _linked(self):
+        return DerivAccount.objects.filter(
+            link__isnull=False, status="active", trading_account__type__in=("DERIV_DEMO", "DERIV_REAL")
+        ).exclude(connection=Connection.UNLINKED)
+
+    def refresh(self) -> None:
+        """Open a session for every linked, active Deriv account; close the ones that went."""
+        self.last_refresh = time.monotonic()
+        wanted = set(self._linked().values_list("trading_account_id", flat=True))
+        for account_id in set(self.sessions) - wanted:
+            self._close(account_id)
+        for account_id in wanted - set(self.sessions):
+            self._open(account_id)
+
+    def _open(self, account_id: int) -> AccountSession | None:
+        row = (
+            self._linked()
+            .filter(trading_account_id=account_id)
+            .values_list("trading_account__user_id", "trading_account__external_id", "link_id")
+            .first()
+        )
+        if row is None or self._stop.is_set():
+            return None
+        user_id, external_id, link_id = row
+        session = AccountSession(
+            self,
+            account_id=account_id,
+            user_id=user_id,
+            external_id=external_id,
+            link_id=link_id,
+            client_options=self.client_options,
+        )
+        self.sessions[account_id] = session.start()
+        log.info("Deriv connections: session for %s opened", external_id)
+        return session
+
+    def _close(self, account_id: int) -> None:
+        session = self.sessions.pop(account_id, None)
+        if session is not None:
+            session.close()
+            log.info("Deriv connections: session for %s closed", session.external_id)
+
+    def sweep(self) -> int:
+        """Orders nobody sent in time (no manager was listening) are refused: their price is gone."""
+        self.last_sweep = time.monotonic()
+        old = timezone.now() - timedelta(seconds=trading.SEND_DEADLINE_S)
+        stale = Contract.objects.filter(
+            at_deriv=True, status=Status.PENDING, deriv_sent_at=None, purchased_at__lt=old
+        ).values_list("pk", flat=True)
+        refused = 0
+        for pk in list(stale):
+            refused += trading.deriv_contract_refuse(
+                contract_id=pk, note="Deriv trading was not available in time. Your stake is back.", unsent_only=True
+            )
+        return refused

@@ -1,0 +1,224 @@
+"""The Deriv side of trading: contracts bought at Deriv, mirrored in the ledger.
+
+A Deriv contract goes through these states, each change a conditional update
+on `status`, so it happens once whoever tries it twice (the connection
+manager after a reconnect, a web request that gave up waiting):
+
+    PENDING ──buy answered──────────────> OPEN ──Deriv's result──> WON / LOST
+       │  (Deriv's contract id, price, payout)     (POC: status, sell price, spots)
+       └──Deriv refused / never sent────> REFUSED (the mirrored stake comes back)
+
+Money (realm DERIV_DEMO or REAL, the account's currency):
+
+* purchase (`contract_buy`): STAKE, the trader's account → escrow, before the
+  order leaves, so the ledger balance drops when Deriv's does;
+* refused: REFUND, escrow → the trader (nothing happened at Deriv);
+* settled for P (Deriv's sell price, 0 when lost): up to the stake from
+  escrow back to the trader, the rest of the stake to the realm's Deriv world
+  (LOSS), and what P adds over the stake from the Deriv world (PAYOUT).
+
+So the Deriv account's ledger balance moves exactly as Deriv's balance does,
+and the balance stream only has real differences to apply (deposits, a demo
+reset, trades made elsewhere). Rounding: Deriv quotes cents for USD; anything
+finer is rounded down (the ledger's rule).
+
+Bots' contracts settle through the same `contracts_settled` signal as tick
+settlement, inside the same transaction, so their risk state updates once.
+"""
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.deriv import adapter
+from apps.ledger.models import AccountKind, TransferKind
+from apps.ledger.services import TransferSpec, system_account, to_money, transfer_many
+from apps.notifications.models import Kind
+from apps.notifications.services import NewNotification, notifications_create
+from apps.realtime.push import push_user_state_after_commit
+
+from .models import Contract, Status
+from .signals import contracts_settled
+
+logger = logging.getLogger(__name__)
+
+# A PENDING order the connection manager has not sent within this long is not
+# sent any more: the trader asked for a price that is gone.
+SEND_DEADLINE_S = 30
+
+
+def _epoch(value: int | None):
+    return datetime.fromtimestamp(value, tz=UTC) if value else None
+
+
+def _payout_percent(stake: Decimal, payout: Decimal) -> Decimal:
+    return ((payout / stake - 1) * 100).quantize(Decimal("0.01"))
+
+
+def deriv_contract_claim(contract_id: int) -> Contract | None:
+    """Take a PENDING order for sending: True once, for whoever sends it. Never sent twice."""
+    claimed = Contract.objects.filter(pk=contract_id, status=Status.PENDING, deriv_sent_at=None).update(
+        deriv_sent_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    return Contract.objects.select_related("market", "account").get(pk=contract_id)
+
+
+@transaction.atomic
+def deriv_contract_opened(*, contract_id: int, purchase: adapter.Purchase) -> bool:
+    """Deriv bought it: record Deriv's contract id, price and payout. False if it was not PENDING."""
+    contract = Contract.objects.select_for_update().get(pk=contract_id)
+    if contract.status != Status.PENDING:
+        logger.error(
+            "Deriv bought contract %s (Deriv %s) but it is %s here", contract_id, purchase.contract_id, contract.status
+        )
+        return False
+    payout = to_money(purchase.payout)
+    if to_money(purchase.buy_price) != contract.stake:
+        # `price` in the buy caps what Deriv charges; a lower charge shows in the balance stream.
+        logger.warning("Deriv charged %s for contract %s, stake %s", purchase.buy_price, contract_id, contract.stake)
+    Contract.objects.filter(pk=contract_id, status=Status.PENDING).update(
+        status=Status.OPEN,
+        deriv_contract_id=purchase.contract_id,
+        deriv_transaction_id=purchase.transaction_id,
+        deriv_buy_price=to_money(purchase.buy_price),
+        payout=payout,
+        payout_percent=_payout_percent(contract.stake, payout),
+        purchased_at=_epoch(purchase.purchase_time) or contract.purchased_at,
+    )
+    push_user_state_after_commit([contract.user_id])
+    return True
+
+
+def deriv_contract_refuse(*, contract_id: int, note: str, unsent_only: bool = False) -> bool:
+    """Deriv did not buy it: REFUSED, the mirrored stake back to the trader. False if already decided.
+
+    `unsent_only`: only an order nobody sent (a request that gave up waiting for the manager).
+    """
+    with transaction.atomic():
+        pending = Contract.objects.filter(pk=contract_id, status=Status.PENDING)
+        if unsent_only:
+            pending = pending.filter(deriv_sent_at=None)
+        row = (
+            pending.select_for_update()
+            .values(
+                "id",
+                "user_id",
+                "stake",
+                "account__ledger_account_id",
+                "account__ledger_account__realm",
+                "account__currency",
+            )
+            .first()
+        )
+        if row is None:
+            return False
+        now = timezone.now()
+        Contract.objects.filter(pk=contract_id, status=Status.PENDING).update(
+            status=Status.REFUSED, amount_paid=row["stake"], settled_at=now, deriv_note=note[:200]
+        )
+        escrow = system_account(
+            kind=AccountKind.ESCROW, realm=row["account__ledger_account__realm"], currency=row["account__currency"]
+        )
+        ref = f"contract:{contract_id}"
+        user = row["account__ledger_account_id"]
+        refund = TransferSpec(escrow.pk, user, row["stake"], TransferKind.REFUND, f"{ref}:refund", ref)
+        transfer_many([refund], return_transfers=False)
+        contracts_settled.send(sender=Contract, results=[(contract_id, Status.REFUSED, row["stake"], row["stake"])])
+        push_user_state_after_commit([row["user_id"]])
+    logger.info("Deriv contract %s refused: %s", contract_id, note)
+    return True
+
+
+def deriv_contract_entry(*, contract_id: int, spot: Decimal, epoch: int | None) -> None:
+    """The entry spot Deriv reports while the contract is open (shown in the positions)."""
+    updated = Contract.objects.filter(pk=contract_id, status=Status.OPEN, entry_spot=None).update(
+        entry_spot=spot, entry_time=_epoch(epoch)
+    )
+    if updated:
+        user_id = Contract.objects.filter(pk=contract_id).values_list("user_id", flat=True).first()
+        push_user_state_after_commit([user_id])
+
+
+def _outcome(poc: adapter.OpenContract, stake: Decimal) -> tuple[str, Decimal]:
+    paid = to_money(poc.sell_price if poc.sell_price is not None else Decimal(0))
+    if poc.status == "won":
+        return Status.WON, paid
+    if poc.status == "lost":
+        return Status.LOST, paid
+    # Sold back early (Nexus does not sell, but Deriv's own site can): judged by what came back.
+    return (Status.WON if paid > stake else Status.LOST), paid
+
+
+def deriv_contract_settle(*, contract_id: int, poc: adapter.OpenContract) -> bool:
+    """Settle one Deriv contract from Deriv's result, once. False if it was not OPEN (already settled)."""
+    if not poc.is_settled:
+        raise ValueError("not settled at Deriv yet")
+    with transaction.atomic():
+        row = (
+            Contract.objects.filter(pk=contract_id, status=Status.OPEN)
+            .select_for_update()
+            .values(
+                "id",
+                "user_id",
+                "stake",
+                "direction",
+                "notify_result",
+                "market__name",
+                "account__ledger_account_id",
+                "account__ledger_account__realm",
+                "account__currency",
+            )
+            .first()
+        )
+        if row is None:
+            return False
+        stake = row["stake"]
+        status, paid = _outcome(poc, stake)
+        updated = Contract.objects.filter(pk=contract_id, status=Status.OPEN).update(
+            status=status,
+            amount_paid=paid,
+            settled_at=timezone.now(),
+            entry_spot=poc.entry_spot,
+            entry_time=_epoch(poc.entry_spot_time),
+            exit_spot=poc.exit_spot,
+            exit_time=_epoch(poc.exit_spot_time or poc.sell_time),
+        )
+        if updated != 1:
+            raise RuntimeError(f"Deriv contract {contract_id} was settled concurrently")
+        realm, currency = row["account__ledger_account__realm"], row["account__currency"]
+        escrow = system_account(kind=AccountKind.ESCROW, realm=realm, currency=currency).pk
+        world = system_account(kind=AccountKind.DERIV, realm=realm, currency=currency).pk
+        user = row["account__ledger_account_id"]
+        ref = f"contract:{contract_id}"
+        back = min(paid, stake)
+        specs = []
+        if back:
+            specs.append(TransferSpec(escrow, user, back, TransferKind.PAYOUT, f"{ref}:return", ref))
+        if stake - back:
+            specs.append(TransferSpec(escrow, world, stake - back, TransferKind.LOSS, f"{ref}:loss", ref))
+        if paid > stake:
+            specs.append(TransferSpec(world, user, paid - stake, TransferKind.PAYOUT, f"{ref}:win", ref))
+        transfer_many(specs, return_transfers=False)
+        if row["notify_result"]:
+            verdict = "Won" if status == Status.WON else "Lost"
+            notifications_create(
+                [
+                    NewNotification(
+                        user_id=row["user_id"],
+                        kind=Kind.CONTRACT_WON if status == Status.WON else Kind.CONTRACT_LOST,
+                        title=f"{verdict}: {row['direction'].title()} on {row['market__name']} (Deriv)",
+                        body=f"Stake {stake}, paid {paid} ({paid - stake:+}).",
+                        link=reverse("trading:contract", args=[contract_id]),
+                    )
+                ]
+            )
+        contracts_settled.send(sender=Contract, results=[(contract_id, status, stake, paid)])
+        push_user_state_after_commit([row["user_id"]])
+    logger.info("Deriv contract %s settled: %s, paid %s", contract_id, status, paid)
+    return True
