@@ -127,6 +127,8 @@ def _validate_order(
     unavailable: str | None = None,
 ) -> None:
     errors: dict[str, str | ValidationError] = {}
+    if unavailable is None and is_deriv(account):
+        unavailable = deriv_unavailable([account.pk]).get(account.pk)
     if unavailable:
         errors["market"] = ValidationError(unavailable, code=UNAVAILABLE)
     elif refusal := market_refusal(account, market, unavailable=""):

@@ -32,14 +32,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 FAST_CLIENT = {"backoff_initial": 0.01, "backoff_max": 0.05, "ping_interval": None, "request_timeout": 3.0}
 
 
-@pytest.fixture(scope="session")
-def redis_for_layer():
+@pytest.fixture(scope="session", name="redis_for_layer")
+def redis_for_layer_fixture():
     with embedded_redis_server() as server:
         yield server
 
 
-@pytest.fixture
-def redis_layer(redis_for_layer, settings):
+@pytest.fixture(name="redis_layer")
+def redis_layer_fixture(redis_for_layer, settings):
     """The channel layer production uses (Redis pub/sub), so requests cross threads as they cross processes."""
     from channels.layers import channel_layers
 
@@ -96,25 +96,25 @@ class Manager:
         return wait_for(lambda: self.manager.sessions.get(account.pk), timeout=10)
 
 
-@pytest.fixture
-def manager(redis_layer, deriv_on):
+@pytest.fixture(name="manager")
+def manager_fixture(redis_layer, deriv_on):
     running = Manager().start()
     yield running
     running.stop()
 
 
-@pytest.fixture
-def trader(user, deriv_on):
+@pytest.fixture(name="trader")
+def trader_fixture(user, deriv_on):
     link_user(user, deriv_on)
     return user
 
 
-@pytest.fixture
-def account(trader, manager, deriv_on):
+@pytest.fixture(name="account")
+def account_fixture(trader, manager, deriv_on):
     """The trader's Deriv demo account, its socket up."""
     demo = deriv(trader, AccountType.DERIV_DEMO)
     session = manager.session(demo)
-    wait_for(lambda: session.connected and session.balance_sub is not None, timeout=10)
+    wait_for(lambda: session.connected and session.balance_sub is not None and session.inbox.empty(), timeout=10)
     return demo
 
 
