@@ -34,19 +34,23 @@ class Command(BaseCommand):
         source = options["source"]
         if source == "deriv" and not settings.DERIV["ENABLED"]:
             raise CommandError("The Deriv feed is off: set DERIV_ENABLED=on.")
-        deriv = None
+        deriv = []
         if source in ("all", "deriv") and settings.DERIV["ENABLED"]:
-            deriv = threading.Thread(target=_run_deriv, args=(lambda: stopping,), name="deriv-feed", daemon=True)
-            deriv.start()
+            # The public market data, and beside it the trading sockets of every linked Deriv account.
+            for target, name in ((_run_deriv, "deriv-feed"), (_run_deriv_connections, "deriv-connections")):
+                thread = threading.Thread(target=target, args=(lambda: stopping,), name=name, daemon=True)
+                thread.start()
+                deriv.append(thread)
             self.stdout.write(f"Deriv feed running on {settings.DERIV['WS_PUBLIC']}.")
+            self.stdout.write("Deriv connection manager running (one trading socket per linked Deriv account).")
         if source in ("all", "otc"):
             feed = OtcFeed()
             feed.refresh()
             self.stdout.write(f"Feed running for {len(feed.markets)} OTC markets.")
             feed.run_forever(should_stop=lambda: stopping)
-        if deriv is not None:
-            while deriv.is_alive():
-                deriv.join(0.5)  # short waits, so the signal handler still runs
+        for thread in deriv:
+            while thread.is_alive():
+                thread.join(0.5)  # short waits, so the signal handler still runs
         self.stdout.write("Feed stopped.")
 
 
@@ -58,5 +62,17 @@ def _run_deriv(should_stop) -> None:
         DerivFeed().run_forever(should_stop=should_stop)
     except Exception:
         logger.exception("the Deriv feed stopped")
+    finally:
+        connection.close()
+
+
+def _run_deriv_connections(should_stop) -> None:
+    """The Deriv connection manager on its own thread (it starts one more per linked account)."""
+    from apps.deriv.connections import DerivConnections
+
+    try:
+        DerivConnections().run_forever(should_stop=should_stop)
+    except Exception:
+        logger.exception("the Deriv connection manager stopped")
     finally:
         connection.close()
