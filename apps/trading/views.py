@@ -11,14 +11,14 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from apps.accounts.selectors import selected_account
-from apps.markets.models import Market, Timeframe
+from apps.markets.models import Market, Source, Timeframe
 from apps.markets.selectors import markets_tradable
 
 from . import selectors
 from .forms import HistoryFilterForm, TradeForm
 from .live import positions_context
 from .models import Status
-from .services import contract_buy, payout_for
+from .services import contract_buy, is_deriv, market_refusal, payout_for
 
 
 def _account_or_404(request: HttpRequest):
@@ -36,9 +36,16 @@ def _chosen_market(request: HttpRequest, markets: list[Market]) -> Market:
     return chosen or markets[0]
 
 
+def _markets_for(account) -> list[Market]:
+    """The open markets this account trades (Deriv's for a Deriv account), or every open one if none."""
+    markets = list(markets_tradable())
+    source = Source.DERIV if is_deriv(account) else Source.OTC
+    return [m for m in markets if m.source == source] or markets
+
+
 def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, market: Market | None = None) -> dict:
     account = _account_or_404(request)
-    markets = list(markets_tradable())
+    markets = _markets_for(account)
     if not markets:
         raise Http404("No market is open.")
     market = market or _chosen_market(request, markets)
@@ -49,6 +56,9 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
         "markets": markets,
         "market": market,
         "form": form,
+        # Shown next to the form: why this account cannot trade here now (a Deriv account
+        # that is disconnected says so with Deriv's reason). Prices are the banner's business.
+        "refusal": market_refusal(account, market, check_prices=False),
         "preview": _preview(market, form["stake"].value()),
         "timeframes": [("ticks", "Ticks"), *((tf.value, tf.label) for tf in Timeframe)],
         **positions_context(account),

@@ -299,3 +299,23 @@ def test_unlinking_closes_the_traders_sockets(trader, account, manager, deriv_on
     wait_for(lambda: deriv_on.socket_count("demo") + deriv_on.socket_count("real") == 0, timeout=10)
     assert not manager.manager.sessions
     assert DerivAccount.objects.get(trading_account=account).connection == Connection.UNLINKED
+
+
+def test_the_trade_page_lists_deriv_markets_and_says_why_a_disconnected_account_cannot_trade(client, trader, deriv_on):
+    from django.urls import reverse
+
+    from apps.accounts.services import account_select
+    from apps.deriv import services
+
+    account = deriv(trader, AccountType.DERIV_DEMO)
+    account_select(user=trader, account=account)
+    market = deriv_market()
+    client.force_login(trader)
+
+    page = client.get(reverse("trading:trade")).content.decode()
+    assert market.name in page and 'data-testid="trade-refusal"' not in page
+
+    services.deriv_account_connection(account_id=account.pk, connected=False, reason=services.REASON_EXPIRED)
+    page = client.get(reverse("trading:trade"), {"market": market.symbol}).content.decode()
+    assert 'data-testid="trade-refusal"' in page and "Link Deriv again" in page
+    assert 'value="RISE" class="rise" disabled' in page
