@@ -221,3 +221,48 @@ def real_password_hashing(fast_password_hashing, settings):
     from django.conf import global_settings
 
     settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+
+
+class DerivThreads:
+    """What `runfeed` runs for Deriv when DERIV is enabled: the Deriv feed and the connection manager.
+
+    In this process (like the OTC FeedThread), on the test's settings: DERIV pointed at a fake
+    and the Redis channel layer the web process uses, so the web's purchases reach the manager.
+    """
+
+    def __init__(self, **client_options):
+        from apps.deriv.connections import DerivConnections
+        from apps.deriv.feed import DerivFeed
+
+        self.feed = DerivFeed()
+        self.manager = DerivConnections(client_options=client_options)
+        self.stopping = threading.Event()
+        self.threads = []
+
+    def start(self):
+        from django.db import connection
+
+        def run(target):
+            try:
+                target(should_stop=self.stopping.is_set)
+            finally:
+                connection.close()
+
+        for target in (self.feed.run_forever, self.manager.run_forever):
+            thread = threading.Thread(target=run, args=(target,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
+
+
+@pytest.fixture
+def running_deriv(live_stack):
+    """The Deriv feed and connection manager, once the test has pointed settings.DERIV at its fake."""
+    threads = DerivThreads()
+    threads.start()
+    yield threads
+    threads.stop()
