@@ -33,9 +33,29 @@ Only the upstream cost is compared: the naive side stores nothing and renders
 nothing. Nothing here asserts on time. The last line printed is one JSON object
 with every figure.
 
-The Speed section's second half, purchase latency through the fake (the shared
-authenticated socket against a naive connect-authorize-buy per trade), joins
-this file with Deriv trading.
+Then purchase latency (--purchases N, 0 to skip), with the fake's clock at
+real speed: N purchases of a 5-tick Rise on R_10, stake 1, from one linked
+Deriv demo account, each of three ways in turn (round robin, so all three see
+the same load), one every --spacing seconds so no socket nears Deriv's 100
+requests/s:
+
+  ours         `contract_buy` as the web process calls it: validation, the
+               mirrored stake in the ledger, a request over the channel layer
+               (Redis, embedded here) to the real connection manager, which
+               prices and buys on the account's socket, already open and
+               authenticated, and answers. What a trader waits for.
+  ours socket  the upstream part of that alone: `proposal` + `buy` on an open
+               authenticated DerivClient.
+  naive        a connect-authorize-buy per trade: a fresh OTP from REST (the
+               New API's authorize), a new socket, `proposal` + `buy`, close.
+
+Figures: p50 and p99 in milliseconds, and the ratios naive/ours. The naive
+way also spends one REST call per trade, and Deriv allows 60 a minute per
+token (API.md §7.1): the fake's REST limit is lifted here so the naive side
+can be timed at all. On localhost the fake answers in microseconds; --rtt-ms
+makes it answer each OTP, proposal and buy that much later, a stand-in for
+the network (the naive side's TCP, TLS and WebSocket handshakes are not
+delayed, so it is still flattered).
 """
 
 import argparse
@@ -56,7 +76,8 @@ from tests.fakes.deriv import FakeDeriv  # noqa: E402  (no Django in the fake)
 MARKETS = 10
 
 
-def _configure(database: str, ws_public: str) -> None:
+def _configure(database: str, fake: FakeDeriv) -> None:
+    ws_public = fake.ws_public_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "nexus.settings"
     os.environ["DEBUG"] = "on"
     os.environ["DATABASE_URL"] = f"sqlite:///{database}"
@@ -66,6 +87,9 @@ def _configure(database: str, ws_public: str) -> None:
     os.environ["Q_SYNC"] = "off"
     os.environ["DERIV_ENABLED"] = "on"
     os.environ["DERIV_WS_PUBLIC"] = ws_public
+    os.environ["DERIV_REST_BASE"] = fake.rest_base
+    os.environ["DERIV_AUTH_URL"] = fake.auth_base
+    os.environ["DERIV_CLIENT_ID"] = fake.client_id
     os.environ.setdefault("LOG_LEVEL", "WARNING")
 
     import django
@@ -188,6 +212,158 @@ def run_naive(fake: FakeDeriv, users: int, args) -> dict:
         wait_until(lambda: fake.socket_count("public") == 0, 30, "the naive sockets to close")
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def run_purchases(fake: FakeDeriv, args) -> dict[str, list[float]]:
+    """Time N purchases each way, in turn; returns milliseconds per way."""
+    from decimal import Decimal
+
+    from channels.layers import channel_layers
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.accounts.models import AccountType, TradingAccount
+    from apps.deriv import adapter, crypto, services
+    from apps.deriv.client import DerivClient
+    from apps.deriv.connections import DerivConnections
+    from apps.deriv.feed import DerivFeed
+    from apps.deriv.rest import DerivRest
+    from apps.trading.models import Status
+    from apps.trading.services import contract_buy
+    from apps.users.models import User
+    from nexus.settings import redis_channel_layers
+    from tests.support.redis import embedded_redis_server
+
+    fake.rest_rate_limit = 1_000_000  # see the docstring: Deriv allows 60 a minute
+    token = fake.issue_token()
+    user = User.objects.create_user("bench.deriv@example.com", "bench-only-passphrase")
+    services.deriv_link_store(user=user, access_token_encrypted=crypto.encrypt(token), scope="trade account_manage")
+    services.deriv_accounts_sync(user=user, source="bench")
+    account = TradingAccount.objects.select_related("ledger_account").get(user=user, type=AccountType.DERIV_DEMO)
+    rest = DerivRest(token, base_url=fake.rest_base)
+    request = adapter.proposal_request(
+        symbol="R_10", direction="RISE", stake=Decimal("1"), duration=5, duration_unit="t", currency="USD"
+    )
+
+    def upstream(client: DerivClient) -> None:
+        quote = adapter.parse_proposal(client.call(request))
+        adapter.parse_buy(client.call(adapter.buy_request(quote.id, quote.ask_price, subscribe=False)))
+
+    def naive() -> None:
+        client = DerivClient(rest.otp_url(account.external_id), name="naive", ping_interval=None, reconnect=False)
+        client.connect()
+        try:
+            upstream(client)
+        finally:
+            client.close()
+
+    times: dict[str, list[float]] = {"ours": [], "ours_socket": [], "naive": []}
+    with embedded_redis_server() as redis:
+        settings.CHANNEL_LAYERS = redis_channel_layers(redis.url)
+        channel_layers.backends.clear()
+        stop = threading.Event()
+        feed, manager = DerivFeed(), DerivConnections()
+
+        def run(target):
+            try:
+                target(should_stop=stop.is_set)
+            finally:
+                connection.close()
+
+        targets = (feed.run_forever, manager.run_forever)
+        threads = [threading.Thread(target=run, args=(t,), daemon=True) for t in targets]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: account.pk in manager.sessions and manager.sessions[account.pk].connected, 30, "the socket")
+        from apps.markets.models import Market
+
+        wait_until(lambda: Market.objects.get(symbol="R_10").is_fresh, 30, "fresh R_10 prices")
+        socket = DerivClient(url_provider=lambda: rest.otp_url(account.external_id), name="ours-socket").connect()
+        try:
+            from apps.deriv import gateway
+
+            gateway.ping()  # steady state: this process's reply channel exists, as in a web process that served once
+            rtt = args.rtt_ms / 1000
+
+            def network(*calls):  # the fake answers these calls `rtt` late, once each
+                for call in calls if rtt else ():
+                    fake.delay_next(call, rtt)
+
+            for i in range(args.purchases):
+                network("proposal", "buy")
+                started = time.perf_counter()
+                contract = contract_buy(
+                    user=user,
+                    account=account,
+                    market=Market.objects.get(symbol="R_10"),
+                    direction="RISE",
+                    stake=Decimal("1.00"),
+                    duration=5,
+                    duration_unit="t",
+                    idempotency_key=f"bench-{i}",
+                )
+                times["ours"].append((time.perf_counter() - started) * 1000)
+                if contract.status != Status.OPEN:
+                    raise SystemExit(f"purchase {i} ended {contract.status}: {contract.deriv_note}")
+                time.sleep(args.spacing)
+                network("proposal", "buy")
+                started = time.perf_counter()
+                upstream(socket)
+                times["ours_socket"].append((time.perf_counter() - started) * 1000)
+                time.sleep(args.spacing)
+                network("otp", "proposal", "buy")
+                started = time.perf_counter()
+                naive()
+                times["naive"].append((time.perf_counter() - started) * 1000)
+                time.sleep(args.spacing)
+        finally:
+            socket.close()
+            stop.set()
+            for thread in threads:
+                thread.join(15)
+            channel_layers.backends.clear()
+    return times
+
+
+def report_purchases(times: dict[str, list[float]], args) -> dict:
+    figures = {way: (percentile(ms, 50), percentile(ms, 99)) for way, ms in times.items()}
+    print(
+        f"\npurchase latency, {args.purchases} purchases each way (5-tick Rise on R_10, stake 1),"
+        f" {args.rtt_ms:g} ms added per answer, ms:"
+    )
+    print(f"{'':32} {'p50':>8} {'p99':>8}")
+    names = {
+        "ours": "ours (contract_buy -> manager)",
+        "ours_socket": "ours, upstream only (open socket)",
+        "naive": "naive (OTP + connect + buy)",
+    }
+    for way, (p50, p99) in figures.items():
+        print(f"{names[way]:32} {p50:>8.1f} {p99:>8.1f}")
+    naive50, naive99 = figures["naive"]
+    summary = {
+        "purchases": args.purchases,
+        "purchase_added_rtt_ms": args.rtt_ms,
+        "purchase_ours_p50_ms": round(figures["ours"][0], 2),
+        "purchase_ours_p99_ms": round(figures["ours"][1], 2),
+        "purchase_ours_socket_p50_ms": round(figures["ours_socket"][0], 2),
+        "purchase_ours_socket_p99_ms": round(figures["ours_socket"][1], 2),
+        "purchase_naive_p50_ms": round(naive50, 2),
+        "purchase_naive_p99_ms": round(naive99, 2),
+        "ratio_purchase_p50_naive_over_ours": ratio(naive50, figures["ours"][0]),
+        "ratio_purchase_p99_naive_over_ours": ratio(naive99, figures["ours"][1]),
+        "ratio_purchase_p50_naive_over_ours_socket": ratio(naive50, figures["ours_socket"][0]),
+    }
+    print(
+        f"naive/ours: p50 x{summary['ratio_purchase_p50_naive_over_ours']}, "
+        f"p99 x{summary['ratio_purchase_p99_naive_over_ours']}; "
+        f"naive/open socket p50 x{summary['ratio_purchase_p50_naive_over_ours_socket']}"
+    )
+    return summary
+
+
 def ratio(naive: float, ours: float) -> float | None:
     return round(naive / ours, 1) if ours else None
 
@@ -198,20 +374,25 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=30.0, help="seconds of steady state measured per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the streams start, not measured")
     parser.add_argument("--ping", type=float, default=30.0, help="keep-alive ping interval (Deriv's: 30 s)")
+    parser.add_argument("--purchases", type=int, default=100, help="purchases timed per way (0: skip)")
+    parser.add_argument("--spacing", type=float, default=0.05, help="seconds between two purchases")
+    parser.add_argument(
+        "--rtt-ms", type=float, default=0.0, help="network round trip added to each OTP, proposal and buy answer"
+    )
     args = parser.parse_args()
     sizes = [int(n) for n in args.users.split(",")]
 
     fake = FakeDeriv(frozen=False, clock_start=None, speed=1.0, history_seconds=300).start()
     results = {}
     with tempfile.TemporaryDirectory(prefix="nexus-bench-deriv-") as directory:
-        _configure(str(Path(directory) / "bench.sqlite3"), fake.ws_public_url)
+        _configure(str(Path(directory) / "bench.sqlite3"), fake)
         print(f"fake Deriv at real speed; {MARKETS} markets; window {args.window:.0f}s; ping every {args.ping:.0f}s")
         for users in sizes:
             ours = run_ours(fake, users, args)
             naive = run_naive(fake, users, args)
             results[users] = (ours, naive)
             print(f"  {users} users done")
-        # Purchase latency (the Speed section's second half) comes here with Deriv trading.
+        purchases = run_purchases(fake, args) if args.purchases else None
     fake.stop()
     fake.assert_no_invalid_requests()
 
@@ -258,6 +439,8 @@ def main() -> None:
         f" {'met' if met else 'NOT met'}"
     )
     summary["target_met"] = met
+    if purchases:
+        summary |= report_purchases(purchases, args)
     print(json.dumps(summary))
 
 

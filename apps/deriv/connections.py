@@ -343,7 +343,7 @@ class AccountSession:
 
     # ------------------------------------------------------------------ buying
 
-    def _buy(self, contract_ids: list[int], reply: str | None) -> None:
+    def _buy(self, contract_ids: list[int], reply: tuple[str, str] | None) -> None:
         for pk in contract_ids:
             status = self._buy_one(pk)
             if reply:
@@ -708,26 +708,28 @@ class DerivConnections:
             self.inbox.put(message)
             receiving = asyncio.ensure_future(layer.receive(gateway.MANAGER_CHANNEL))
 
-    def reply(self, channel: str, payload: dict) -> None:
-        """Answer a request (any thread); best effort: the caller may have stopped waiting."""
-        if self.loop is None or not self.loop.is_running():
+    def reply(self, to: tuple[str, str] | None, payload: dict) -> None:
+        """Answer a request, `to` = (reply channel, request id), from any thread; best effort."""
+        if to is None or self.loop is None or not self.loop.is_running():
             return
         from channels.layers import get_channel_layer
 
+        channel, request_id = to
         layer = get_channel_layer()
-        asyncio.run_coroutine_threadsafe(layer.send(channel, payload), self.loop)
+        asyncio.run_coroutine_threadsafe(layer.send(channel, {**payload, "request_id": request_id}), self.loop)
 
     def route(self, message: dict) -> None:
         kind = message.get("type")
+        reply = (message["reply"], message.get("request_id")) if message.get("reply") else None
         if kind in (gateway.BUY, gateway.BUY_MANY):
-            self._route_buys([int(pk) for pk in message.get("contract_ids") or []], message.get("reply"))
+            self._route_buys([int(pk) for pk in message.get("contract_ids") or []], reply)
         elif kind == gateway.UNLINKED:
             for session in [s for s in self.sessions.values() if s.user_id == message.get("user_id")]:
                 self._close(session.account_id)
-        elif kind == gateway.PING and message.get("reply"):
-            self.reply(message["reply"], {"ok": True, "sessions": len(self.sessions)})
+        elif kind == gateway.PING:
+            self.reply(reply, {"ok": True, "sessions": len(self.sessions)})
 
-    def _route_buys(self, ids: list[int], reply: str | None) -> None:
+    def _route_buys(self, ids: list[int], reply: tuple[str, str] | None) -> None:
         by_account: dict[int, list[int]] = {}
         for pk, account_id in Contract.objects.filter(pk__in=ids, at_deriv=True).values_list("pk", "account_id"):
             by_account.setdefault(account_id, []).append(pk)

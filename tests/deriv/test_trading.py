@@ -48,6 +48,7 @@ def redis_layer_fixture(redis_for_layer, settings):
     settings.CHANNEL_LAYERS = redis_channel_layers(redis_for_layer.url)
     channel_layers.backends.clear()
     yield
+    gateway.close()
     channel_layers.backends.clear()
 
 
