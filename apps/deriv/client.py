@@ -379,7 +379,12 @@ class DerivClient:
         with self._lock:
             pending = self._pending.pop(req_id, None) if req_id is not None else None
             sub = self._by_sub_id.get(sub_id) if sub_id else None
-            if pending is not None and pending.subscription is not None:
+            overtaken = pending is not None and pending.method == "buy" and message["msg_type"] != "buy"
+            if overtaken and "error" not in message:
+                # The bought contract's stream (same req_id) overtook the buy's answer: an update, not the answer.
+                self._pending[req_id] = pending
+                sub, pending = pending.subscription, None
+            elif pending is not None and pending.subscription is not None:
                 sub = pending.subscription
                 if sub.active and sub_id and "error" not in message:
                     sub.id = sub_id

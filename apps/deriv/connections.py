@@ -298,6 +298,8 @@ class AccountSession:
             # Streams come back by themselves; what the outage hid is settled by the first answers.
             if self.uncertain:
                 self._reconcile()
+            if self.balance_sub is None or not self.balance_sub.active:
+                self._subscribe_balance()
         elif state == RECONNECTING:
             deriv_account_connection(account_id=self.account_id, connected=False, reason=REASON_SOCKET)
         elif state == FAILED:
@@ -316,12 +318,7 @@ class AccountSession:
 
     def _on_connected(self) -> None:
         deriv_account_connection(account_id=self.account_id, connected=True)
-        try:
-            self.balance_sub = self.client.subscribe(
-                adapter.balance_request(), functools.partial(self.post, "balance"), on_error=self._balance_lost
-            )
-        except DerivError as exc:
-            log.warning("Deriv session %s: no balance stream (%s)", self.external_id, exc.code)
+        self._subscribe_balance()
         # Orders a previous run sent without an answer are reconciled before anything else.
         held = Contract.objects.filter(account_id=self.account_id, at_deriv=True, status__in=HELD)
         for pk, status, sent in held.values_list("pk", "status", "deriv_sent_at").order_by("pk"):
@@ -336,6 +333,14 @@ class AccountSession:
         ids = list(waiting.values_list("pk", flat=True).order_by("pk"))
         if ids:
             self._buy(ids, None)
+
+    def _subscribe_balance(self) -> None:
+        try:
+            self.balance_sub = self.client.subscribe(
+                adapter.balance_request(), functools.partial(self.post, "balance"), on_error=self._balance_lost
+            )
+        except DerivError as exc:
+            log.warning("Deriv session %s: no balance stream (%s)", self.external_id, exc.code)
 
     def _balance_lost(self, error: DerivError) -> None:
         log.warning("Deriv session %s: balance stream ended (%s)", self.external_id, error.code)

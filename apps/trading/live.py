@@ -3,13 +3,14 @@ from django.template.loader import render_to_string
 from apps.accounts.selectors import selected_account
 
 from . import selectors
+from .models import HELD
 
 
 def positions_context(account) -> dict:
     contracts = selectors.contracts_for(account=account)
     return {
         "positions": selectors.open_positions(account=account),
-        "recent": contracts.exclude(status="OPEN").order_by("-settled_at", "-id")[:8],
+        "recent": contracts.exclude(status__in=HELD).order_by("-settled_at", "-id")[:8],
         "stats": selectors.stats(contracts),
     }
 

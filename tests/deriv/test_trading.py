@@ -274,7 +274,9 @@ def test_the_real_account_trades_in_the_real_books(trader, manager, deriv_on):
     assert ledger_balance(real) == deriv_on.balance(real.external_id) == Decimal("995.00")
 
 
-def test_without_a_manager_the_order_is_refused_and_the_stake_comes_back(trader, deriv_on, redis_layer, settings):
+def test_without_a_manager_the_order_is_refused_and_the_stake_comes_back(
+    client, trader, deriv_on, redis_layer, settings
+):
     settings.DERIV = {**settings.DERIV, "BUY_TIMEOUT_S": 0.5}
     account = deriv(trader, AccountType.DERIV_DEMO)
     before = ledger_balance(account)
@@ -284,6 +286,12 @@ def test_without_a_manager_the_order_is_refused_and_the_stake_comes_back(trader,
     contract = Contract.objects.get()
     assert contract.status == Status.REFUSED and contract.deriv_sent_at is None
     assert ledger_balance(account) == before and not deriv_on.requests("buy")
+    # The contract's page says what happened; the trade page lists it among the results, not the positions.
+    from django.urls import reverse
+
+    client.force_login(trader)
+    page = client.get(reverse("trading:contract", args=[contract.pk])).content.decode()
+    assert "Refused by Deriv" in page and "not available right now" in page
 
 
 def test_the_gateway_reaches_a_listening_manager(manager):

@@ -355,3 +355,21 @@ def test_no_token_or_otp_reaches_the_logs_on_any_of_these_paths(trader, account,
     leaked = [secret for secret in deriv_on.issued_secrets() if secret in text]
     assert not leaked, "a token or OTP was logged"
     wait_for(lambda: mirror_matches(deriv_on, account))
+
+
+def test_a_contract_update_that_overtakes_the_buy_answer_is_not_taken_for_it(trader, account, deriv_on):
+    import threading
+
+    deriv_on.inject_ticks("R_10", [100, 101])
+    deriv_on.delay_next("buy", 0.6)  # Deriv's answer is late; the contract's first updates are not
+    bought = {}
+    buying = threading.Thread(target=lambda: bought.setdefault("contract", buy(trader, account, deriv_market())))
+    buying.start()
+    wait_for(lambda: deriv_on.requests("buy"), timeout=5)
+    deriv_on.advance(4)  # ticks: updates of the new contract go out before the buy's answer
+    buying.join(10)
+
+    contract = bought["contract"]
+    assert contract.status == Status.OPEN and contract.deriv_contract_id
+    assert not deriv_on.requests("portfolio")  # no reconciliation was needed
+    run_until_settled(deriv_on, [contract.pk])
