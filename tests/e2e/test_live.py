@@ -44,7 +44,7 @@ def test_a_settlement_while_disconnected_shows_after_reconnect(signed_in, live_s
     page.fill("input[name=stake]", "20")
     page.fill("input[name=duration]", "5")
     page.get_by_role("button", name="Rise").click()
-    expect(page.get_by_test_id("balance")).to_have_text("9,980.00")
+    expect(page.get_by_test_id("balance")).to_have_text("9,980.00", timeout=15_000)
 
     live_stack.stop()  # every socket drops; the feed keeps ticking and settling
     deadline = time.monotonic() + 20
