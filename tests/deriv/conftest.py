@@ -1,22 +1,15 @@
 import threading
-import time
 
 import pytest
 
+from apps.accounts.models import AccountType
+from apps.deriv import gateway
 from apps.deriv.client import DerivClient
 from apps.deriv.rest import DerivRest
 from tests.fakes.deriv.fixtures import fake_deriv_fixture  # noqa: F401
+from tests.support.redis import embedded_redis_server
 
-
-def wait_for(predicate, timeout: float = 3.0, interval: float = 0.005):
-    """Poll until predicate() is truthy (the client reads on its own thread)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+from .support import Manager, deriv, link_user, wait_for
 
 
 class Collector:
@@ -84,3 +77,65 @@ def demo(fake_deriv, clients):
     client = clients(url_provider=provider, name="demo").connect()
     client.provider = provider
     return client
+
+
+@pytest.fixture(name="deriv_on")
+def deriv_on_fixture(db, settings, fake_deriv):
+    """Nexus pointed at the fake Deriv, the way DERIV_* environment variables do it."""
+    settings.DERIV = {
+        **settings.DERIV,
+        "ENABLED": True,
+        "CLIENT_ID": fake_deriv.client_id,
+        "AUTH_URL": fake_deriv.auth_base,
+        "REST_BASE": fake_deriv.rest_base,
+        "WS_PUBLIC": fake_deriv.ws_public_url,
+    }
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "deriv": {
+            **settings.SOCIALACCOUNT_PROVIDERS["deriv"],
+            "APPS": [{"client_id": fake_deriv.client_id, "secret": ""}],
+        }
+    }
+    return fake_deriv
+
+
+@pytest.fixture(scope="session", name="redis_for_layer")
+def redis_for_layer_fixture():
+    with embedded_redis_server() as server:
+        yield server
+
+
+@pytest.fixture(name="redis_layer")
+def redis_layer_fixture(redis_for_layer, settings):
+    """The channel layer production uses (Redis pub/sub), so requests cross threads as they cross processes."""
+    from channels.layers import channel_layers
+
+    from nexus.settings import redis_channel_layers
+
+    settings.CHANNEL_LAYERS = redis_channel_layers(redis_for_layer.url)
+    channel_layers.backends.clear()
+    yield
+    gateway.close()
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(name="manager")
+def manager_fixture(redis_layer, deriv_on):
+    running = Manager().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(name="trader")
+def trader_fixture(user, deriv_on):
+    link_user(user, deriv_on)
+    return user
+
+
+@pytest.fixture(name="account")
+def account_fixture(trader, manager, deriv_on):
+    """The trader's Deriv demo account, its socket up."""
+    demo = deriv(trader, AccountType.DERIV_DEMO)
+    session = manager.session(demo)
+    wait_for(lambda: session.connected and session.balance_sub is not None and session.inbox.empty(), timeout=10)
+    return demo

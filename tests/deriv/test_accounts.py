@@ -6,29 +6,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from apps.accounts.models import AccountType, TradingAccount
+from apps.accounts.models import AccountType
 from apps.deriv import crypto, services
 from apps.deriv.errors import DerivAuthError, Forbidden, RateLimit
 from apps.deriv.models import Connection, DerivAccount, DerivLink
 from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
 
-from .test_oauth import deriv_on_fixture  # noqa: F401
-
-
-def link_user(user, fake, *, token=None, refresh_token="") -> DerivLink:
-    """A trader linked to the fake's default Deriv user, as after a sign-in."""
-    services.deriv_link_store(
-        user=user,
-        access_token_encrypted=crypto.encrypt(token or fake.issue_token()),
-        refresh_token_encrypted=crypto.encrypt(refresh_token) if refresh_token else "",
-        scope="trade account_manage",
-    )
-    services.deriv_accounts_sync(user=user, source="test")
-    return DerivLink.objects.get(user=user)
-
-
-def deriv(user, account_type):
-    return TradingAccount.objects.select_related("ledger_account", "deriv").get(user=user, type=account_type)
+from .support import deriv, link_user
 
 
 @pytest.fixture

@@ -22,26 +22,6 @@ from apps.users.models import User
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(name="deriv_on")
-def deriv_on_fixture(db, settings, fake_deriv):
-    """Nexus pointed at the fake Deriv, the way DERIV_* environment variables do it."""
-    settings.DERIV = {
-        **settings.DERIV,
-        "ENABLED": True,
-        "CLIENT_ID": fake_deriv.client_id,
-        "AUTH_URL": fake_deriv.auth_base,
-        "REST_BASE": fake_deriv.rest_base,
-        "WS_PUBLIC": fake_deriv.ws_public_url,
-    }
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "deriv": {
-            **settings.SOCIALACCOUNT_PROVIDERS["deriv"],
-            "APPS": [{"client_id": fake_deriv.client_id, "secret": ""}],
-        }
-    }
-    return fake_deriv
-
-
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None

@@ -14,8 +14,8 @@ from django.urls import reverse
 from apps.deriv import crypto, services
 from apps.deriv.models import DerivLink
 
-from .test_accounts import link_user
-from .test_oauth import at_deriv, callback, complete_sign_up, deriv_on_fixture, sign_in, start  # noqa: F401
+from .support import link_user
+from .test_oauth import at_deriv, callback, complete_sign_up, sign_in, start
 
 
 def stored_columns(user) -> tuple[str, str]:

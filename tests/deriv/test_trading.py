@@ -5,7 +5,6 @@ reaches it over a Redis channel layer, as the web process does. The fake's
 clock is frozen: `fake.advance(seconds)` sends the ticks that settle contracts.
 """
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,143 +14,16 @@ from django.utils import timezone
 
 from apps.accounts.models import AccountType
 from apps.deriv import gateway
-from apps.deriv.connections import DerivConnections
 from apps.deriv.models import Connection, DerivAccount
 from apps.ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
-from apps.markets.models import Market, Source, TieRule
+from apps.markets.models import Market
 from apps.trading.models import Contract, Status
-from apps.trading.services import contract_buy, contracts_settle
-from tests.support.redis import embedded_redis_server
+from apps.trading.services import contracts_settle
 
 from .conftest import wait_for
-from .test_accounts import deriv, link_user
-from .test_oauth import deriv_on_fixture  # noqa: F401
+from .support import at_deriv_contract, buy, deriv, deriv_market, fresh, ledger_balance, run_until_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-FAST_CLIENT = {"backoff_initial": 0.01, "backoff_max": 0.05, "ping_interval": None, "request_timeout": 3.0}
-
-
-@pytest.fixture(scope="session", name="redis_for_layer")
-def redis_for_layer_fixture():
-    with embedded_redis_server() as server:
-        yield server
-
-
-@pytest.fixture(name="redis_layer")
-def redis_layer_fixture(redis_for_layer, settings):
-    """The channel layer production uses (Redis pub/sub), so requests cross threads as they cross processes."""
-    from channels.layers import channel_layers
-
-    from nexus.settings import redis_channel_layers
-
-    settings.CHANNEL_LAYERS = redis_channel_layers(redis_for_layer.url)
-    channel_layers.backends.clear()
-    yield
-    gateway.close()
-    channel_layers.backends.clear()
-
-
-def deriv_market(symbol: str = "R_10") -> Market:
-    market, _ = Market.objects.update_or_create(
-        symbol=symbol,
-        defaults={
-            "name": symbol.replace("_", " "),
-            "source": Source.DERIV,
-            "base_price": Decimal("100"),
-            "tie_rule": TieRule.LOSE,
-            "tick_interval_ms": 2000,
-            "decimals": 3,
-            "payout_percent": Decimal("95.00"),
-            "is_active": True,
-        },
-    )
-    fresh(market)
-    return market
-
-
-def fresh(market: Market) -> None:
-    """Prices are live (the Deriv feed would write them): trading is not paused."""
-    Market.objects.filter(pk=market.pk).update(last_tick_at=timezone.now(), last_price=Decimal("100"))
-    market.refresh_from_db()
-
-
-class Manager:
-    """The connection manager on its own thread, as runfeed runs it."""
-
-    def __init__(self, **options):
-        self.manager = DerivConnections(client_options=FAST_CLIENT, **options)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.manager.run_forever, args=(self.stopping.is_set,), daemon=True)
-
-    def start(self):
-        self.thread.start()
-        wait_for(lambda: self.manager._listening.is_set() or None, timeout=10)
-        return self
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join(15)
-
-    def session(self, account):
-        return wait_for(lambda: self.manager.sessions.get(account.pk), timeout=10)
-
-
-@pytest.fixture(name="manager")
-def manager_fixture(redis_layer, deriv_on):
-    running = Manager().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(name="trader")
-def trader_fixture(user, deriv_on):
-    link_user(user, deriv_on)
-    return user
-
-
-@pytest.fixture(name="account")
-def account_fixture(trader, manager, deriv_on):
-    """The trader's Deriv demo account, its socket up."""
-    demo = deriv(trader, AccountType.DERIV_DEMO)
-    session = manager.session(demo)
-    wait_for(lambda: session.connected and session.balance_sub is not None and session.inbox.empty(), timeout=10)
-    return demo
-
-
-def buy(user, account, market, *, direction="RISE", stake="10.00", duration=5, unit="t", key=None):
-    fresh(market)
-    return contract_buy(
-        user=user,
-        account=account,
-        market=market,
-        direction=direction,
-        stake=Decimal(stake),
-        duration=duration,
-        duration_unit=unit,
-        idempotency_key=key or f"k-{timezone.now().timestamp()}-{direction}-{stake}",
-    )
-
-
-def at_deriv_contract(fake, deriv_id) -> dict:
-    """The fake's view of a contract (its POC payload, numbers as numbers)."""
-    return fake.contract(deriv_id)["proposal_open_contract"]
-
-
-def ledger_balance(account) -> Decimal:
-    return LedgerAccount.objects.get(pk=account.ledger_account_id).balance
-
-
-def settled(contract_ids):
-    return Contract.objects.filter(pk__in=contract_ids).exclude(status__in=[Status.OPEN, Status.PENDING]).count()
-
-
-def run_until_settled(fake, contract_ids, *, seconds=14, timeout=10):
-    """Advance Deriv's clock (5 ticks of R_10 take 10 s) and wait until every contract settled here."""
-    ids = list(contract_ids)
-    fake.advance(seconds)
-    wait_for(lambda: settled(ids) == len(ids), timeout=timeout)
-
 
 # ---------------------------------------------------------------- the happy path
 

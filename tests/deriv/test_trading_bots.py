@@ -13,17 +13,7 @@ from apps.trading.services import Buyer, Order, account_unavailable, contracts_b
 from tests.bots.conftest import TREND, climb, write_ticks
 
 from .conftest import wait_for
-from .test_oauth import deriv_on_fixture  # noqa: F401
-from .test_trading import (  # noqa: F401
-    account_fixture,
-    deriv_market,
-    ledger_balance,
-    manager_fixture,
-    redis_for_layer_fixture,
-    redis_layer_fixture,
-    run_until_settled,
-    trader_fixture,
-)
+from .support import deriv_market, ledger_balance, run_until_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,20 +17,7 @@ from apps.deriv.models import Connection, DerivAccount, DerivLink
 from apps.trading.models import Contract, Status
 
 from .conftest import wait_for
-from .test_accounts import deriv, link_user
-from .test_oauth import deriv_on_fixture  # noqa: F401
-from .test_trading import (  # noqa: F401
-    account_fixture,
-    at_deriv_contract,
-    buy,
-    deriv_market,
-    ledger_balance,
-    manager_fixture,
-    redis_for_layer_fixture,
-    redis_layer_fixture,
-    run_until_settled,
-    trader_fixture,
-)
+from .support import at_deriv_contract, buy, deriv, deriv_market, ledger_balance, link_user, run_until_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

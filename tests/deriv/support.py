@@ -1,0 +1,125 @@
+"""Helpers for the Deriv tests: linked traders, Deriv markets, the connection manager on a thread, purchases."""
+
+import threading
+import time
+from decimal import Decimal
+
+from django.utils import timezone
+
+from apps.accounts.models import TradingAccount
+from apps.deriv import crypto, services
+from apps.deriv.connections import DerivConnections
+from apps.deriv.models import DerivLink
+from apps.ledger.models import LedgerAccount
+from apps.markets.models import Market, Source, TieRule
+from apps.trading.models import Contract, Status
+from apps.trading.services import contract_buy
+
+
+def link_user(user, fake, *, token=None, refresh_token="") -> DerivLink:
+    """A trader linked to the fake's default Deriv user, as after a sign-in."""
+    services.deriv_link_store(
+        user=user,
+        access_token_encrypted=crypto.encrypt(token or fake.issue_token()),
+        refresh_token_encrypted=crypto.encrypt(refresh_token) if refresh_token else "",
+        scope="trade account_manage",
+    )
+    services.deriv_accounts_sync(user=user, source="test")
+    return DerivLink.objects.get(user=user)
+
+
+def deriv(user, account_type):
+    return TradingAccount.objects.select_related("ledger_account", "deriv").get(user=user, type=account_type)
+
+
+FAST_CLIENT = {"backoff_initial": 0.01, "backoff_max": 0.05, "ping_interval": None, "request_timeout": 3.0}
+
+
+def deriv_market(symbol: str = "R_10") -> Market:
+    market, _ = Market.objects.update_or_create(
+        symbol=symbol,
+        defaults={
+            "name": symbol.replace("_", " "),
+            "source": Source.DERIV,
+            "base_price": Decimal("100"),
+            "tie_rule": TieRule.LOSE,
+            "tick_interval_ms": 2000,
+            "decimals": 3,
+            "payout_percent": Decimal("95.00"),
+            "is_active": True,
+        },
+    )
+    fresh(market)
+    return market
+
+
+def fresh(market: Market) -> None:
+    """Prices are live (the Deriv feed would write them): trading is not paused."""
+    Market.objects.filter(pk=market.pk).update(last_tick_at=timezone.now(), last_price=Decimal("100"))
+    market.refresh_from_db()
+
+
+class Manager:
+    """The connection manager on its own thread, as runfeed runs it."""
+
+    def __init__(self, **options):
+        self.manager = DerivConnections(client_options=FAST_CLIENT, **options)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.manager.run_forever, args=(self.stopping.is_set,), daemon=True)
+
+    def start(self):
+        self.thread.start()
+        wait_for(lambda: self.manager._listening.is_set() or None, timeout=10)
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(15)
+
+    def session(self, account):
+        return wait_for(lambda: self.manager.sessions.get(account.pk), timeout=10)
+
+
+def buy(user, account, market, *, direction="RISE", stake="10.00", duration=5, unit="t", key=None):
+    fresh(market)
+    return contract_buy(
+        user=user,
+        account=account,
+        market=market,
+        direction=direction,
+        stake=Decimal(stake),
+        duration=duration,
+        duration_unit=unit,
+        idempotency_key=key or f"k-{timezone.now().timestamp()}-{direction}-{stake}",
+    )
+
+
+def at_deriv_contract(fake, deriv_id) -> dict:
+    """The fake's view of a contract (its POC payload, numbers as numbers)."""
+    return fake.contract(deriv_id)["proposal_open_contract"]
+
+
+def ledger_balance(account) -> Decimal:
+    return LedgerAccount.objects.get(pk=account.ledger_account_id).balance
+
+
+def settled(contract_ids):
+    return Contract.objects.filter(pk__in=contract_ids).exclude(status__in=[Status.OPEN, Status.PENDING]).count()
+
+
+def run_until_settled(fake, contract_ids, *, seconds=14, timeout=10):
+    """Advance Deriv's clock (5 ticks of R_10 take 10 s) and wait until every contract settled here."""
+    ids = list(contract_ids)
+    fake.advance(seconds)
+    wait_for(lambda: settled(ids) == len(ids), timeout=timeout)
+
+
+def wait_for(predicate, timeout: float = 3.0, interval: float = 0.005):
+    """Poll until predicate() is truthy (the client reads on its own thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
