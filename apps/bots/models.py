@@ -224,10 +224,6 @@ class Decision(models.Model):
     def is_actionable(self) -> bool:
         return self.direction != DecisionDirection.NONE
 
-    @property
-    def latency_ms(self) -> int:
-        return int((self.decided_at - self.tick_time).total_seconds() * 1000)
-
 
 class BotTrade(models.Model):
     """A contract a bot bought on a decision, with why and how much."""
@@ -252,7 +248,6 @@ class SkipReason(models.TextChoices):
     REGIME = "REGIME", "Regime blocked"
     RISK = "RISK", "Risk manager refused"
     REJECTED = "REJECTED", "Purchase refused"
-    KILL_SWITCH = "KILL_SWITCH", "Kill switch"
 
 
 class BotSkip(models.Model):

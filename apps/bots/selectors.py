@@ -9,7 +9,7 @@ from django.db.models import Count, Q, Sum
 from apps.markets.models import Market
 
 from .engine import risk
-from .models import Backtest, Bot, BotSkip, BotTrade, Decision, KillSwitch, RegimeRecord, SkipReason
+from .models import Backtest, Bot, BotTrade, Decision, KillSwitch, RegimeRecord, SkipReason
 from .services import default_config, today
 
 
@@ -59,10 +59,6 @@ def bot_skip_counts(*, bot: Bot) -> list[dict]:
 def bot_trades(*, bot: Bot, limit: int = 50) -> list[BotTrade]:
     """The bot's latest trades with their decision (votes, regime) and contract (result)."""
     return list(bot.trades.select_related("decision", "contract").order_by("-id")[:limit])
-
-
-def bot_skips(*, bot: Bot, days: int = 7) -> list[BotSkip]:
-    return list(bot.skips.order_by("-day", "reason")[: days * 4])
 
 
 @dataclass

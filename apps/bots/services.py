@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -76,9 +77,14 @@ def strategy_config_for(decision: DecisionConfig) -> StrategyConfig:
     return config
 
 
+@lru_cache(maxsize=1)
+def _default_decision() -> DecisionConfig:
+    return DecisionConfig()
+
+
 def default_config() -> StrategyConfig:
     """All four strategies with their defaults: what the signals monitor shows on every market."""
-    return strategy_config_for(DecisionConfig())
+    return strategy_config_for(_default_decision())
 
 
 def bot_errors(bot: Bot) -> dict[str, str]:
