@@ -7,6 +7,6 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from apps.realtime.push import user_fragment
 
-        from .live import balance_fragment
+        from .fragments import balance_fragment
 
         user_fragment(balance_fragment)

@@ -9,8 +9,8 @@ class BotsConfig(AppConfig):
         from apps.realtime.push import user_fragment
         from apps.trading.signals import contracts_settled
 
+        from .fragments import bots_fragment
         from .hooks import apply_results, enqueue_decisions
-        from .live import bots_fragment
 
         on_ticks(enqueue_decisions)
         contracts_settled.connect(apply_results, dispatch_uid="bots.apply_results")

@@ -369,7 +369,7 @@ def market_decide(market: Market) -> list[Decision]:
 
 
 def _push_signals(market_id: int) -> None:
-    from .live import push_signals
+    from .fragments import push_signals
 
     push_signals(market_id)
 

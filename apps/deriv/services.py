@@ -22,7 +22,6 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.dispatch import Signal
 from django.utils import timezone
 
 from apps.accounts.models import AccountType, TradingAccount
@@ -44,16 +43,13 @@ from .errors import (
     Unauthorized,
 )
 from .models import Connection, DerivAccount, DerivLink
+from .signals import deriv_unlinked
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DERIV_TYPES = (AccountType.DERIV_DEMO, AccountType.DERIV_REAL)
 PROVIDER = "deriv"
-
-# Sent after an unlink commits, with `user_id`: the connection manager closes that user's sockets.
-deriv_unlinked = Signal()
-
 
 # ---------------------------------------------------------------- reasons shown to the trader
 

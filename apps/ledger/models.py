@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.audit.models import AppendOnlyModel
+from apps.common.models import AppendOnlyModel
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 

@@ -7,6 +7,6 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from apps.realtime.push import user_fragment
 
-        from .live import bell_fragment
+        from .fragments import bell_fragment
 
         user_fragment(bell_fragment)

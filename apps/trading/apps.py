@@ -10,8 +10,8 @@ class TradingConfig(AppConfig):
         from apps.realtime.push import user_fragment
 
         from .checks import contract_breaches
+        from .fragments import positions_fragment
         from .hooks import enqueue_settlement
-        from .live import positions_fragment
 
         on_ticks(enqueue_settlement)
         register(contract_breaches)

@@ -16,7 +16,7 @@ from apps.markets.selectors import markets_tradable
 
 from . import selectors
 from .forms import HistoryFilterForm, TradeForm
-from .live import positions_context
+from .fragments import positions_context
 from .models import Status
 from .services import contract_buy, is_deriv, market_refusal, payout_for
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.bots.engine.strategies import STRATEGIES
-from apps.bots.live import bots_fragment, push_signals
+from apps.bots.fragments import bots_fragment, push_signals
 from apps.bots.models import Bot, BotStatus, BotTrade, Decision, KillSwitch, RegimeRecord
 from apps.bots.services import bot_start, default_config, kill_switch_set
 from apps.bots.tasks import execute_decision
@@ -482,7 +482,7 @@ def test_the_signals_page_shows_each_active_market_and_follows_them_all(trader, 
 
 def test_signals_are_pushed_as_the_pages_partial(market, monkeypatch):
     sent = []
-    monkeypatch.setattr("apps.bots.live.send_group", lambda group, html: sent.append((group, html)))
+    monkeypatch.setattr("apps.bots.fragments.send_group", lambda group, html: sent.append((group, html)))
     decide(market, default_config())
     push_signals(market.pk)
     group, html = sent[-1]

@@ -14,7 +14,7 @@ from django.core import mail
 from django.urls import reverse
 
 from apps.accounts.models import AccountType, TradingAccount
-from apps.deriv import services
+from apps.deriv import services, signals
 from apps.deriv.models import Connection, DerivAccount, DerivLink
 from apps.deriv.rest import pkce_challenge
 from apps.users.models import User
@@ -298,12 +298,12 @@ def test_unlink_deletes_the_tokens_and_leaves_the_accounts_dead(
     def close_sockets(sender, user_id, **kwargs):
         closed.append(user_id)
 
-    services.deriv_unlinked.connect(close_sockets, dispatch_uid="test-unlink")
+    signals.deriv_unlinked.connect(close_sockets, dispatch_uid="test-unlink")
     try:
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post(reverse("deriv:unlink"))
     finally:
-        services.deriv_unlinked.disconnect(dispatch_uid="test-unlink")
+        signals.deriv_unlinked.disconnect(dispatch_uid="test-unlink")
     assert closed == [user.pk]
     assert response.status_code == 302
     assert not DerivLink.objects.filter(user=user).exists()
