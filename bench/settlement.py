@@ -366,7 +366,8 @@ def settle_naively() -> int:
     from apps.notifications.models import Kind
     from apps.notifications.services import NewNotification, notifications_create
     from apps.trading.models import Contract, DurationUnit, Status
-    from apps.trading.services import contracts_due, outcome
+    from apps.trading.selectors import contracts_due
+    from apps.trading.services import outcome
 
     notices = {
         Status.WON: (Kind.CONTRACT_WON, "Won"),

@@ -2,9 +2,6 @@
 
 from django.template.loader import render_to_string
 
-from apps.markets.models import Market
-from apps.realtime.push import market_group, send_group
-
 from .selectors import bots_for, kill_switches_for, market_signals
 
 
@@ -19,10 +16,6 @@ def bots_fragment(user) -> str:
     return render_to_string("bots/_status_oob.html", {"bots": bots, "switches": kill_switches_for(user=user)})
 
 
-def push_signals(market_id: int) -> None:
-    """The market's latest votes and consensus, once per market, to everyone watching it."""
-    market = Market.objects.filter(pk=market_id).first()
-    if market is None:
-        return
-    html = render_to_string("bots/_signals.html", {"signal": market_signals(market), "oob": True})
-    send_group(market_group(market.symbol), html)
+def signals_fragment(market) -> str:
+    """The market's latest votes, consensus and regime, as the signals monitor shows them."""
+    return render_to_string("bots/_signals.html", {"signal": market_signals(market), "oob": True})

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_log
 from apps.common.bulk import insert_rows
+from apps.common.events import send_after_commit
 from apps.markets.models import Market, Tick
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
@@ -51,6 +52,7 @@ from .models import (
     risk_settings_of,
     risk_state_of,
 )
+from .signals import signals_decided
 
 logger = logging.getLogger(__name__)
 
@@ -364,14 +366,8 @@ def market_decide(market: Market) -> list[Decision]:
             ignore_conflicts=True,
         )
         Decision.objects.bulk_create(rows, ignore_conflicts=True)
-    transaction.on_commit(lambda: _push_signals(market.pk))
+    send_after_commit(signals_decided, sender=Decision, market_ids=[market.pk])
     return list(Decision.objects.filter(market=market, seq=seq, config_id__in=configs).select_related("market"))
-
-
-def _push_signals(market_id: int) -> None:
-    from .fragments import push_signals
-
-    push_signals(market_id)
 
 
 @dataclass

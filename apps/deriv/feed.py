@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.markets.feed import CandleBook, FeedMeter, notify_tick_listeners, save_candles
+from apps.markets.feed import CandleBook, FeedMeter, save_candles, ticks_commit
 from apps.markets.models import FeedStatus, Market, Source, Tick
 
 from . import adapter
@@ -311,7 +311,7 @@ class DerivFeed:
             Tick.objects.bulk_create(ticks)
             save_candles(candles)
             market_ids = sorted({t.market_id for t in ticks})
-            transaction.on_commit(lambda: notify_tick_listeners(market_ids))
+            ticks_commit(market_ids)
         return ticks
 
     # ------------------------------------------------------------------ status and the loop

@@ -1,7 +1,7 @@
 """The OTC feed: the only writer of ticks and candles.
 
 `OtcFeed.step()` ticks every market that is due, in one transaction, then
-tells listeners (settlement, later the live pages) which markets moved.
+announces which markets moved (`ticks_committed`, after commit).
 Market settings are re-read every few seconds, so admin edits apply to the
 running feed without a restart.
 """
@@ -16,32 +16,18 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.common.events import send_after_commit
+
 from .generator import GeneratorSettings, PriceGenerator
 from .models import Candle, FeedStatus, Market, Source, Tick, Timeframe
+from .signals import ticks_committed
 
 logger = logging.getLogger(__name__)
 
-TickListener = Callable[[list[int]], None]
-_listeners: list[TickListener] = []
 
-
-def on_ticks(listener: TickListener) -> TickListener:
-    """Register a callable run after each committed batch of ticks with the market ids that ticked."""
-    if listener not in _listeners:
-        _listeners.append(listener)
-    return listener
-
-
-def notify_tick_listeners(market_ids: list[int]) -> None:
-    """Run every tick listener with these market ids; one failing listener does not stop the others.
-
-    Every feed calls this from `transaction.on_commit` after writing a batch of ticks.
-    """
-    for listener in _listeners:
-        try:
-            listener(market_ids)
-        except Exception:
-            logger.exception("tick listener %r failed", listener)
+def ticks_commit(market_ids: list[int]) -> None:
+    """Announce a batch of ticks once it commits: `ticks_committed`, sent by every feed."""
+    send_after_commit(ticks_committed, sender=Tick, market_ids=list(market_ids))
 
 
 def save_candles(candles: list[Candle]) -> None:
@@ -177,8 +163,7 @@ class OtcFeed:
                 self.next_due[market.pk] = now + timedelta(milliseconds=market.tick_interval_ms)
             Tick.objects.bulk_create(ticks)
             save_candles(candles)
-            market_ids = [t.market_id for t in ticks]
-            transaction.on_commit(lambda: self._notify(market_ids))
+            ticks_commit([t.market_id for t in ticks])
         self.meter.add("ticks", len(ticks))
         return ticks
 
@@ -195,9 +180,6 @@ class OtcFeed:
             },
         )
         self.last_status = time.monotonic()
-
-    def _notify(self, market_ids: list[int]) -> None:
-        notify_tick_listeners(market_ids)
 
     def purge_old_ticks(self) -> int:
         cutoff = self.clock() - timedelta(days=settings.NEXUS["TICK_RETENTION_DAYS"])

@@ -8,7 +8,7 @@ a push is best effort, and a page that missed one resyncs when it reconnects.
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -18,16 +18,6 @@ from django.template.loader import render_to_string
 from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
-
-UserFragment = Callable[[object], str]
-_user_fragments: list[UserFragment] = []
-
-
-def user_fragment(render: UserFragment) -> UserFragment:
-    """Register a renderer of one per-user fragment (balance, positions, bell...)."""
-    if render not in _user_fragments:
-        _user_fragments.append(render)
-    return render
 
 
 def user_group(user_id: int) -> str:
@@ -57,7 +47,13 @@ def send_group(group: str, html: str, *, ttl_s: float | None = None) -> None:
 
 
 def render_user_state(user) -> str:
-    return "".join(render(user) for render in _user_fragments)
+    """Every per-user fragment a page shows, each rendered by the app that owns it."""
+    from apps.accounts.fragments import balance_fragment
+    from apps.bots.fragments import bots_fragment
+    from apps.notifications.fragments import bell_fragment
+    from apps.trading.fragments import positions_fragment
+
+    return "".join(render(user) for render in (balance_fragment, positions_fragment, bell_fragment, bots_fragment))
 
 
 def push_user_state_after_commit(user_ids: Iterable[int]) -> None:
@@ -94,3 +90,12 @@ def push_ticks(market_ids: list[int]) -> None:
     for market in Market.objects.filter(pk__in=market_ids):
         html = render_to_string("markets/_tick.html", {"market": market})
         send_group(market_group(market.symbol), html, ttl_s=TICK_TTL_S)
+
+
+def push_signals(market_ids: list[int]) -> None:
+    """Each market's latest votes and consensus, rendered once, to everyone watching it."""
+    from apps.bots.fragments import signals_fragment
+    from apps.markets.models import Market
+
+    for market in Market.objects.filter(pk__in=market_ids):
+        send_group(market_group(market.symbol), signals_fragment(market))

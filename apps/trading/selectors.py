@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -129,3 +129,26 @@ def chart_markers(*, account: TradingAccount, market, limit: int = 200) -> list[
         if c.exit_time:
             markers.append({"time": int(c.exit_time.timestamp()), "kind": "exit", "status": c.status, "id": c.pk})
     return sorted(markers, key=lambda m: m["time"])
+
+
+# A minute contract whose market sent no tick after expiry settles on the last
+# tick at or before expiry once this grace has passed (prices stopped or the
+# market closed); a tick contract that never saw its exit tick is void and
+# refunded after the longer wait.
+EXPIRY_GRACE = timedelta(seconds=60)
+TICK_CONTRACT_VOID_AFTER = timedelta(minutes=10)
+
+
+def contracts_due(market_ids: list[int] | None, now=None):
+    """Open contracts whose exit is known (the Nth tick, or a tick after expiry), or that waited too long."""
+    now = now or timezone.now()
+    # Deriv contracts settle from Deriv's own result (apps.trading.deriv), never from our ticks.
+    due = Contract.objects.filter(status=Status.OPEN, at_deriv=False).filter(
+        Q(duration_unit=DurationUnit.TICKS, market__last_seq__gte=F("purchase_seq") + 1 + F("duration"))
+        | Q(duration_unit=DurationUnit.MINUTES, market__last_tick_at__gt=F("expires_at"))
+        | Q(duration_unit=DurationUnit.MINUTES, expires_at__lt=now - EXPIRY_GRACE)
+        | Q(duration_unit=DurationUnit.TICKS, purchased_at__lt=now - TICK_CONTRACT_VOID_AFTER)
+    )
+    if market_ids is not None:
+        due = due.filter(market_id__in=market_ids)
+    return due

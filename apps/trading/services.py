@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from apps.notifications.services import NewNotification, notifications_create
 from apps.realtime.push import push_user_state_after_commit
 
 from .models import MINUTE_DURATIONS, TICK_DURATIONS, Contract, Direction, DurationUnit, Status
+from .selectors import contracts_due
 from .signals import contracts_settled
 
 logger = logging.getLogger(__name__)
@@ -495,29 +496,6 @@ def _spot(field: str, name: str) -> dict:
             default=Subquery(_exit_tick_by_time.values(field)[:1]),
         ),
     }
-
-
-# A minute contract whose market sent no tick after expiry settles on the last
-# tick at or before expiry once this grace has passed (prices stopped or the
-# market closed); a tick contract that never saw its exit tick is void and
-# refunded after the longer wait.
-EXPIRY_GRACE = timedelta(seconds=60)
-TICK_CONTRACT_VOID_AFTER = timedelta(minutes=10)
-
-
-def contracts_due(market_ids: list[int] | None, now=None):
-    """Open contracts whose exit is known (the Nth tick, or a tick after expiry), or that waited too long."""
-    now = now or timezone.now()
-    # Deriv contracts settle from Deriv's own result (apps.trading.deriv), never from our ticks.
-    due = Contract.objects.filter(status=Status.OPEN, at_deriv=False).filter(
-        Q(duration_unit=DurationUnit.TICKS, market__last_seq__gte=F("purchase_seq") + 1 + F("duration"))
-        | Q(duration_unit=DurationUnit.MINUTES, market__last_tick_at__gt=F("expires_at"))
-        | Q(duration_unit=DurationUnit.MINUTES, expires_at__lt=now - EXPIRY_GRACE)
-        | Q(duration_unit=DurationUnit.TICKS, purchased_at__lt=now - TICK_CONTRACT_VOID_AFTER)
-    )
-    if market_ids is not None:
-        due = due.filter(market_id__in=market_ids)
-    return due
 
 
 def outcome(*, direction: str, entry: Decimal | None, exit: Decimal | None, tie_rule: str) -> str:

@@ -5,4 +5,4 @@ class UsersConfig(AppConfig):
     name = "apps.users"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import receivers  # noqa: F401

@@ -11,11 +11,12 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.bots.engine.strategies import STRATEGIES
-from apps.bots.fragments import bots_fragment, push_signals
+from apps.bots.fragments import bots_fragment
 from apps.bots.models import Bot, BotStatus, BotTrade, Decision, KillSwitch, RegimeRecord
 from apps.bots.services import bot_start, default_config, kill_switch_set
 from apps.bots.tasks import execute_decision
 from apps.markets.models import Market, Source
+from apps.realtime.push import push_signals
 from apps.trading.models import Contract
 
 from .conftest import write_ticks
@@ -482,9 +483,9 @@ def test_the_signals_page_shows_each_active_market_and_follows_them_all(trader, 
 
 def test_signals_are_pushed_as_the_pages_partial(market, monkeypatch):
     sent = []
-    monkeypatch.setattr("apps.bots.fragments.send_group", lambda group, html: sent.append((group, html)))
+    monkeypatch.setattr("apps.realtime.push.send_group", lambda group, html: sent.append((group, html)))
     decide(market, default_config())
-    push_signals(market.pk)
+    push_signals([market.pk])
     group, html = sent[-1]
     assert group == f"market.{market.symbol}"
     assert f'id="signals-{market.symbol}"' in html and 'hx-swap-oob="true"' in html

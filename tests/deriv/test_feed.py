@@ -21,6 +21,7 @@ from apps.deriv.feed import DerivFeed
 from apps.deriv.markets import DERIV_SYMBOLS
 from apps.markets import feed as markets_feed
 from apps.markets.models import Candle, FeedStatus, Market, Source, Tick, Timeframe
+from apps.markets.signals import ticks_committed
 from tests.fakes.deriv.fixtures import running_fake_deriv
 
 from .conftest import wait_for
@@ -159,17 +160,24 @@ def test_equal_consecutive_quotes_are_all_stored(fake, feed):
     assert [p for _, _, p in stored("R_100")[-3:]] == [Decimal("850.55")] * 3
 
 
-def test_listeners_run_after_the_batch_commits(fake, feed, monkeypatch, django_capture_on_commit_callbacks):
+def test_ticks_committed_is_sent_after_the_batch_commits(fake, feed, django_capture_on_commit_callbacks):
     heard = []
-    monkeypatch.setattr(markets_feed, "_listeners", [heard.append])
+
+    def listener(sender, market_ids, **kwargs):
+        heard.append(market_ids)
+
+    ticks_committed.connect(listener)
     fake.advance(1)
 
     with django_capture_on_commit_callbacks() as callbacks:
         pump(feed, lambda: Market.objects.filter(symbol__startswith="1HZ", last_seq=BACKFILL + 1).count() == 5)
         assert heard == []
 
-    for run in callbacks:
-        run()
+    try:
+        for run in callbacks:
+            run()
+    finally:
+        ticks_committed.disconnect(listener)
     ticked = set(Market.objects.filter(last_seq__gt=BACKFILL).values_list("pk", flat=True))
     assert {i for batch in heard for i in batch} == ticked
 

@@ -129,16 +129,16 @@ def test_the_live_candle_equals_the_stored_one(signed_in, running_feed):
 
 
 def test_missed_ticks_are_fetched_so_the_candle_stays_exact(signed_in, running_feed):
-    from apps.markets import feed as feed_module
-    from apps.realtime.push import push_ticks
+    from apps.markets.signals import ticks_committed
+    from apps.realtime.receivers import ticks_to_markets
 
     page = signed_in
     page.get_by_role("button", name="1m").click()
     _wait_for_new_price(page)
-    feed_module._listeners.remove(push_ticks)  # ticks keep being written, none is pushed
+    ticks_committed.disconnect(dispatch_uid="realtime.push_ticks")  # ticks keep being written, none is pushed
     try:
         page.wait_for_timeout(1500)
     finally:
-        feed_module._listeners.append(push_ticks)
+        ticks_committed.connect(ticks_to_markets, dispatch_uid="realtime.push_ticks")
     _wait_for_new_price(page)  # the next push reveals the gap; the chart fills it from the server
     _assert_chart_candle_equals_stored(page, running_feed)

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.markets import feed as feed_module
 from apps.markets.feed import OtcFeed
 from apps.markets.generator import GeneratorSettings, PriceGenerator
 from apps.markets.models import Market, Source, Tick
+from apps.markets.signals import ticks_committed
 
 
 def seqs(market):
@@ -101,40 +101,41 @@ def test_nothing_is_written_when_no_market_is_due(feed, markets):
     assert Tick.objects.count() == count
 
 
-def test_listeners_hear_which_markets_ticked_after_commit(feed, markets, monkeypatch):
+def test_ticks_committed_says_which_markets_ticked_after_commit(feed, markets):
     heard = []
-    monkeypatch.setattr(feed_module, "_listeners", [heard.append])
 
-    feed.tick()
+    def listener(sender, market_ids, **kwargs):
+        heard.append(market_ids)
+
+    ticks_committed.connect(listener)
+    try:
+        feed.tick()
+    finally:
+        ticks_committed.disconnect(listener)
 
     assert len(heard) == 1
     assert sorted(heard[0]) == sorted(m.pk for m in markets.values())
 
 
-def test_a_failing_listener_does_not_stop_the_others(feed, markets, monkeypatch, caplog):
+def test_a_failing_receiver_does_not_stop_the_others(feed, markets, caplog):
     heard = []
 
-    def broken(market_ids):
-        raise RuntimeError("listener down")
+    def broken(sender, market_ids, **kwargs):
+        raise RuntimeError("receiver down")
 
-    monkeypatch.setattr(feed_module, "_listeners", [broken, heard.append])
+    def listener(sender, market_ids, **kwargs):
+        heard.append(market_ids)
 
-    feed.tick()
+    ticks_committed.connect(broken)
+    ticks_committed.connect(listener)
+    try:
+        feed.tick()
+    finally:
+        ticks_committed.disconnect(broken)
+        ticks_committed.disconnect(listener)
 
     assert len(heard) == 1
-    assert "listener" in caplog.text
-
-
-def test_registering_a_listener_twice_keeps_one(monkeypatch):
-    monkeypatch.setattr(feed_module, "_listeners", [])
-
-    def listener(market_ids):
-        pass
-
-    feed_module.on_ticks(listener)
-    feed_module.on_ticks(listener)
-
-    assert feed_module._listeners == [listener]
+    assert "receiver down" in caplog.text
 
 
 @pytest.mark.parametrize(("next_in", "expected"), [(0.5, 0.5), (10.0, OtcFeed.CONFIG_REFRESH_S), (-3.0, 0.0)])

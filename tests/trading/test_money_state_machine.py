@@ -32,10 +32,8 @@ from hypothesis.stateful import (
 from apps.accounts.services import account_open_demo, account_reset_demo
 from apps.ledger.checks import ledger_breaches
 from apps.ledger.models import LedgerAccount, Transfer
-from apps.markets import feed as feed_module
 from apps.markets.feed import OtcFeed
 from apps.markets.models import Market, Tick, TieRule, VolatilityMode
-from apps.trading.hooks import enqueue_settlement
 from apps.trading.models import MINUTE_DURATIONS, Contract, Status
 from apps.trading.services import contract_buy, contracts_settle, outcome, payout_for
 from apps.users.models import User
@@ -73,9 +71,6 @@ def test_money_is_conserved_through_any_sequence_of_trading(db, django_capture_o
             self.now = timezone.now()
             self._clock = mock.patch("django.utils.timezone.now", lambda: self.now)
             self._clock.start()
-            # Of the feed's listeners only settlement matters here (live pushes are tested elsewhere).
-            self._listeners = mock.patch.object(feed_module, "_listeners", [enqueue_settlement])
-            self._listeners.start()
             self.users = [User.objects.create_user(f"trader{i}@example.com", "pw") for i in range(2)]
             self.markets = [
                 Market.objects.create(
@@ -99,7 +94,6 @@ def test_money_is_conserved_through_any_sequence_of_trading(db, django_capture_o
             self._tick(1, 1.0)
 
         def teardown(self):
-            self._listeners.stop()
             self._clock.stop()
             transaction.set_rollback(True)
             self._atomic.__exit__(None, None, None)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.trading import hooks
+from apps.trading import receivers
 from apps.trading.models import Contract, Status
 from apps.trading.tasks import settle_markets, settle_overdue
 
@@ -71,23 +71,23 @@ def test_settle_markets_settles_only_the_markets_given(demo_account, two_markets
 def test_the_hook_enqueues_settlement_only_for_markets_with_due_contracts(demo_account, two_markets, monkeypatch):
     a, b = two_markets
     enqueued = []
-    monkeypatch.setattr(hooks, "async_task", lambda *args, **kwargs: enqueued.append((args, kwargs)))
+    monkeypatch.setattr(receivers, "async_task", lambda *args, **kwargs: enqueued.append((args, kwargs)))
     buy(demo_account, a, duration=1)
     buy(demo_account, b, duration=5)
     write_ticks(a, "100.00", "101.00")
     write_ticks(b, "100.00", "101.00")
 
-    hooks.enqueue_settlement([a.pk, b.pk])
+    receivers.enqueue_settlement(sender=None, market_ids=[a.pk, b.pk])
 
     assert enqueued == [(("apps.trading.tasks.settle_markets", [a.pk]), {"group": "settlement"})]
 
 
 def test_the_hook_enqueues_nothing_when_nothing_is_due(demo_account, two_markets, monkeypatch):
     enqueued = []
-    monkeypatch.setattr(hooks, "async_task", lambda *args, **kwargs: enqueued.append(args))
+    monkeypatch.setattr(receivers, "async_task", lambda *args, **kwargs: enqueued.append(args))
     buy(demo_account, two_markets[0], duration=3)
 
-    hooks.enqueue_settlement([m.pk for m in two_markets])
+    receivers.enqueue_settlement(sender=None, market_ids=[m.pk for m in two_markets])
 
     assert enqueued == []
 
