@@ -110,7 +110,7 @@ def build_bots(n: int, n_configs: int):
         window = max(REGIME_WINDOW, *(d.window for d in decisions))
         write_prices(market, climb(window + 5, 100.0))
         accounts = build_accounts(max(1, n // 5))
-        stored = [strategy_config_for(d) for d in decisions]
+        stored = [strategy_config_for(decision=d) for d in decisions]
         today = timezone.now().date()
         Bot.objects.bulk_create(
             [
@@ -232,11 +232,11 @@ def live_cycles(market, cycles: int, rng: random.Random) -> dict:
         price = max(1.0, price + rng.gauss(0.01, 0.08))
         write_prices(market, [Decimal(f"{price:.2f}")])
         committed = time.perf_counter()
-        decisions = markets_decide([market.pk])
+        decisions = markets_decide(market_ids=[market.pk])
         decide_ms.append((time.perf_counter() - committed) * 1000)
         for decision in decisions:
             if decision.is_actionable and decision.executed_at is None:
-                bought += decision_execute(decision.pk).bought
+                bought += decision_execute(decision_id=decision.pk).bought
         contracts_ms.append((time.perf_counter() - committed) * 1000)
         # Settlement is the feed's other task for the same tick; here it runs after, in the same second.
         contracts_settle(market_ids=[market.pk])

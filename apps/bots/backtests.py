@@ -52,7 +52,7 @@ def backtest_errors(*, market: Market, source: str, start, end, seed, length, se
         errors["market"] = f"{market.name} is closed."
     # The bot's own checks: stake and limits against the market, regimes, duration.
     probe = Bot(market=market, **{k: v for k, v in settings.items() if k != "starting_balance"})
-    errors |= bot_errors(probe)
+    errors |= bot_errors(bot=probe)
     balance = settings.get("starting_balance")
     if balance is None or balance < MIN_STAKE:
         errors["starting_balance"] = f"The starting balance must be at least {MIN_STAKE}."
@@ -218,7 +218,7 @@ class ProgressWriter:
         self.written_at = now
 
 
-def backtest_run(backtest_id: int) -> str:
+def backtest_run(*, backtest_id: int) -> str:
     """Run a queued backtest and save its report; a failure is saved as a readable error, not raised."""
     from .engine import backtest as engine
 

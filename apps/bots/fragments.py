@@ -18,4 +18,4 @@ def bots_fragment(user) -> str:
 
 def signals_fragment(market) -> str:
     """The market's latest votes, consensus and regime, as the signals monitor shows them."""
-    return render_to_string("bots/_signals.html", {"signal": market_signals(market), "oob": True})
+    return render_to_string("bots/_signals.html", {"signal": market_signals(market=market), "oob": True})

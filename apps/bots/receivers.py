@@ -6,19 +6,18 @@ from django_q.tasks import async_task
 from apps.markets.signals import ticks_committed
 from apps.trading.signals import contracts_settled
 
+from .selectors import markets_to_decide
+from .services import results_apply
+
 
 @receiver(ticks_committed, dispatch_uid="bots.enqueue_decisions")
 def enqueue_decisions(sender, market_ids: list[int], **kwargs) -> None:
     """Decide on the markets that need it: those with running bots, or all while the signals monitor is open."""
-    from .services import markets_to_decide
-
-    if markets := markets_to_decide(market_ids):
+    if markets := markets_to_decide(market_ids=market_ids):
         async_task("apps.bots.tasks.evaluate_markets", markets, group="bots")
 
 
 @receiver(contracts_settled, dispatch_uid="bots.apply_results")
 def apply_results(sender, results, **kwargs) -> None:
     """Inside the settlement's transaction: each bot's P&L, streaks and recovery step, exactly once."""
-    from .services import results_apply
-
-    results_apply(results)
+    results_apply(results=results)

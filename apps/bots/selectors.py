@@ -1,16 +1,17 @@
-"""Reads for the bots pages."""
+"""Reads for the bots pages and the decision cycle. Selectors never write: a missing row reads as nothing."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 
 from apps.markets.models import Market
 
 from .engine import risk
-from .models import Backtest, Bot, BotTrade, Decision, KillSwitch, RegimeRecord, SkipReason
-from .services import default_config, today
+from .models import Backtest, Bot, BotStatus, BotTrade, Decision, KillSwitch, RegimeRecord, SkipReason
+from .shared import SIGNALS_WATCHED_KEY, monitor_decision, today
 
 
 def bots_for(*, user) -> list[Bot]:
@@ -39,6 +40,20 @@ def kill_switches_for(*, user) -> dict[str, KillSwitch | None]:
     """The trader's own kill switch and the global one, each None when never set."""
     switches = {s.user_id: s for s in KillSwitch.objects.filter(Q(user=user) | Q(user=None))}
     return {"user": switches.get(user.pk), "platform": switches.get(None)}
+
+
+def engaged_switches() -> set[int | None]:
+    """User ids whose kill switch is on; None in the set means the global one."""
+    return set(KillSwitch.objects.filter(engaged=True).values_list("user_id", flat=True))
+
+
+def markets_to_decide(*, market_ids: list[int]) -> list[int]:
+    """Of `market_ids`, those a decision cycle should run on: all while the signals monitor is open,
+    otherwise those with running bots."""
+    if cache.get(SIGNALS_WATCHED_KEY):
+        return sorted(market_ids)
+    running = Bot.objects.filter(market_id__in=market_ids, status=BotStatus.RUNNING)
+    return sorted(set(running.values_list("market_id", flat=True)))
 
 
 def bot_skip_counts(*, bot: Bot) -> list[dict]:
@@ -88,15 +103,18 @@ class MarketSignal:
     regime: RegimeRecord | None
 
 
-def market_signals(market: Market) -> MarketSignal:
-    """The latest decision of the default configuration (all four strategies) and regime on a market."""
-    decision = Decision.objects.filter(market=market, config=default_config()).order_by("-seq").first()
+def market_signals(*, market: Market) -> MarketSignal:
+    """The latest decision of the monitor's configuration (all four strategies) and regime on a market.
+
+    No decision when that configuration is not stored yet: a read never creates it.
+    """
+    decision = Decision.objects.filter(market=market, config__key=monitor_decision().key).order_by("-seq").first()
     regime = RegimeRecord.objects.filter(market=market).order_by("-seq").first()
     return MarketSignal(market, decision, regime)
 
 
 def signals_overview() -> list[MarketSignal]:
-    return [market_signals(m) for m in Market.objects.filter(is_active=True).order_by("name")]
+    return [market_signals(market=m) for m in Market.objects.filter(is_active=True).order_by("name")]
 
 
 def backtests_for(*, user) -> list[Backtest]:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from .backtests import backtest_run
 from .models import Decision, RegimeRecord
 from .services import decision_execute, decision_failed, markets_decide
 
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 def evaluate_markets(market_ids: list[int]) -> int:
     """One decision cycle: decide once per configuration, then fan out each decision that says trade."""
-    decisions = markets_decide(market_ids)
+    decisions = markets_decide(market_ids=market_ids)
     for decision in decisions:
         if decision.is_actionable and decision.executed_at is None:
             execute_decision(decision.pk)
@@ -23,10 +24,10 @@ def evaluate_markets(market_ids: list[int]) -> int:
 
 def execute_decision(decision_id: int) -> None:
     try:
-        decision_execute(decision_id)
+        decision_execute(decision_id=decision_id)
     except Exception:
         logger.exception("fan-out of decision %s failed", decision_id)
-        decision_failed(decision_id)
+        decision_failed(decision_id=decision_id)
         raise
 
 
@@ -39,6 +40,4 @@ def purge_old_decisions() -> int:
 
 
 def run_backtest(backtest_id: int) -> str:
-    from .backtests import backtest_run
-
-    return backtest_run(backtest_id)
+    return backtest_run(backtest_id=backtest_id)

@@ -98,7 +98,7 @@ def _bot_form(request: HttpRequest, *, bot: Bot | None) -> HttpResponse:
     if form.is_valid():
         settings = form.settings(BOT_SETTINGS)
         if validate_only:
-            form.add_service_errors(bot_errors(Bot(user=request.user, **settings)))
+            form.add_service_errors(bot_errors(bot=Bot(user=request.user, **settings)))
         else:
             try:
                 if bot is None:

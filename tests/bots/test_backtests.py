@@ -235,8 +235,8 @@ def test_a_backtest_that_fails_says_why_and_is_not_run_again(trader, user, marke
     body = trader.get(reverse("bots:backtest", args=[broken.pk])).content.decode()
     assert "The backtest failed" in html.unescape(body)
     # A duplicate or retried task leaves finished runs alone.
-    assert backtest_run(broken.pk) == "skipped"
-    assert backtest_run(done.pk) == "skipped"
+    assert backtest_run(backtest_id=broken.pk) == "skipped"
+    assert backtest_run(backtest_id=done.pk) == "skipped"
 
 
 def test_two_to_four_finished_backtests_compare_side_by_side(trader, submit):

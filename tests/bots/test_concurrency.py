@@ -40,7 +40,7 @@ def ten_running_bots(transactional_db, make_bot, market, patient_prices):
 
 
 def test_the_same_decision_fanned_out_twice_at_once_buys_once_per_bot(ten_running_bots, market):
-    decision = next(d for d in markets_decide([market.pk]) if d.config_id == ten_running_bots[0].config_id)
+    decision = next(d for d in markets_decide(market_ids=[market.pk]) if d.config_id == ten_running_bots[0].config_id)
     assert decision.direction == "RISE"
 
     results, exceptions = run_threads(2, lambda i: execute_decision(decision.pk))

@@ -16,7 +16,7 @@ def test_a_climb_makes_one_decision_per_configuration_and_every_bot_trades_it(us
         bot_start(user=user, bot_id=bot.pk)
     write_ticks(market, climb())
 
-    decisions = markets_decide([market.pk])
+    decisions = markets_decide(market_ids=[market.pk])
 
     # The trend bots' configuration and the monitor's default one.
     assert len(decisions) == 2

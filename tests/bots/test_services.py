@@ -9,6 +9,7 @@ from apps.audit.models import AuditEvent
 from apps.bots.engine.config import DecisionConfig
 from apps.bots.models import Bot, BotSkip, BotStatus, BotTrade, KillSwitch
 from apps.bots.services import bot_start, bot_stop, bot_update, kill_switch_set
+from apps.bots.signals import bots_changed
 from apps.bots.tasks import evaluate_markets
 from apps.ledger.models import AccountKind, Realm, TransferKind
 from apps.ledger.services import system_account, transfer
@@ -39,6 +40,31 @@ def test_starting_twice_runs_once_and_audits_once(make_bot, user):
     assert AuditEvent.objects.filter(action="bot.start").count() == 1
     bot.refresh_from_db()
     assert bot.starting_equity == Decimal("10000.00") and bot.day is not None
+
+
+def test_starting_and_stopping_tells_bots_changed_with_the_owner_after_commit(
+    make_bot, user, django_capture_on_commit_callbacks
+):
+    bot = make_bot()
+    told = []
+
+    def listen(sender, user_ids, **kwargs):
+        told.append((sender, user_ids))
+
+    bots_changed.connect(listen)
+    try:
+        with django_capture_on_commit_callbacks() as callbacks:
+            bot_start(user=user, bot_id=bot.pk)
+        assert told == []
+        for callback in callbacks:
+            callback()
+        assert told == [(Bot, [user.pk])]
+        told.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            bot_stop(user=user, bot_id=bot.pk)
+        assert told == [(Bot, [user.pk])]
+    finally:
+        bots_changed.disconnect(listen)
 
 
 def test_a_bot_on_an_inactive_market_does_not_start(make_bot, user, market):

@@ -12,8 +12,9 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.bots.engine.strategies import STRATEGIES
 from apps.bots.fragments import bots_fragment
-from apps.bots.models import Bot, BotStatus, BotTrade, Decision, KillSwitch, RegimeRecord
-from apps.bots.services import bot_start, default_config, kill_switch_set
+from apps.bots.models import Bot, BotStatus, BotTrade, Decision, KillSwitch, RegimeRecord, StrategyConfig
+from apps.bots.services import bot_start, kill_switch_set
+from apps.bots.shared import monitor_decision
 from apps.bots.tasks import execute_decision
 from apps.markets.models import Market, Source
 from apps.realtime.push import push_signals
@@ -59,6 +60,11 @@ def bot_form(market, account, **overrides) -> dict:
                 data[f"{name}-{field.name}"] = str(field.default)
     data.update(overrides)
     return data
+
+
+def monitor_config() -> StrategyConfig:
+    """The signals monitor's configuration, as the data migration stored it."""
+    return StrategyConfig.objects.get(key=monitor_decision().key)
 
 
 def field_error(body: str, field: str) -> str:
@@ -467,7 +473,7 @@ def test_the_detail_page_counts_skips_by_reason(trader, user, market, make_bot):
 
 
 def test_the_signals_page_shows_each_active_market_and_follows_them_all(trader, markets, market):
-    decide(market, default_config())
+    decide(market, monitor_config())
     body = trader.get(reverse("bots:signals")).content.decode()
     active = Market.objects.filter(is_active=True).order_by("name")
     for m in active:
@@ -484,7 +490,7 @@ def test_the_signals_page_shows_each_active_market_and_follows_them_all(trader, 
 def test_signals_are_pushed_as_the_pages_partial(market, monkeypatch):
     sent = []
     monkeypatch.setattr("apps.realtime.push.send_group", lambda group, html: sent.append((group, html)))
-    decide(market, default_config())
+    decide(market, monitor_config())
     push_signals([market.pk])
     group, html = sent[-1]
     assert group == f"market.{market.symbol}"

@@ -1,0 +1,311 @@
+"""Bots: create and edit, start and stop, kill switches, staff stops, and settled results.
+
+Every change to a trader's bots is told after commit through `bots_changed`
+with the owners' ids (realtime pushes their bots' live fragments).
+"""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.audit.services import audit_log
+from apps.common.events import send_after_commit
+from apps.markets.models import Market
+from apps.notifications.models import Kind
+from apps.notifications.services import NewNotification, notifications_create
+from apps.trading.models import MINUTE_DURATIONS, TICK_DURATIONS, DurationUnit
+from apps.trading.services import market_refusal
+
+from ..engine import risk
+from ..engine.config import DecisionConfig
+from ..engine.regime import RegimeKind
+from ..models import (
+    RISK_SETTING_FIELDS,
+    RISK_STATE_FIELDS,
+    Bot,
+    BotStatus,
+    BotTrade,
+    KillSwitch,
+    StrategyConfig,
+    risk_settings_of,
+    risk_state_of,
+)
+from ..selectors import engaged_switches
+from ..shared import today
+from ..signals import bots_changed
+
+# Fields a trader sets on a bot (besides its strategy configuration).
+BOT_SETTINGS = ("name", "account", "market", "blocked_regimes", "duration", "duration_unit", *RISK_SETTING_FIELDS)
+
+
+def strategy_config_for(*, decision: DecisionConfig) -> StrategyConfig:
+    """The stored row of a configuration, created the first time a bot (or the monitor) uses it."""
+    config, _ = StrategyConfig.objects.get_or_create(
+        key=decision.key,
+        defaults={
+            "strategies": {s.name: s.params() for s in decision.built},
+            "min_agreeing": decision.min_agreeing,
+            "min_confidence": Decimal(decision.min_confidence).quantize(Decimal("0.01")),
+        },
+    )
+    return config
+
+
+def _market_refusal(bot: Bot) -> str | None:
+    # Prices are not checked: a bot is set up or started ahead of its trades.
+    return market_refusal(bot.account, bot.market, check_prices=False)
+
+
+def bot_errors(*, bot: Bot) -> dict[str, str]:
+    """Every problem with a bot's settings, by field, in a trader's words."""
+    errors: dict[str, str] = {}
+    refusal = bot.account_id and bot.market_id and _market_refusal(bot)
+    if refusal:
+        errors["market"] = refusal
+    if bot.market_id:
+        settings_errors = bot.risk_settings().errors()
+        for name, message in settings_errors.items():
+            # The market's own limits are not the trader's to fix: say it on the stake.
+            errors["base_stake" if name.startswith("market_") else name] = message
+    unknown = set(bot.blocked_regimes) - set(RegimeKind)
+    if unknown or not isinstance(bot.blocked_regimes, list):
+        errors["blocked_regimes"] = "Choose regimes among bullish, bearish and sideways."
+    elif len(set(bot.blocked_regimes)) == len(RegimeKind):
+        errors["blocked_regimes"] = "Blocking every regime would never let the bot trade."
+    if bot.duration_unit == DurationUnit.TICKS and bot.duration not in TICK_DURATIONS:
+        errors["duration"] = "Tick contracts last 1 to 10 ticks."
+    elif bot.duration_unit == DurationUnit.MINUTES and bot.duration not in MINUTE_DURATIONS:
+        errors["duration"] = "Choose 1, 5, 15, 30 or 60 minutes."
+    elif bot.duration_unit not in DurationUnit.values:
+        errors["duration"] = "Choose ticks or minutes."
+    return errors
+
+
+def _check(bot: Bot) -> None:
+    if errors := bot_errors(bot=bot):
+        raise ValidationError(errors)
+
+
+def _changed(user_ids) -> None:
+    send_after_commit(bots_changed, sender=Bot, user_ids=sorted(set(user_ids)))
+
+
+def bot_create(*, user, decision: DecisionConfig, settings: dict, request=None) -> Bot:
+    """A new, stopped bot. `settings` holds BOT_SETTINGS; ValidationError names each bad field."""
+    with transaction.atomic():
+        bot = Bot(user=user, config=strategy_config_for(decision=decision), **settings)
+        if bot.account.user_id != user.pk:
+            raise ValidationError({"account": "Choose one of your accounts."})
+        _check(bot)
+        bot.save()
+        audit_log(actor=user, action="bot.create", target=bot, request=request, data=_describe(bot))
+    _changed([user.pk])
+    return bot
+
+
+def bot_update(*, user, bot: Bot, decision: DecisionConfig, settings: dict, request=None) -> Bot:
+    """Change a bot's settings, running or not: the next decision reads them. Audited with what changed."""
+    with transaction.atomic():
+        bot = Bot.objects.select_for_update().select_related("market", "account").get(pk=bot.pk, user=user)
+        before = _describe(bot)
+        bot.config = strategy_config_for(decision=decision)
+        for name, value in settings.items():
+            setattr(bot, name, value)
+        if bot.account.user_id != user.pk:
+            raise ValidationError({"account": "Choose one of your accounts."})
+        _check(bot)
+        bot.save()
+        after = _describe(bot)
+        changed = {k: [before[k], after[k]] for k in after if before.get(k) != after[k]}
+        if changed:
+            audit_log(actor=user, action="bot.update", target=bot, request=request, data={"changed": changed})
+    _changed([user.pk])
+    return bot
+
+
+def _describe(bot: Bot) -> dict:
+    data = {name: getattr(bot, name) for name in BOT_SETTINGS if name not in ("account", "market")}
+    data |= {"account": bot.account_id, "market": bot.market_id, "running": bot.is_running}
+    data |= {"strategies": bot.config.strategies, "min_agreeing": bot.config.min_agreeing}
+    data["min_confidence"] = bot.config.min_confidence
+    return {k: v if isinstance(v, bool | int | list | dict) or v is None else str(v) for k, v in data.items()}
+
+
+# --- Start, stop, kill switches ---------------------------------------------
+
+
+def bot_start(*, user, bot_id: int, request=None) -> Bot:
+    """Start a stopped bot. Two start requests at once start it once; a running bot is left as it is."""
+    with transaction.atomic():
+        bot = (
+            Bot.objects.select_for_update()
+            .select_related("market", "account__ledger_account", "config")
+            .get(pk=bot_id, user=user)
+        )
+        if bot.is_running:
+            return bot
+        if refusal := _market_refusal(bot):
+            raise ValidationError(refusal)
+        _check(bot)
+        engaged = engaged_switches()
+        switches = risk.KillSwitches(user=user.pk in engaged, platform=None in engaged)
+        if bot.day is None:
+            state = risk.start(day=today(), equity=bot.account.ledger_account.balance)
+        else:
+            state = risk.restart(risk.roll_day(bot.risk_state(), today()))
+        sizing = risk.size(bot.risk_settings(), state, kill_switches=switches)
+        if sizing.stop:
+            raise ValidationError(f"The bot cannot start: {sizing.reason}")
+        bot.set_risk_state(state)
+        bot.status, bot.stopped_reason, bot.stop_detail = BotStatus.RUNNING, "", ""
+        bot.started_at, bot.last_skip = timezone.now(), ""
+        bot.save()
+        audit_log(actor=user, action="bot.start", target=bot, request=request)
+    _changed([user.pk])
+    return bot
+
+
+def bot_stop(*, user, bot_id: int, request=None) -> Bot:
+    with transaction.atomic():
+        bot = Bot.objects.select_for_update().get(pk=bot_id, user=user)
+        if bot.is_running:
+            # Tells bots_changed itself.
+            bots_stop(bot_ids=[bot.pk], reason="BY_USER", detail="You stopped the bot.", notify=False)
+            audit_log(actor=user, action="bot.stop", target=bot, request=request)
+        else:
+            _changed([user.pk])
+        bot.refresh_from_db()
+    return bot
+
+
+def bots_stop_by_staff(*, bot_ids: list[int], actor=None, detail: str = "Stopped by staff.") -> int:
+    with transaction.atomic():
+        stopped = bots_stop(bot_ids=bot_ids, reason="BY_STAFF", detail=detail)
+        for bot_id in stopped:
+            audit_log(actor=actor, action="bot.stop", data={"bot": bot_id, "by": "staff"})
+    return len(stopped)
+
+
+def bots_stop(*, bot_ids, reason: str, detail: str, notify: bool = True) -> list[int]:
+    """Stop those of `bot_ids` still running: one conditional update, one notice per bot, told after commit.
+
+    The stop of every path (trader, staff, kill switch, risk manager in the cycle); returns the ids stopped.
+    """
+    bots = list(Bot.objects.filter(pk__in=bot_ids, status=BotStatus.RUNNING).values_list("pk", "user_id", "name"))
+    if not bots:
+        return []
+    Bot.objects.filter(pk__in=[pk for pk, _, _ in bots], status=BotStatus.RUNNING).update(
+        status=BotStatus.STOPPED, stopped_reason=reason, stop_detail=detail[:300], stopped_at=timezone.now()
+    )
+    label = dict(Bot._meta.get_field("stopped_reason").choices)[reason]
+    if notify:
+        notifications_create(
+            NewNotification(
+                user_id=user_id,
+                kind=Kind.BOT_STOPPED,
+                title=f"Bot {name} stopped: {label.lower()}"[:120],
+                body=detail[:500],
+                link=reverse("bots:detail", args=[pk]),
+            )
+            for pk, user_id, name in bots
+        )
+    _changed(user_id for _, user_id, _ in bots)
+    return [pk for pk, _, _ in bots]
+
+
+def kill_switch_set(*, user=None, engaged: bool, actor=None, reason: str = "", request=None) -> int:
+    """Engage or release a user's kill switch (`user`) or the global one (no `user`).
+
+    Engaging stops every bot it covers at once, and the fan-out refuses new
+    bot trades while it is on. Releasing starts nothing: bots wait for their
+    trader. Returns the number of bots stopped.
+    """
+    with transaction.atomic():
+        switch, _ = KillSwitch.objects.select_for_update().get_or_create(user=user)
+        switch.engaged, switch.reason, switch.changed_by = engaged, reason[:200], actor
+        switch.save()
+        scope = "global" if user is None else f"user:{user.pk}"
+        audit_log(
+            actor=actor,
+            action="bot.kill_switch.engage" if engaged else "bot.kill_switch.release",
+            request=request,
+            data={"scope": scope, "reason": reason},
+        )
+        stopped = []
+        if engaged:
+            bots = Bot.objects.filter(status=BotStatus.RUNNING)
+            if user is not None:
+                bots = bots.filter(user=user)
+            code = risk.StopReason.USER_KILL_SWITCH if user is not None else risk.StopReason.GLOBAL_KILL_SWITCH
+            detail = f"{code.label[0].upper()}{code.label[1:]}" + (f": {reason}" if reason else ".")
+            stopped = bots_stop(bot_ids=list(bots.values_list("pk", flat=True)), reason=code, detail=detail)
+    if user is not None:
+        # The trader's banner shows their switch; the global one's users hear of it through their stopped bots.
+        _changed([user.pk])
+    return len(stopped)
+
+
+# --- Risk state after trades and results ---------------------------------------
+
+
+def risk_states_save(*, states: list[tuple[int, risk.RiskState, str | None]], now) -> None:
+    """One prepared statement for every bot: its risk state and, after a decision (last skip not None),
+    the decision's time and the last skip."""
+    if not states:
+        return
+    decided = states[0][2] is not None
+    table = connection.ops.quote_name(Bot._meta.db_table)
+    columns = (*RISK_STATE_FIELDS, "last_skip", "last_decision_at") if decided else RISK_STATE_FIELDS
+    assignments = ", ".join(f"{connection.ops.quote_name(c)} = %s" for c in columns)
+    at = connection.ops.adapt_datetimefield_value(now)
+    adapt_day = connection.ops.adapt_datefield_value
+    params = []
+    for pk, state, last_skip in states:
+        values = [adapt_day(state.day) if name == "day" else getattr(state, name) for name in RISK_STATE_FIELDS]
+        params.append((*values, last_skip[:300], at, pk) if decided else (*values, pk))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", params)
+
+
+def results_apply(*, results: list[tuple[int, str, Decimal, Decimal]]) -> None:
+    """Settled contracts of bots update their risk state; a bot whose limit is now reached stops at once.
+
+    Called inside the settlement's transaction, so each result is applied exactly once.
+    """
+    by_contract = {pk: (stake, paid) for pk, _, stake, paid in results}
+    trades = list(
+        BotTrade.objects.filter(contract_id__in=by_contract, result_applied=False)
+        .order_by("contract_id")
+        .values_list("pk", "contract_id", "bot_id")
+    )
+    if not trades:
+        return
+    rows = Bot.objects.filter(pk__in={bot_id for _, _, bot_id in trades})
+    bots = {
+        row["pk"]: row
+        for row in rows.values("pk", "user_id", "status", "market_id", *RISK_SETTING_FIELDS, *RISK_STATE_FIELDS)
+    }
+    markets = Market.objects.in_bulk({row["market_id"] for row in bots.values()})
+    states = {pk: risk.roll_day(risk_state_of(row), today()) for pk, row in bots.items()}
+    for _, contract_id, bot_id in trades:
+        stake, paid = by_contract[contract_id]
+        settings = risk_settings_of(bots[bot_id], markets[bots[bot_id]["market_id"]])
+        states[bot_id] = risk.after_result(settings, states[bot_id], stake=stake, profit=paid - stake)
+    BotTrade.objects.filter(pk__in=[pk for pk, _, _ in trades]).update(result_applied=True)
+    risk_states_save(states=[(pk, state, None) for pk, state in states.items()], now=timezone.now())
+    engaged = engaged_switches()
+    stops = defaultdict(list)
+    for pk, row in bots.items():
+        if row["status"] != BotStatus.RUNNING:
+            continue
+        switches = risk.KillSwitches(user=row["user_id"] in engaged, platform=None in engaged)
+        sizing = risk.size(risk_settings_of(row, markets[row["market_id"]]), states[pk], kill_switches=switches)
+        if sizing.stop:
+            stops[(sizing.stop, sizing.reason)].append(pk)
+    for (code, detail), ids in stops.items():
+        bots_stop(bot_ids=ids, reason=code, detail=detail)
+    _changed(row["user_id"] for row in bots.values())
