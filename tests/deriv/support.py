@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
 from apps.deriv import crypto, services
-from apps.deriv.connections import DerivConnections
+from apps.deriv.manager import DerivConnections
 from apps.deriv.models import DerivLink
 from apps.ledger.models import LedgerAccount
 from apps.markets.models import Market, Source, TieRule
@@ -60,7 +60,7 @@ def fresh(market: Market) -> None:
 
 
 class Manager:
-    """The connection manager on its own thread, as runfeed runs it."""
+    """The connection manager on its own thread, as `run_deriv` runs it (there, on the main thread)."""
 
     def __init__(self, **options):
         self.manager = DerivConnections(client_options=FAST_CLIENT, **options)

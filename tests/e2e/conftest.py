@@ -231,8 +231,8 @@ class DerivThreads:
     """
 
     def __init__(self, **client_options):
-        from apps.deriv.connections import DerivConnections
         from apps.deriv.feed import DerivFeed
+        from apps.deriv.manager import DerivConnections
 
         self.feed = DerivFeed()
         self.manager = DerivConnections(client_options=client_options)
