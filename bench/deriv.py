@@ -228,8 +228,8 @@ def run_purchases(fake: FakeDeriv, args) -> dict[str, list[float]]:
     from apps.accounts.models import AccountType, TradingAccount
     from apps.deriv import adapter, crypto, services
     from apps.deriv.client import DerivClient
-    from apps.deriv.connections import DerivConnections
     from apps.deriv.feed import DerivFeed
+    from apps.deriv.manager import DerivConnections
     from apps.deriv.rest import DerivRest
     from apps.trading.models import Status
     from apps.trading.services import contract_buy

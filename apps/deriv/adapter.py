@@ -13,7 +13,6 @@ from .errors import WrongResponse, from_ws
 
 RISE, FALL = "RISE", "FALL"
 CONTRACT_TYPES = {RISE: "CALL", FALL: "PUT"}
-GRANULARITIES = (60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
 
 
 # ---------------------------------------------------------------- normalisers
@@ -90,30 +89,8 @@ class Tick:
 
 
 @dataclass(frozen=True)
-class Candle:
-    """A candle; `epoch` is the bucket start. For a live `ohlc`, `last_epoch` is its latest tick."""
-
-    epoch: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    symbol: str | None = None
-    granularity: int | None = None
-    last_epoch: int | None = None
-    subscription_id: str | None = None
-
-
-@dataclass(frozen=True)
 class History:
     ticks: tuple[Tick, ...]
-    pip_size: int | None
-    subscription_id: str | None = None
-
-
-@dataclass(frozen=True)
-class CandleHistory:
-    candles: tuple[Candle, ...]
     pip_size: int | None
     subscription_id: str | None = None
 
@@ -152,37 +129,6 @@ def parse_history(message: dict, symbol: str = "") -> History:
     pip = _int(message.get("pip_size"))
     ticks = tuple(Tick(symbol, _int(t), decimal(p), pip) for p, t in zip(prices, times, strict=True))
     return History(ticks, pip, subscription_id(message))
-
-
-def _candle(data: dict, **extra) -> Candle:
-    return Candle(
-        epoch=_int(data.get("open_time", data.get("epoch"))),
-        open=_required_decimal(data, "open"),
-        high=_required_decimal(data, "high"),
-        low=_required_decimal(data, "low"),
-        close=_required_decimal(data, "close"),
-        **extra,
-    )
-
-
-def parse_candles(message: dict) -> CandleHistory:
-    if "error" in message:
-        raise from_ws(message)
-    candles = message.get("candles")
-    if not isinstance(candles, list):
-        raise WrongResponse("no candles list")
-    return CandleHistory(tuple(_candle(c) for c in candles), _int(message.get("pip_size")), subscription_id(message))
-
-
-def parse_ohlc(message: dict) -> Candle:
-    body = _body(message, "ohlc")
-    return _candle(
-        body,
-        symbol=body.get("symbol"),
-        granularity=_int(body.get("granularity")),
-        last_epoch=_int(body.get("epoch")),
-        subscription_id=subscription_id(message) or body.get("id"),
-    )
 
 
 def parse_active_symbols(message: dict) -> list[ActiveSymbol]:
@@ -348,26 +294,6 @@ def parse_open_contract(message: dict) -> OpenContract | None:
 
 
 @dataclass(frozen=True)
-class Sale:
-    contract_id: int
-    sold_for: Decimal
-    balance_after: Decimal
-    transaction_id: int
-    reference_id: int
-
-
-def parse_sell(message: dict) -> Sale:
-    body = _body(message, "sell")
-    return Sale(
-        contract_id=_int(body.get("contract_id")),
-        sold_for=_required_decimal(body, "sold_for"),
-        balance_after=_required_decimal(body, "balance_after"),
-        transaction_id=_int(body.get("transaction_id")),
-        reference_id=_int(body.get("reference_id")),
-    )
-
-
-@dataclass(frozen=True)
 class PortfolioEntry:
     contract_id: int
     contract_type: str
@@ -514,10 +440,6 @@ def open_contract_request(contract_id: int | None = None, *, subscribe: bool = T
     return request
 
 
-def sell_request(contract_id: int, price: Decimal = Decimal(0)) -> dict:
-    return {"sell": int(contract_id), "price": _number(price)}
-
-
 def portfolio_request() -> dict:
     return {"portfolio": 1}
 
@@ -530,15 +452,8 @@ def ticks_request(symbol: str, *, subscribe: bool = True) -> dict:
     return {"ticks": symbol, "subscribe": 1} if subscribe else {"ticks": symbol}
 
 
-def ticks_history_request(
-    symbol: str, *, count: int = 1000, style: str = "ticks", granularity: int | None = None, subscribe=False
-) -> dict:
-    request: dict = {"ticks_history": symbol, "end": "latest", "count": int(count), "style": style}
-    if style == "candles":
-        granularity = granularity or 60
-        if granularity not in GRANULARITIES:
-            raise ValueError(f"granularity must be one of {GRANULARITIES}")
-        request["granularity"] = granularity
+def ticks_history_request(symbol: str, *, count: int = 1000, subscribe=False) -> dict:
+    request: dict = {"ticks_history": symbol, "end": "latest", "count": int(count), "style": "ticks"}
     if subscribe:
         request["subscribe"] = 1
     return request
@@ -561,7 +476,3 @@ def forget_all_request(*stream_types: str) -> dict:
 
 def ping_request() -> dict:
     return {"ping": 1}
-
-
-def time_request() -> dict:
-    return {"time": 1}

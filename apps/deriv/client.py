@@ -85,9 +85,6 @@ class Subscription:
         self.first_response: dict | None = None
         self.active = True
 
-    def forget(self, timeout: float | None = None) -> bool:
-        return self._client.forget(self, timeout=timeout)
-
     def __repr__(self) -> str:
         method = adapter_method(self.request)
         return f"<Subscription {method} id={self.id}>"
@@ -209,9 +206,6 @@ class DerivClient:
         with self._lock:
             return list(self._subscriptions)
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
-
     # ------------------------------------------------------------------ calls
 
     def call(self, request: dict, timeout: float | None = None) -> dict:
@@ -266,9 +260,6 @@ class DerivClient:
         except Disconnected:
             return False
         return answer.get("forget") == 1
-
-    def ping(self, timeout: float | None = None) -> bool:
-        return self.call(adapter.ping_request(), timeout).get("ping") == "pong"
 
     # ------------------------------------------------------------------ sending and waiting
 

@@ -4,7 +4,7 @@
     gateway.buy_many([id, id, ...])           # bots: hand the orders over, do not wait
     gateway.unlinked(user_id)                 # close that trader's sockets now
 
-The manager (apps.deriv.connections) listens on one channel, MANAGER_CHANNEL.
+The manager (apps.deriv.manager, run by `manage.py run_deriv`) listens on one channel, MANAGER_CHANNEL.
 A request carries this process's reply channel (`new_channel`, made once) and
 a request id, and the caller waits for the answer with that id, with a
 timeout: plain request/reply over the layer the live pages already use (Redis

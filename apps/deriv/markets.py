@@ -93,10 +93,10 @@ def deriv_markets_sync(*, client: DerivClient | None = None, timeout: float = 10
             answer = own.call(request, timeout)
     else:
         answer = client.call(request, timeout)
-    return deriv_markets_apply(adapter.parse_active_symbols(answer))
+    return deriv_markets_apply(items=adapter.parse_active_symbols(answer))
 
 
-def deriv_markets_apply(items: list[adapter.ActiveSymbol]) -> SyncResult:
+def deriv_markets_apply(*, items: list[adapter.ActiveSymbol]) -> SyncResult:
     """Write Deriv's answer into the markets table (the part of the sync that needs no socket)."""
     wanted = deriv_symbols()
     offered = {item.symbol: item for item in items if item.symbol in wanted}

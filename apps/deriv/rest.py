@@ -1,18 +1,16 @@
-"""OAuth2 + PKCE and the REST endpoints of Deriv's New API, on the standard library only.
+"""Deriv's OAuth2 token endpoint and the REST endpoints of its New API, on the standard library only.
 
-auth.deriv.com: /oauth2/auth (browser) and /oauth2/token (server-side exchange).
+auth.deriv.com: /oauth2/token (the server-side code exchange and refresh). The browser's
+side, /oauth2/auth with its state and PKCE pair, is allauth's (apps.deriv.provider).
 api.derivws.com: accounts, per-account OTP WebSocket URLs, demo balance reset.
 Every error becomes a typed DerivError; tokens never appear in a message or log line.
 """
 
-import base64
-import hashlib
 import json
 import logging
-import secrets
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
@@ -23,65 +21,10 @@ log = logging.getLogger(__name__)
 
 AUTH_BASE = "https://auth.deriv.com"
 REST_BASE = "https://api.derivws.com"
-WS_PUBLIC = "wss://api.derivws.com/trading/v1/options/ws/public"
 ACCOUNTS_PATH = "/trading/v1/options/accounts"
 
 
-# ---------------------------------------------------------------- PKCE and the authorize URL
-
-
-@dataclass(frozen=True)
-class PkcePair:
-    verifier: str = field(repr=False)
-    challenge: str
-    method: str = "S256"
-
-
-def pkce_challenge(verifier: str) -> str:
-    """BASE64URL(SHA256(verifier)) without padding (RFC 7636, S256)."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def pkce_pair() -> PkcePair:
-    verifier = secrets.token_urlsafe(64)  # 86 characters of the unreserved set
-    return PkcePair(verifier, pkce_challenge(verifier))
-
-
-def new_state() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def authorize_url(
-    *,
-    client_id: str,
-    redirect_uri: str,
-    state: str,
-    code_challenge: str,
-    scopes: Iterable[str] = ("trade", "account_manage"),
-    signup: bool = False,
-    partner_params: Mapping[str, str] | None = None,
-    auth_base: str = AUTH_BASE,
-) -> str:
-    """Where to send the browser. `signup` shows Deriv's sign-up form (prompt=registration);
-    `partner_params` carry the attribution (e.g. {"utm_source": …, "affiliate_token": …})."""
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": redirect_uri,
-        "scope": " ".join(scopes),
-        "state": state,
-        "code_challenge": code_challenge,
-        "code_challenge_method": "S256",
-    }
-    if signup:
-        params["prompt"] = "registration"
-    for name, value in (partner_params or {}).items():
-        if name in params:
-            raise ValueError(f"partner parameter {name!r} would override an OAuth parameter")
-        if value:
-            params[name] = value
-    return f"{auth_base.rstrip('/')}/oauth2/auth?{urlencode(params, quote_via=quote)}"
+# ---------------------------------------------------------------- the OAuth callback
 
 
 def callback_error(params: Mapping[str, str]) -> DerivError | None:
@@ -106,10 +49,6 @@ class TokenSet:
     token_type: str | None = None
     expires_in: int | None = None
     scope: str | None = None
-
-    @property
-    def scopes(self) -> frozenset[str]:
-        return frozenset((self.scope or "").split())
 
 
 def _token_set(body: object) -> TokenSet:
@@ -186,12 +125,6 @@ class DerivRest:
     def accounts(self) -> list[adapter.Account]:
         return adapter.parse_accounts(self._request("GET", ACCOUNTS_PATH))
 
-    def create_account(self, *, account_type: str, currency: str = "USD", group: str = "row") -> adapter.Account:
-        body = self._request(
-            "POST", ACCOUNTS_PATH, {"currency": currency, "group": group, "account_type": account_type}
-        )
-        return adapter.parse_account(body.get("data"))
-
     def otp_url(self, account_id: str) -> str:
         """A one-time WebSocket URL for this account (demo or real): use it at once, and only once."""
         return adapter.parse_otp(self._request("POST", f"{ACCOUNTS_PATH}/{quote(account_id, safe='')}/otp"))
@@ -201,11 +134,6 @@ class DerivRest:
         data = body.get("data") if isinstance(body, dict) else None
         # The answer's shape is not documented (API.md §2.2): use it only if it is an account.
         return adapter.parse_account(data) if isinstance(data, dict) and data.get("account_id") else None
-
-    def health(self) -> bool:
-        request = urllib.request.Request(f"{self.base_url}/v1/health", method="GET")
-        _send(request, self.timeout, what="GET /v1/health")
-        return True
 
     def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}

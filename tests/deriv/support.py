@@ -1,19 +1,61 @@
 """Helpers for the Deriv tests: linked traders, Deriv markets, the connection manager on a thread, purchases."""
 
+import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 from decimal import Decimal
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
+from allauth.socialaccount.providers.oauth2.utils import generate_code_challenge
 from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
-from apps.deriv import crypto, services
-from apps.deriv.connections import DerivConnections
+from apps.deriv import adapter, crypto, rest, services
+from apps.deriv.manager import DerivConnections
 from apps.deriv.models import DerivLink
 from apps.ledger.models import LedgerAccount
 from apps.markets.models import Market, Source, TieRule
 from apps.trading.models import Contract, Status
 from apps.trading.services import contract_buy
+
+REDIRECT = "https://nexus.example.com/deriv/callback/"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def authorize(fake, **params):
+    """A browser at Deriv's authorize page, with a fresh PKCE pair and state as allauth makes them for a
+    sign-in; returns (the code verifier, the state, the callback query Deriv redirects to)."""
+    pkce, state = generate_code_challenge(), secrets.token_urlsafe(16)
+    query = {
+        "response_type": "code",
+        "client_id": fake.client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "trade account_manage",
+        "state": state,
+        "code_challenge": pkce["code_challenge"],
+        "code_challenge_method": "S256",
+        **params,
+    }
+    opener = urllib.request.build_opener(_NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        opener.open(f"{fake.auth_base}/oauth2/auth?{urlencode(query)}")
+    assert caught.value.code == 302
+    location = caught.value.headers["Location"]
+    assert location.startswith(REDIRECT)
+    return pkce["code_verifier"], state, {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def exchange(fake, code, verifier):
+    return rest.exchange_code(
+        client_id=fake.client_id, code=code, redirect_uri=REDIRECT, code_verifier=verifier, auth_base=fake.auth_base
+    )
 
 
 def link_user(user, fake, *, token=None, refresh_token="") -> DerivLink:
@@ -60,7 +102,7 @@ def fresh(market: Market) -> None:
 
 
 class Manager:
-    """The connection manager on its own thread, as runfeed runs it."""
+    """The connection manager on its own thread, as `run_deriv` runs it (there, on the main thread)."""
 
     def __init__(self, **options):
         self.manager = DerivConnections(client_options=FAST_CLIENT, **options)
@@ -112,6 +154,11 @@ def run_until_settled(fake, contract_ids, *, seconds=14, timeout=10):
     ids = list(contract_ids)
     fake.advance(seconds)
     wait_for(lambda: settled(ids) == len(ids), timeout=timeout)
+
+
+def pong(client) -> bool:
+    """The socket answers: a `ping` comes back as `pong`."""
+    return client.call(adapter.ping_request()).get("ping") == "pong"
 
 
 def wait_for(predicate, timeout: float = 3.0, interval: float = 0.005):

@@ -12,7 +12,7 @@ from apps.deriv.errors import DerivAuthError, Forbidden, RateLimit
 from apps.deriv.models import Connection, DerivAccount, DerivLink
 from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
 
-from .support import deriv, link_user
+from .support import authorize, deriv, exchange, link_user
 
 
 @pytest.fixture
@@ -160,10 +160,8 @@ def test_a_token_lacking_the_trade_scope_disconnects_with_the_reason_shown(clien
 
 
 def test_an_expired_token_with_a_refresh_token_is_renewed_quietly(user, demo_account, deriv_on):
-    from tests.deriv.test_rest import authorize, exchange
-
-    pkce, _, callback = authorize(deriv_on)
-    tokens = exchange(deriv_on, callback["code"], pkce.verifier)
+    verifier, _, callback = authorize(deriv_on)
+    tokens = exchange(deriv_on, callback["code"], verifier)
     link = link_user(user, deriv_on, token=tokens.access_token, refresh_token=tokens.refresh_token)
     deriv_on.expire_token(tokens.access_token)
     deriv_on.set_balance(deriv_on.account_id("real"), "500")

@@ -129,31 +129,11 @@ def test_buy_tick_and_balance():
     assert balance.balance == Decimal("9990.5") and balance.account_id == "DOT90004580"
 
 
-def test_history_candles_and_ohlc():
+def test_history():
     history = adapter.parse_history(
         {"history": {"prices": [236.0711, 236.0722], "times": [1700000000, 1700000002]}, "pip_size": 4}, "R_50"
     )
     assert [t.quote for t in history.ticks] == [Decimal("236.0711"), Decimal("236.0722")]
-    candles = adapter.parse_candles(
-        {"candles": [{"epoch": 1563261960, "open": 304.2, "high": 304.3, "low": 303.9, "close": 304.0}]}
-    )
-    assert candles.candles[0].high == Decimal("304.3") and candles.candles[0].epoch == 1563261960
-    ohlc = adapter.parse_ohlc(
-        {
-            "ohlc": {
-                "close": "1558.59",
-                "epoch": 1746777986,
-                "granularity": 60,
-                "high": "1562.84",
-                "id": "f55858b0-82ac-aac8-7bd2-af8ca5295d97",
-                "low": "1558.59",
-                "open": "1562.84",
-                "open_time": 1746777960,
-                "symbol": "R_100",
-            }
-        }
-    )
-    assert ohlc.epoch == 1746777960 and ohlc.last_epoch == 1746777986 and ohlc.close == Decimal("1558.59")
 
 
 def test_active_symbols_pip_is_a_step_not_a_count():
@@ -231,7 +211,5 @@ def test_requests_use_new_api_names_and_json_numbers():
     assert adapter.ticks_request("R_10") == {"ticks": "R_10", "subscribe": 1}
     assert adapter.forget_request("x" * 36) == {"forget": "x" * 36}
     assert adapter.forget_all_request("ticks", "candles") == {"forget_all": ["ticks", "candles"]}
-    with pytest.raises(ValueError):
-        adapter.ticks_history_request("R_10", style="candles", granularity=61)
     with pytest.raises(ValueError):
         adapter.contract_type("SIDEWAYS")

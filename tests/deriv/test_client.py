@@ -22,6 +22,9 @@ from apps.deriv.errors import (
 )
 
 from .conftest import Collector, OtpProvider, wait_for
+from .support import pong
+
+TIME = {"time": 1}  # a plain call with a known answer (the fake's clock)
 
 
 def rise(symbol="R_100", stake="10", ticks=5, **kwargs):
@@ -49,7 +52,7 @@ def test_concurrent_calls_each_get_their_own_answer_even_out_of_order(fake_deriv
     results = {}
 
     def run(n):
-        request = adapter.ping_request() if n % 3 == 0 else adapter.time_request()
+        request = adapter.ping_request() if n % 3 == 0 else TIME
         if n % 3 == 2:
             request = adapter.ticks_history_request("R_50", count=n)
         results[n] = public.call(request)
@@ -82,7 +85,7 @@ def test_rate_limit_from_deriv_is_typed_and_the_socket_stays_open(fake_deriv, pu
     answers = []
     with pytest.raises(RateLimit) as caught:
         for _ in range(5):
-            answers.append(public.call(adapter.time_request()))
+            answers.append(public.call(TIME))
     assert len(answers) == 3 and "rate limit for time" in caught.value.message
     fake_deriv.ws_rate_limit = 100
     fake_deriv.fail_next("ticks_history", "RateLimit")
@@ -117,7 +120,7 @@ def test_a_malformed_message_is_logged_and_ignored(fake_deriv, public, caplog):
     fake_deriv.send_raw("[1, 2]")
     fake_deriv.send_raw('{"no_msg_type": true}')
     fake_deriv.send_raw('{"msg_type": "tick", "req_id": 424242, "tick": {}}')  # nobody asked
-    assert public.ping()
+    assert pong(public)
     assert public.connected and public.connections == 1
     assert caplog.text.count("ignored a malformed message") == 3
 
@@ -125,8 +128,8 @@ def test_a_malformed_message_is_logged_and_ignored(fake_deriv, public, caplog):
 def test_a_call_without_an_answer_times_out(fake_deriv, public):
     fake_deriv.delay_next("time", 1.0)
     with pytest.raises(DerivTimeout):
-        public.call(adapter.time_request(), timeout=0.1)
-    assert public.ping()  # the late answer is dropped, nothing breaks
+        public.call(TIME, timeout=0.1)
+    assert pong(public)  # the late answer is dropped, nothing breaks
 
 
 # ---------------------------------------------------------------- subscriptions
@@ -141,7 +144,7 @@ def test_subscribe_streams_ticks_until_forgotten(fake_deriv, public):
     assert {adapter.parse_tick(m).subscription_id for m in ticks.messages} == {sub.id}
     assert public.forget(sub) is True
     fake_deriv.advance(10)
-    assert public.ping()
+    assert pong(public)
     assert len(ticks.messages) == 3
     assert fake_deriv.subscription_count() == 0
 
@@ -160,17 +163,6 @@ def test_subscribing_twice_to_the_same_stream_is_already_subscribed(fake_deriv, 
     with pytest.raises(AlreadySubscribed):
         public.subscribe(adapter.ticks_request("R_10"), Collector())
     assert public.subscriptions == [first]
-
-
-def test_candles_stream_as_ohlc_with_the_bucket_start(fake_deriv, public):
-    candles = Collector()
-    public.subscribe(adapter.ticks_history_request("R_50", count=5, style="candles", granularity=60), candles)
-    history = adapter.parse_candles(candles.messages[0])
-    assert len(history.candles) == 5 and all(c.epoch % 60 == 0 for c in history.candles)
-    fake_deriv.advance(2)
-    wait_for(lambda: candles.of("ohlc"))
-    ohlc = adapter.parse_ohlc(candles.of("ohlc")[0])
-    assert ohlc.epoch % 60 == 0 and ohlc.granularity == 60 and ohlc.last_epoch == 1700000002
 
 
 def test_subscription_limits_ours_and_deriv_s(fake_deriv, clients):
@@ -324,31 +316,11 @@ def test_ten_open_contracts_survive_a_drop_and_each_settles_once(fake_deriv, dem
 
     wait_for(lambda: all(settled(f) for f in followers))
     fake_deriv.advance(4)
-    assert demo.ping()
+    assert pong(demo)
     assert [len(settled(f)) for f in followers] == [1] * 10
     assert len(fake_deriv.requests("buy")) == 10
     assert all("buy" not in s.request for s in demo.subscriptions)
     assert fake_deriv.open_contracts() == []
-
-
-def test_sell_is_refused_for_tick_contracts(fake_deriv, demo):
-    from apps.deriv.errors import ContractSellValidationError
-
-    answer, _ = buy(demo)
-    fake_deriv.advance(2)
-    with pytest.raises(ContractSellValidationError):
-        demo.call(adapter.sell_request(adapter.parse_buy(answer).contract_id))
-
-
-def test_a_timed_contract_can_be_sold_back(fake_deriv, demo):
-    request = adapter.proposal_request(
-        symbol="R_50", direction="FALL", stake=Decimal("5"), duration=1, duration_unit="m", currency="USD"
-    )
-    proposal = adapter.parse_proposal(demo.call(request))
-    answer = demo.call(adapter.buy_request(proposal.id, proposal.ask_price, subscribe=False))
-    fake_deriv.advance(4)
-    sale = adapter.parse_sell(demo.call(adapter.sell_request(adapter.parse_buy(answer).contract_id)))
-    assert sale.sold_for > 0 and sale.reference_id == adapter.parse_buy(answer).transaction_id
 
 
 # ---------------------------------------------------------------- the fake's own checks
@@ -379,10 +351,10 @@ def test_a_callback_cannot_wait_for_deriv(fake_deriv, public):
 
     def callback(message):
         try:
-            public.call(adapter.time_request())
+            public.call(TIME)
         except RuntimeError as exc:
             failures.append(exc)
 
     public.subscribe(adapter.ticks_request("R_25"), callback)
-    assert len(failures) == 1 and public.ping()
+    assert len(failures) == 1 and pong(public)
     assert fake_deriv.requests("time") == []

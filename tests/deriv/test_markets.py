@@ -137,7 +137,7 @@ def test_otc_markets_are_never_touched(public, markets):
 
 def test_a_closed_or_suspended_market_is_inactive_and_reopens_with_deriv():
     deriv_markets_apply(
-        symbols(
+        items=symbols(
             ("R_10", "Volatility 10 Index", 0.001, 0, 0),
             ("R_25", "Volatility 25 Index", 0.001, 1, 1),
             ("R_50", "Volatility 50 Index", 0.0001, 1, 0),
@@ -146,7 +146,7 @@ def test_a_closed_or_suspended_market_is_inactive_and_reopens_with_deriv():
     active = dict(Market.objects.values_list("symbol", "is_active"))
     assert active == {"R_10": False, "R_25": False, "R_50": True}
 
-    result = deriv_markets_apply(symbols(("R_10", "Volatility 10 Index", 0.001, 1, 0)))
+    result = deriv_markets_apply(items=symbols(("R_10", "Volatility 10 Index", 0.001, 1, 0)))
 
     assert result.updated == ["R_10"] and sorted(result.deactivated) == ["R_50"]
     assert dict(Market.objects.values_list("symbol", "is_active")) == {"R_10": True, "R_25": False, "R_50": False}
@@ -165,7 +165,9 @@ def test_a_symbol_left_out_of_the_settings_is_switched_off(public, settings):
 
 
 def test_other_deriv_symbols_are_not_imported(public):
-    deriv_markets_apply(symbols(("frxEURUSD", "EUR/USD", 0.00001, 1, 0), ("R_10", "Volatility 10 Index", 0.001, 1, 0)))
+    deriv_markets_apply(
+        items=symbols(("frxEURUSD", "EUR/USD", 0.00001, 1, 0), ("R_10", "Volatility 10 Index", 0.001, 1, 0))
+    )
 
     assert list(Market.objects.values_list("symbol", flat=True)) == ["R_10"]
 

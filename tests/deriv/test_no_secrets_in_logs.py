@@ -7,7 +7,7 @@ from apps.deriv import adapter, rest
 from apps.deriv.errors import DerivError
 
 from .conftest import Collector, OtpProvider, wait_for
-from .test_rest import authorize, exchange
+from .support import authorize, exchange, pong
 
 
 def test_no_token_code_verifier_or_otp_ever_reaches_a_log_line_or_an_error(fake_deriv, clients, caplog):
@@ -22,13 +22,13 @@ def test_no_token_code_verifier_or_otp_ever_reaches_a_log_line_or_an_error(fake_
         errors.append(caught.value)
 
     # OAuth: good flow, wrong verifier, reused code, cancelled
-    pkce, _, callback = authorize(fake_deriv)
-    verifiers = [pkce.verifier]
-    tokens = exchange(fake_deriv, callback["code"], pkce.verifier)
+    verifier, _, callback = authorize(fake_deriv)
+    verifiers = [verifier]
+    tokens = exchange(fake_deriv, callback["code"], verifier)
     logging.getLogger("apps.deriv").debug("linked: %r", tokens)
-    expect_error(exchange, fake_deriv, callback["code"], pkce.verifier)
-    pkce2, _, callback2 = authorize(fake_deriv)
-    verifiers.append(pkce2.verifier)
+    expect_error(exchange, fake_deriv, callback["code"], verifier)
+    verifier2, _, callback2 = authorize(fake_deriv)
+    verifiers.append(verifier2)
     expect_error(exchange, fake_deriv, callback2["code"], "w" * 50)
     fake_deriv.oauth_mode = "deny"
     _, _, denied = authorize(fake_deriv)
@@ -63,7 +63,7 @@ def test_no_token_code_verifier_or_otp_ever_reaches_a_log_line_or_an_error(fake_
     expect_error(demo.call, adapter.buy_request(proposal.id, proposal.ask_price, subscribe=False))
     wait_for(lambda: demo.connections == 3)
     fake_deriv.send_raw('{"echo": "' + provider.urls[-1] + '", "access_token": "' + provider.token)
-    assert demo.ping()
+    assert pong(demo)
 
     # A token that expires mid-session: the reconnect gives up without saying the token
     fake_deriv.expire_token(provider.token)

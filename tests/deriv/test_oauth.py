@@ -1,5 +1,8 @@
 """'Continue with Deriv' and 'Link Deriv account' through allauth, against the fake Deriv."""
 
+import base64
+import hashlib
+import json
 import re
 import urllib.error
 import urllib.request
@@ -16,7 +19,6 @@ from django.urls import reverse
 from apps.accounts.models import AccountType, TradingAccount
 from apps.deriv import services, signals
 from apps.deriv.models import Connection, DerivAccount, DerivLink
-from apps.deriv.rest import pkce_challenge
 from apps.users.models import User
 
 PASSWORD = "correct horse battery staple"
@@ -108,7 +110,8 @@ def test_sign_in_asks_for_a_code_with_pkce_s256_and_a_state_kept_in_the_session(
     # The state names a per-attempt entry of this session, holding the verifier behind the challenge.
     stashed, _, provider = client.session[statekit.STATES_SESSION_KEY][params["state"]]
     assert provider == "deriv"
-    assert pkce_challenge(stashed["pkce_code_verifier"]) == params["code_challenge"]
+    digest = hashlib.sha256(stashed["pkce_code_verifier"].encode()).digest()
+    assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == params["code_challenge"]  # S256
     # A second attempt gets its own state and verifier.
     again = query(start(client))
     assert again["state"] != params["state"] and again["code_challenge"] != params["code_challenge"]
@@ -177,14 +180,28 @@ def test_signing_in_again_goes_straight_in_and_refreshes_the_balances(client, de
     assert real.balance == Decimal("1234.56")
 
 
+def open_account_at_deriv(fake, user_id: str, account_type: str) -> str:
+    """What the trader does on Deriv's own site (Nexus never opens accounts there); the new account's id."""
+    request = urllib.request.Request(
+        fake.rest_base + "/trading/v1/options/accounts",
+        data=json.dumps({"currency": "USD", "group": "row", "account_type": account_type}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {fake.issue_token(user_id)}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
+        return json.loads(response.read())["data"]["account_id"]
+
+
 def test_a_new_deriv_account_does_not_make_a_new_identity(client, deriv_on):
+    deriv_user_id = deriv_on.add_user(real_balance=None)  # a demo account only, at first
+    deriv_on.login_as(deriv_user_id)
     user = deriv_user(client, deriv_on)
     client.logout()
-    from apps.deriv.rest import DerivRest
-
-    DerivRest(deriv_on.issue_token(), base_url=deriv_on.rest_base).create_account(account_type="demo", currency="USD")
+    real_id = open_account_at_deriv(deriv_on, deriv_user_id, "real")
     assert sign_in(client).status_code == 302
     assert int(client.session["_auth_user_id"]) == user.pk
+    assert TradingAccount.objects.get(user=user, type=AccountType.DERIV_REAL).external_id == real_id
 
 
 def test_a_signed_in_trader_links_deriv_from_the_deriv_page(client, deriv_on, user):

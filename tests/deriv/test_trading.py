@@ -1,6 +1,6 @@
 """Trading on a Deriv account, against the fake: the connection manager buys, follows and settles.
 
-The manager runs as it does in `runfeed` (its own threads), and `contract_buy`
+The manager runs as it does in `run_deriv` (its own threads), and `contract_buy`
 reaches it over a Redis channel layer, as the web process does. The fake's
 clock is frozen: `fake.advance(seconds)` sends the ticks that settle contracts.
 """

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 
 from apps.accounts.models import AccountType
 from apps.deriv import crypto, services
-from apps.deriv.connections import AccountSession
 from apps.deriv.models import Connection, DerivAccount, DerivLink
+from apps.deriv.session import AccountSession
 from apps.trading.models import Contract, Status
 
 from .conftest import wait_for

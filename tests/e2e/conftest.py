@@ -3,7 +3,8 @@
 The stack is what production runs: daphne serving HTTP and WebSockets in its
 own process, a Redis channel layer between processes, and the real feed
 (in a thread of the test process) writing ticks, enqueuing settlement (run
-inline) and pushing fragments. Everything shares the test database file.
+inline) and pushing fragments; for Deriv, `run_deriv` in its own process too.
+Everything shares the test database file.
 """
 
 import os
@@ -223,46 +224,81 @@ def real_password_hashing(fast_password_hashing, settings):
     settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
 
 
-class DerivThreads:
-    """What `runfeed` runs for Deriv when DERIV is enabled: the Deriv feed and the connection manager.
+class DerivFeedThread:
+    """What `runfeed --source deriv` runs: the Deriv feed, in this process (like the OTC FeedThread).
 
-    In this process (like the OTC FeedThread), on the test's settings: DERIV pointed at a fake
-    and the Redis channel layer the web process uses, so the web's purchases reach the manager.
+    On the test's settings: DERIV pointed at a fake and the Redis channel layer the web process uses.
     """
 
-    def __init__(self, **client_options):
-        from apps.deriv.connections import DerivConnections
+    def __init__(self):
         from apps.deriv.feed import DerivFeed
 
         self.feed = DerivFeed()
-        self.manager = DerivConnections(client_options=client_options)
         self.stopping = threading.Event()
-        self.threads = []
+        self.thread = None
 
     def start(self):
         from django.db import connection
 
-        def run(target):
+        def run():
             try:
-                target(should_stop=self.stopping.is_set)
+                self.feed.run_forever(should_stop=self.stopping.is_set)
             finally:
                 connection.close()
 
-        for target in (self.feed.run_forever, self.manager.run_forever):
-            thread = threading.Thread(target=run, args=(target,), daemon=True)
-            thread.start()
-            self.threads.append(thread)
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
 
     def stop(self):
         self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=15)
+        self.thread.join(timeout=15)
+
+
+class DerivManagerProcess:
+    """`manage.py run_deriv` in its own process, on the web process's environment (DERIV_* at the fake)."""
+
+    def __init__(self, env: dict, log: Path):
+        self.env, self.log = env, log
+        self.process = None
+
+    def start(self):
+        from apps.deriv import gateway
+
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_deriv"],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        # Up once it answers on the channel layer, where the web process asks it to buy.
+        while not gateway.ping(timeout=1):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("run_deriv did not start:\n" + self.log.read_text()[-3000:])
+
+    def stop(self):
+        from apps.deriv import gateway
+
+        gateway.close()
+        if self.process and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: sockets closed, accounts shown disconnected
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
 
 
 @pytest.fixture
-def running_deriv(live_stack):
-    """The Deriv feed and connection manager, once the test has pointed settings.DERIV at its fake."""
-    threads = DerivThreads()
-    threads.start()
-    yield threads
-    threads.stop()
+def running_deriv(live_stack, tmp_path):
+    """The Deriv feed and `run_deriv`, once the test has pointed settings.DERIV (and the web's env) at its fake."""
+    feed = DerivFeedThread()
+    feed.start()
+    manager = DerivManagerProcess(live_stack.env, tmp_path / "run_deriv.log")
+    try:
+        manager.start()
+        yield manager
+    finally:
+        manager.stop()
+        feed.stop()

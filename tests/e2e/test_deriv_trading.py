@@ -2,9 +2,9 @@
 
 Continue with Deriv, switch to the Deriv demo account, open a Deriv market
 whose ticks come from the fake through the Deriv feed, buy a Rise: the web
-process asks the connection manager (running here, as in runfeed) over the
-Redis channel layer, the manager buys at the fake, follows the contract and
-settles it from the fake's result, and the page shows it all live.
+process asks the connection manager (`manage.py run_deriv`, its own process)
+over the Redis channel layer, the manager buys at the fake, follows the
+contract and settles it from the fake's result, and the page shows it all live.
 
 The fake runs on real time (its ticks must be fresh for trading to open), so
 a 5-tick contract on 1HZ10V settles in about six seconds.
@@ -35,7 +35,7 @@ def fake_deriv():
 
 @pytest.fixture
 def deriv_settings(settings, fake_deriv):
-    """This process (feed, manager) and the web process see the same fake and the same token keys."""
+    """This process (the Deriv feed), the web process and run_deriv see the same fake and the same token keys."""
     settings.DERIV = {
         **settings.DERIV,
         "ENABLED": True,

@@ -36,13 +36,11 @@ class Command(BaseCommand):
             raise CommandError("The Deriv feed is off: set DERIV_ENABLED=on.")
         deriv = []
         if source in ("all", "deriv") and settings.DERIV["ENABLED"]:
-            # The public market data, and beside it the trading sockets of every linked Deriv account.
-            for target, name in ((_run_deriv, "deriv-feed"), (_run_deriv_connections, "deriv-connections")):
-                thread = threading.Thread(target=target, args=(lambda: stopping,), name=name, daemon=True)
-                thread.start()
-                deriv.append(thread)
+            # Public market data only: the trading sockets are `run_deriv`'s, one process per deployment.
+            thread = threading.Thread(target=_run_deriv, args=(lambda: stopping,), name="deriv-feed", daemon=True)
+            thread.start()
+            deriv.append(thread)
             self.stdout.write(f"Deriv feed running on {settings.DERIV['WS_PUBLIC']}.")
-            self.stdout.write("Deriv connection manager running (one trading socket per linked Deriv account).")
         if source in ("all", "otc"):
             feed = OtcFeed()
             feed.refresh()
@@ -62,17 +60,5 @@ def _run_deriv(should_stop) -> None:
         DerivFeed().run_forever(should_stop=should_stop)
     except Exception:
         logger.exception("the Deriv feed stopped")
-    finally:
-        connection.close()
-
-
-def _run_deriv_connections(should_stop) -> None:
-    """The Deriv connection manager on its own thread (it starts one more per linked account)."""
-    from apps.deriv.connections import DerivConnections
-
-    try:
-        DerivConnections().run_forever(should_stop=should_stop)
-    except Exception:
-        logger.exception("the Deriv connection manager stopped")
     finally:
         connection.close()

@@ -1,4 +1,4 @@
-"""The Deriv connection manager itself: sessions per linked account, runfeed, restarts, and orders nobody sent."""
+"""The Deriv connection manager itself: sessions per linked account, run_deriv, restarts, and orders nobody sent."""
 
 import io
 import os
@@ -10,12 +10,14 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from apps.accounts.models import AccountType
-from apps.deriv import services
-from apps.deriv.connections import DerivConnections
+from apps.deriv import gateway, services
+from apps.deriv.manager import DerivConnections
 from apps.deriv.models import Connection, DerivAccount
+from apps.markets.models import Source, Tick
 from apps.trading.models import Contract, Status
 
 from .conftest import wait_for
@@ -151,34 +153,74 @@ def test_stopping_the_manager_shows_the_accounts_disconnected(trader, deriv_on, 
     wait_for(lambda: deriv_on.socket_count("demo") == 0)
 
 
-def test_runfeed_runs_the_connection_manager_beside_the_deriv_feed(trader, deriv_on, settings):
-    settings.DERIV = {**settings.DERIV, "FEED_BACKFILL_TICKS": 5}
-    account = deriv(trader, AccountType.DERIV_DEMO)
+def _stopped_by_sigterm(command, *args, when):
+    """Run a process command here until `when()` returns (on another thread), then send this process SIGTERM."""
+    from django.db import connection
+
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    seen, failed = {}, []
 
-    def stop_once_the_trading_socket_is_up():
-        from django.db import connection
-
+    def watch():
         try:
-            wait_for(lambda: deriv_on.socket_count("demo") == 1, timeout=20)
-            wait_for(
-                lambda: DerivAccount.objects.get(trading_account=account).connection == Connection.CONNECTED,
-                timeout=10,
-            )
+            seen.update(when())
+        except BaseException as exc:
+            failed.append(exc)
         finally:
             connection.close()
             os.kill(os.getpid(), signal.SIGTERM)
 
-    watcher = threading.Thread(target=stop_once_the_trading_socket_is_up)
+    watcher = threading.Thread(target=watch)
     watcher.start()
     out = io.StringIO()
     try:
-        call_command("runfeed", "--source", "deriv", stdout=out)
+        call_command(command, *args, stdout=out)
     finally:
         watcher.join()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+    if failed:
+        raise failed[0]
+    return out.getvalue(), seen
 
-    assert "Deriv connection manager running" in out.getvalue()
-    assert not [t for t in threading.enumerate() if t.name in ("deriv-feed", "deriv-connections")]
+
+def test_run_deriv_runs_the_connection_manager_until_sigterm(trader, deriv_on, redis_layer):
+    account = deriv(trader, AccountType.DERIV_DEMO)
+
+    def once_the_trading_socket_is_up():
+        wait_for(lambda: deriv_on.socket_count("demo") == 1, timeout=20)
+        wait_for(
+            lambda: DerivAccount.objects.get(trading_account=account).connection == Connection.CONNECTED, timeout=10
+        )
+        return {"answers": gateway.ping(timeout=5)}  # it listens where web and worker ask
+
+    out, seen = _stopped_by_sigterm("run_deriv", when=once_the_trading_socket_is_up)
+
+    assert seen["answers"]
+    assert "Deriv connection manager running" in out and out.rstrip().endswith("Deriv connection manager stopped.")
+    state = DerivAccount.objects.get(trading_account=account)
+    assert (state.connection, state.reason) == (Connection.DISCONNECTED, services.REASON_STOPPED)
+    ours = ("deriv-connections", f"deriv-{account.external_id}")  # the listener, the session and its client
+    assert not [t for t in threading.enumerate() if t.name.startswith(ours)]
     wait_for(lambda: deriv_on.socket_count("demo") == 0)
+
+
+def test_run_deriv_refuses_when_deriv_is_off(settings):
+    settings.DERIV = {**settings.DERIV, "ENABLED": False}
+
+    with pytest.raises(CommandError, match="DERIV_ENABLED"):
+        call_command("run_deriv")
+
+
+def test_runfeed_streams_deriv_prices_without_the_connection_manager(trader, deriv_on, redis_layer, settings):
+    settings.DERIV = {**settings.DERIV, "FEED_BACKFILL_TICKS": 5}
+    deriv(trader, AccountType.DERIV_DEMO)  # linked: a manager would open its socket at once
+
+    def once_the_deriv_feed_wrote():
+        wait_for(lambda: Tick.objects.filter(market__source=Source.DERIV).exists(), timeout=20)
+        return {"answers": gateway.ping(timeout=3), "trading_sockets": deriv_on.socket_count("demo")}
+
+    out, seen = _stopped_by_sigterm("runfeed", "--source", "deriv", when=once_the_deriv_feed_wrote)
+
+    assert "Deriv feed running" in out and "connection manager" not in out
+    assert seen == {"answers": False, "trading_sockets": 0}
+    assert not deriv_on.requests("balance")

@@ -1,21 +1,16 @@
-"""The Deriv connection manager: one authenticated socket per linked Deriv account, in one process.
+"""One linked Deriv trading account's authenticated socket, and the thread that does its work in order.
 
-    manager = DerivConnections()
-    manager.run_forever(should_stop)     # what `manage.py runfeed` runs beside the Deriv feed
+    session = AccountSession(manager.reply, account_id=..., user_id=..., external_id=..., link_id=...).start()
+    session.post("buy", [contract_id, ...], reply_to)    # from the manager (apps.deriv.manager)
+    session.close()
 
-Deriv allows 5 sockets per user and every `buy` must go out on the account's
-own OTP socket (API.md §5.5, §7.1), so one long-running process owns them all
-and the web and worker processes ask it through the channel layer
-(apps.deriv.gateway: "deriv.buy" with a contract id and a reply channel).
-
-Per linked, active Deriv trading account there is one AccountSession: a
-DerivClient whose url_provider fetches a fresh OTP URL (through `deriv_call`,
-which refreshes the token once on a 401 and marks the link disconnected when
-Deriv refuses it), and one worker thread that does everything for that
-account in order: buys, contract updates, balance updates, reconnects. The
-client's reading thread only queues messages to it. In order matters: a
-contract's settlement is written before the balance update Deriv sends after
-it, so the balance stream finds nothing to correct.
+An AccountSession is a DerivClient whose url_provider fetches a fresh OTP URL
+(through `deriv_call`, which refreshes the token once on a 401 and marks the
+link disconnected when Deriv refuses it), and one worker thread that does
+everything for that account in order: buys, contract updates, balance
+updates, reconnects. The client's reading thread only queues messages to it.
+In order matters: a contract's settlement is written before the balance
+update Deriv sends after it, so the balance stream finds nothing to correct.
 
 A purchase (`contract_buy` or the bots' `contracts_buy_many`) arrives as a
 PENDING contract whose stake is already mirrored in escrow. The session claims
@@ -50,15 +45,9 @@ or revoked, OTP refused, Deriv limiting us). While it is not CONNECTED,
 `market_refusal` refuses trades on it and bots skip their decisions; when the
 socket is back the account is CONNECTED again and bots trade on their next
 decision. A socket that gives up (Deriv refused the token) is opened again
-after RETRY_S, with backoff, so a re-linked account recovers by itself.
-
-Unlink: `deriv_unlinked` reaches the manager through the channel layer and
-the trader's sessions close at once (a refresh every REFRESH_S catches it too).
-Contracts still open then stay OPEN, their stake in escrow, until the account
-is linked again and the session follows them to their settlement.
+after RETRY_INITIAL_S, with backoff, so a re-linked account recovers by itself.
 """
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -75,7 +64,7 @@ from django.utils import timezone
 from apps.trading import deriv as trading
 from apps.trading.models import HELD, Contract, Status
 
-from . import adapter, gateway
+from . import adapter
 from .client import CLOSED, CONNECTED, FAILED, RECONNECTING, DerivClient, Subscription
 from .errors import (
     AlreadySubscribed,
@@ -92,11 +81,10 @@ from .errors import (
     Unauthorized,
     UncertainPurchase,
 )
-from .models import Connection, DerivAccount, DerivLink
+from .models import Connection, DerivLink
 from .services import (
     REASON_RATE,
     REASON_SOCKET,
-    REASON_STOPPED,
     deriv_account_connection,
     deriv_balance_apply,
     deriv_call,
@@ -105,6 +93,9 @@ from .services import (
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+# How a session answers a request: reply(to, payload), `to` = (reply channel, request id) or None.
+Reply = Callable[[tuple[str, str] | None, dict], None]
 
 
 def trader_message(error: DerivError, *, market: str = "", currency: str = "") -> str:
@@ -141,7 +132,7 @@ class AccountSession:
 
     def __init__(
         self,
-        manager: "DerivConnections",
+        reply_with: Reply,
         *,
         account_id: int,
         user_id: int,
@@ -149,7 +140,7 @@ class AccountSession:
         link_id: int,
         client_options: dict | None = None,
     ):
-        self.manager = manager
+        self.reply_with = reply_with  # the manager's: answers go back over the channel layer
         self.account_id, self.user_id, self.external_id, self.link_id = account_id, user_id, external_id, link_id
         self.client_options = dict(client_options or {})
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -352,7 +343,7 @@ class AccountSession:
         for pk in contract_ids:
             status = self._buy_one(pk)
             if reply:
-                self.manager.reply(reply, {"contract_id": pk, "status": status})
+                self.reply_with(reply, {"contract_id": pk, "status": status})
 
     def _wait_connected(self, timeout: float) -> bool:
         self._ensure_client()
@@ -372,7 +363,7 @@ class AccountSession:
             return self._refuse_unsent(pk, REASON_RATE + " Your stake is back.")
         if not self._wait_connected(self.CONNECT_WAIT_S):
             return self._refuse_unsent(pk, "Nexus is not connected to Deriv right now. Your stake is back.")
-        contract = trading.deriv_contract_claim(pk)
+        contract = trading.deriv_contract_claim(contract_id=pk)
         if contract is None:
             return Contract.objects.filter(pk=pk).values_list("status", flat=True).first() or "missing"
         market, currency = contract.market, contract.account.currency
@@ -605,205 +596,8 @@ class AccountSession:
                 self.deferred_balance = True
                 return
             self.deferred_balance = False
-            deriv_balance_apply(account, amount, "stream")
+            deriv_balance_apply(account=account, balance=amount, source="stream")
 
     def _after_close(self) -> None:
         if self.deferred_balance and self.connected and not self._held():
             self._read_balance()
-
-
-class DerivConnections:
-    """Every linked Deriv account's session, and the channel-layer listener that feeds them."""
-
-    REFRESH_S = 2.0  # links and unlinks are picked up this often
-    SWEEP_S = 5.0
-
-    def __init__(self, *, client_options: dict | None = None, listen: bool = True):
-        self.client_options = dict(client_options or {})
-        self.listen = listen
-        self.sessions: dict[int, AccountSession] = {}
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._listener: threading.Thread | None = None
-        self._listening = threading.Event()
-        self._stop = threading.Event()
-        self.last_refresh = 0.0
-        self.last_sweep = 0.0
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> "DerivConnections":
-        if self.listen and self._listener is None:
-            self._listener = threading.Thread(target=self._listen_forever, name="deriv-connections-layer", daemon=True)
-            self._listener.start()
-            if not self._listening.wait(10):
-                log.warning("Deriv connections: the channel layer listener did not start in time")
-        self.refresh()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for session in list(self.sessions.values()):
-            session.close()
-        for account_id in list(self.sessions):
-            deriv_account_connection(account_id=account_id, connected=False, reason=REASON_STOPPED)
-        self.sessions.clear()
-        if self.loop is not None and self.loop.is_running():
-            self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
-        if self._listener is not None:
-            self._listener.join(5)
-            self._listener = None
-        connection.close()
-
-    def run_forever(self, should_stop: Callable[[], bool] = lambda: False) -> None:
-        try:
-            self.start()
-            while not should_stop() and not self._stop.is_set():
-                try:
-                    self.step()
-                except Exception:
-                    log.exception("Deriv connections: a step failed")
-                    close_old_connections()
-                    time.sleep(0.5)
-        finally:
-            self.stop()
-
-    def step(self, timeout: float = 0.2) -> None:
-        try:
-            message = self.inbox.get(timeout=timeout)
-        except queue.Empty:
-            message = None
-        if message is not None:
-            self.route(message)
-        now = time.monotonic()
-        if now - self.last_refresh >= self.REFRESH_S:
-            self.refresh()
-        if now - self.last_sweep >= self.SWEEP_S:
-            self.sweep()
-
-    # ------------------------------------------------------------------ the channel layer
-
-    def _listen_forever(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        try:
-            self.loop.run_until_complete(self._listen())
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            log.exception("Deriv connections: the channel layer listener stopped")
-        finally:
-            self.loop.close()
-
-    async def _listen(self) -> None:
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        if layer is None:
-            log.warning("Deriv connections: no channel layer, so nothing can ask for a purchase")
-            self._listening.set()
-            return
-        receiving = asyncio.ensure_future(layer.receive(gateway.MANAGER_CHANNEL))
-        # A pub/sub layer drops what is sent before we subscribe: ping ourselves until one arrives.
-        while not receiving.done():
-            await layer.send(gateway.MANAGER_CHANNEL, {"type": gateway.PING})
-            await asyncio.wait([receiving], timeout=0.05)
-        self._listening.set()
-        while not self._stop.is_set():
-            message = await receiving
-            self.inbox.put(message)
-            receiving = asyncio.ensure_future(layer.receive(gateway.MANAGER_CHANNEL))
-
-    def reply(self, to: tuple[str, str] | None, payload: dict) -> None:
-        """Answer a request, `to` = (reply channel, request id), from any thread; best effort."""
-        if to is None or self.loop is None or not self.loop.is_running():
-            return
-        from channels.layers import get_channel_layer
-
-        channel, request_id = to
-        layer = get_channel_layer()
-        asyncio.run_coroutine_threadsafe(layer.send(channel, {**payload, "request_id": request_id}), self.loop)
-
-    def route(self, message: dict) -> None:
-        kind = message.get("type")
-        reply = (message["reply"], message.get("request_id")) if message.get("reply") else None
-        if kind in (gateway.BUY, gateway.BUY_MANY):
-            self._route_buys([int(pk) for pk in message.get("contract_ids") or []], reply)
-        elif kind == gateway.UNLINKED:
-            for session in [s for s in self.sessions.values() if s.user_id == message.get("user_id")]:
-                self._close(session.account_id)
-        elif kind == gateway.PING:
-            self.reply(reply, {"ok": True, "sessions": len(self.sessions)})
-
-    def _route_buys(self, ids: list[int], reply: tuple[str, str] | None) -> None:
-        by_account: dict[int, list[int]] = {}
-        for pk, account_id in Contract.objects.filter(pk__in=ids, at_deriv=True).values_list("pk", "account_id"):
-            by_account.setdefault(account_id, []).append(pk)
-        for account_id, pks in by_account.items():
-            session = self.sessions.get(account_id) or self._open(account_id)
-            if session is not None:
-                session.post("buy", pks, reply)
-                continue
-            for pk in pks:
-                trading.deriv_contract_refuse(
-                    contract_id=pk, note="This account is not linked to Deriv. Your stake is back.", unsent_only=True
-                )
-                if reply:
-                    self.reply(reply, {"contract_id": pk, "status": Status.REFUSED})
-
-    # ------------------------------------------------------------------ sessions
-
-    def _linked(self):
-        return DerivAccount.objects.filter(
-            link__isnull=False, status="active", trading_account__type__in=("DERIV_DEMO", "DERIV_REAL")
-        ).exclude(connection=Connection.UNLINKED)
-
-    def refresh(self) -> None:
-        """Open a session for every linked, active Deriv account; close the ones that went."""
-        self.last_refresh = time.monotonic()
-        wanted = set(self._linked().values_list("trading_account_id", flat=True))
-        for account_id in set(self.sessions) - wanted:
-            self._close(account_id)
-        for account_id in wanted - set(self.sessions):
-            self._open(account_id)
-
-    def _open(self, account_id: int) -> AccountSession | None:
-        row = (
-            self._linked()
-            .filter(trading_account_id=account_id)
-            .values_list("trading_account__user_id", "trading_account__external_id", "link_id")
-            .first()
-        )
-        if row is None or self._stop.is_set():
-            return None
-        user_id, external_id, link_id = row
-        session = AccountSession(
-            self,
-            account_id=account_id,
-            user_id=user_id,
-            external_id=external_id,
-            link_id=link_id,
-            client_options=self.client_options,
-        )
-        self.sessions[account_id] = session.start()
-        log.info("Deriv connections: session for %s opened", external_id)
-        return session
-
-    def _close(self, account_id: int) -> None:
-        session = self.sessions.pop(account_id, None)
-        if session is not None:
-            session.close()
-            log.info("Deriv connections: session for %s closed", session.external_id)
-
-    def sweep(self) -> int:
-        """Orders nobody sent in time (no manager was listening) are refused: their price is gone."""
-        self.last_sweep = time.monotonic()
-        old = timezone.now() - timedelta(seconds=trading.SEND_DEADLINE_S)
-        stale = Contract.objects.filter(
-            at_deriv=True, status=Status.PENDING, deriv_sent_at=None, purchased_at__lt=old
-        ).values_list("pk", flat=True)
-        refused = 0
-        for pk in list(stale):
-            refused += trading.deriv_contract_refuse(
-                contract_id=pk, note="Deriv trading was not available in time. Your stake is back.", unsent_only=True
-            )
-        return refused
