@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "django_htmx",
+    "django_filters",
     "template_partials",
     "csp",
     "channels",
