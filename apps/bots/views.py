@@ -2,8 +2,8 @@
 
 Every page works without JavaScript (plain forms, redirects); with htmx the
 same views answer with the partial they re-render. An invalid form answers
-422 with its errors next to their fields, to htmx too (static/js/bots.js lets
-htmx swap a 422). Another trader's bot or backtest id is a 404 everywhere.
+422 with its errors next to their fields, to htmx too (base.html's htmx
+config swaps a 422). Another trader's bot or backtest id is a 404 everywhere.
 """
 
 from django.contrib import messages
