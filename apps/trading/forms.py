@@ -5,7 +5,7 @@ from django import forms
 
 from apps.markets.models import Market
 
-from .models import Direction, DurationUnit
+from .models import Direction, DurationUnit, duration_error
 
 STAKE_ERRORS = {
     "required": "Enter a stake.",
@@ -60,3 +60,11 @@ class TradeForm(forms.Form):
         stake = self.cleaned_data["stake"]
         # Normalise "10" and "10.0" to two places; more places were refused above.
         return stake.quantize(Decimal("0.01"))
+
+    def clean(self):
+        data = super().clean()
+        if "duration" in data and "duration_unit" in data:
+            error = duration_error(data["duration"], data["duration_unit"])
+            if error:
+                self.add_error("duration", error)
+        return data
