@@ -122,3 +122,16 @@ def test_with_htmx_valid_filters_empty_every_error_slot(trader, contracts):
     body = response.content.decode()
     assert '<p class="error" id="id_date_to_error" hx-swap-oob="true"></p>' in body
     assert _listed(response) == {contracts["jan11"].pk}
+
+
+def test_history_and_the_trade_page_show_a_contract_with_the_same_row(trader, contracts):
+    contract = Contract.objects.get(pk=contracts["jan11"].pk)
+    link = f'<a href="{reverse("trading:contract", args=[contract.pk])}">'
+    row = f'<tr data-contract="{contract.pk}" data-status="WON">'
+
+    history = trader.get(reverse("trading:history")).content.decode()
+    trade = trader.get(reverse("trading:trade"), {"market": "HIST_TWO"}).content.decode()
+
+    assert row in history and row in trade
+    assert f"{link}2026-01-11 23:30:00</a>" in history
+    assert f"{link}{contract.market.name}</a>" in trade
