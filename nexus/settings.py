@@ -6,18 +6,38 @@ exports REDIS_URL. Production sets DATABASE_URL, REDIS_URL, SECRET_KEY,
 ALLOWED_HOSTS and DEBUG=off (the default).
 """
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+_ON_WORDS = ("on", "true", "yes", "1")
+_OFF_WORDS = ("off", "false", "no", "0")
+
+
+def env_bool(name: str, *, default: bool) -> bool:
+    """An on/off setting. Any other word stops the start: a typo must not quietly turn a switch off."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _ON_WORDS:
+        return True
+    if raw in _OFF_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={os.environ[name]!r} is not an on/off value: use one of {', '.join(_ON_WORDS + _OFF_WORDS)}."
+    )
+
 
 # Under pytest: a throwaway key, plain HTTP for the live server, tasks run
 # inline, and no Redis unless a test run asks for one explicitly.
@@ -35,10 +55,10 @@ if TESTING:
         os.environ.setdefault(name, value)
     os.environ["REDIS_URL"] = os.environ.get("NEXUS_TEST_REDIS_URL", "")
 
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "dev-only-insecure-key")
 if not SECRET_KEY:
-    raise environ.ImproperlyConfigured("Set SECRET_KEY (or DEBUG=on for development).")
+    raise ImproperlyConfigured("Set SECRET_KEY (or DEBUG=on for development).")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -56,6 +76,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "django_htmx",
+    "django_filters",
     "template_partials",
     "csp",
     "channels",
@@ -169,7 +190,7 @@ Q_CLUSTER = {
     "max_attempts": 3,
     "catch_up": False,
     "ack_failures": True,
-    "sync": env.bool("Q_SYNC", default=False),
+    "sync": env_bool("Q_SYNC", default=False),
     "label": "Tasks",
 }
 if REDIS_URL:
@@ -200,7 +221,7 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "apps.users.adapter.AccountAdapter"
 # allauth's default rate limits (failed logins, sign-ups, resets...) apply, on the shared cache.
-ACCOUNT_RATE_LIMITS_ENABLED = env.bool("ACCOUNT_RATE_LIMITS_ENABLED", default=True)
+ACCOUNT_RATE_LIMITS_ENABLED = env_bool("ACCOUNT_RATE_LIMITS_ENABLED", default=True)
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -215,13 +236,24 @@ if not DEBUG:
     EMAIL_PORT = env.int("EMAIL_PORT", default=25)
     EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
     EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
-    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 
 # --- Security -------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# The reverse proxies in front of the app (IPs or CIDR networks). Only a request
+# that comes from one of them has its X-Forwarded-For read for the client's
+# address (audit trail); anyone else could write any address there.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)."
+        ) from None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -289,7 +321,7 @@ NEXUS = {
 # "Continue with Deriv" on; DERIV_FERNET_KEYS (comma-separated, newest first)
 # encrypt tokens at rest and rotate through MultiFernet.
 DERIV = {
-    "ENABLED": env.bool("DERIV_ENABLED", default=False),
+    "ENABLED": env_bool("DERIV_ENABLED", default=False),
     "CLIENT_ID": env.str("DERIV_CLIENT_ID", default=""),
     "APP_ID": env.str("DERIV_APP_ID", default=""),
     "AUTH_URL": env.str("DERIV_AUTH_URL", default="https://auth.deriv.com"),

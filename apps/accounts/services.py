@@ -2,6 +2,8 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_log
@@ -12,6 +14,8 @@ from apps.notifications.services import notification_create
 
 from .models import AccountType, TradingAccount
 
+MAX_DEMO_ACCOUNTS = 5
+
 
 def demo_balance() -> Decimal:
     return Decimal(settings.NEXUS["DEMO_BALANCE"])
@@ -19,7 +23,14 @@ def demo_balance() -> Decimal:
 
 @transaction.atomic
 def account_open_demo(*, user, label: str = "Demo account") -> TradingAccount:
-    """Open a Nexus demo account funded with the demo balance, selected if it is the user's first."""
+    """Open a Nexus demo account funded with the demo balance, selected if it is the user's first.
+
+    A user holds at most MAX_DEMO_ACCOUNTS of them (ValidationError past that).
+    """
+    # The user's row is locked so that two opens at once cannot both pass the count.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    if user.trading_accounts.filter(type=AccountType.DEMO).count() >= MAX_DEMO_ACCOUNTS:
+        raise ValidationError(f"You can hold at most {MAX_DEMO_ACCOUNTS} demo accounts.", code="too_many_demo_accounts")
     currency = settings.NEXUS["DEMO_CURRENCY"]
     ledger_account = ledger_account_open(
         owner=user, code=f"user:{uuid.uuid4().hex}", name=f"{user.email} {label}", realm=Realm.DEMO, currency=currency
@@ -61,8 +72,6 @@ def account_reset_demo(*, user, account: TradingAccount, request=None) -> Tradin
 
     Stakes of open contracts stay in escrow and settle as usual afterwards.
     """
-    from django.core.exceptions import ValidationError
-
     if account.user_id != user.pk:
         raise PermissionError("Not this user's account.")
     if account.type != AccountType.DEMO:

@@ -1,6 +1,7 @@
 """Bot and backtest forms: one set of strategy, consensus, regime, duration and risk fields for both.
 
-The form checks types and formats, and builds the `DecisionConfig`, whose
+The form checks types and formats (and a contract's duration, with trading's
+`duration_error`), and builds the `DecisionConfig`, whose
 ValueError messages (a strategy's parameter out of its class's `bounds`,
 consensus thresholds) land on the field they are about. The rules that need a
 market or an account (stake limits, what an account may trade) are the
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
 from apps.markets.models import Market
-from apps.trading.models import DurationUnit
+from apps.trading.models import DurationUnit, duration_error
 
 from .engine.config import DEFAULT_MIN_AGREEING, DEFAULT_MIN_CONFIDENCE, DecisionConfig
 from .engine.regime import RegimeKind
@@ -229,6 +230,8 @@ class SettingsForm(forms.Form):
     def clean(self):
         data = super().clean()
         self._check_risk(data)
+        if "duration" in data and "duration_unit" in data:
+            self._check_duration(data["duration"], data["duration_unit"])
         chosen = data.get("strategies") or []
         # Parameters of strategies that do not vote are not checked.
         for name, keys in self.param_names.items():
@@ -269,6 +272,10 @@ class SettingsForm(forms.Form):
             field = "base_stake" if name.startswith("market_") else name
             if field not in self._errors:
                 self.add_error(field, message)
+
+    def _check_duration(self, duration: int, unit: str) -> None:
+        if message := duration_error(duration, unit):
+            self.add_error("duration", message)
 
     def _add_decision_error(self, message: str, chosen: list[str]) -> None:
         text = message[0].upper() + message[1:] + ("" if message.endswith(".") else ".")

@@ -2,8 +2,8 @@
 
 Every page works without JavaScript (plain forms, redirects); with htmx the
 same views answer with the partial they re-render. An invalid form answers
-422 with its errors next to their fields, to htmx too (static/js/bots.js lets
-htmx swap a 422). Another trader's bot or backtest id is a 404 everywhere.
+422 with its errors next to their fields, to htmx too (base.html's htmx
+config swaps a 422). Another trader's bot or backtest id is a 404 everywhere.
 """
 
 from django.contrib import messages
@@ -12,9 +12,10 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+
+from apps.common.http import redirect_back
 
 from . import selectors
 from .backtests import BACKTEST_SETTINGS, backtest_create, backtest_errors, backtest_settings_initial
@@ -51,14 +52,6 @@ def _backtest_or_404(request: HttpRequest, backtest_id: int) -> Backtest:
 
 def _error_messages(error: ValidationError) -> dict[str, list[str]] | list[str]:
     return error.message_dict if hasattr(error, "error_dict") else error.messages
-
-
-def _back(request: HttpRequest, fallback: str) -> str:
-    """Where a plain (no JavaScript) post returns to: the page it came from, if it is ours."""
-    referer = request.headers.get("referer", "")
-    if url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return referer
-    return fallback
 
 
 # --- Bots ------------------------------------------------------------------------
@@ -166,7 +159,7 @@ def _start_or_stop(request: HttpRequest, bot_id: int, *, start: bool) -> HttpRes
             messages.error(request, f"{bot.name}: {error}")
         else:
             messages.success(request, f"Bot {bot.name} {'started' if start else 'stopped'}.")
-        return redirect(_back(request, reverse("bots:list")))
+        return redirect_back(request, fallback=reverse("bots:list"))
     bot = selectors.bot_for(user=request.user, bot_id=bot.pk)
     return render(request, "bots/_status.html", {"bot": bot, "error": error}, status=422 if error else 200)
 

@@ -5,7 +5,7 @@ from django import forms
 
 from apps.markets.models import Market
 
-from .models import Direction, DurationUnit, Status
+from .models import Direction, DurationUnit, duration_error
 
 STAKE_ERRORS = {
     "required": "Enter a stake.",
@@ -61,17 +61,10 @@ class TradeForm(forms.Form):
         # Normalise "10" and "10.0" to two places; more places were refused above.
         return stake.quantize(Decimal("0.01"))
 
-
-class HistoryFilterForm(forms.Form):
-    market = forms.ModelChoiceField(
-        queryset=Market.objects.all(), required=False, empty_label="All markets", to_field_name="symbol"
-    )
-    result = forms.ChoiceField(choices=[("", "All results"), *Status.choices], required=False)
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
-
     def clean(self):
         data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", "The end date is before the start date.")
+        if "duration" in data and "duration_unit" in data:
+            error = duration_error(data["duration"], data["duration_unit"])
+            if error:
+                self.add_error("duration", error)
         return data

@@ -38,6 +38,15 @@ TICK_DURATIONS = range(1, 11)
 MINUTE_DURATIONS = (1, 5, 15, 30, 60)
 
 
+def duration_error(duration: int, unit: str) -> str | None:
+    """Why a contract cannot last `duration` `unit`s, or None: the same words for a trade, a bot and a backtest."""
+    if unit == DurationUnit.TICKS:
+        return None if duration in TICK_DURATIONS else "Tick contracts last 1 to 10 ticks."
+    if unit == DurationUnit.MINUTES:
+        return None if duration in MINUTE_DURATIONS else "Choose 1, 5, 15, 30 or 60 minutes."
+    return "Choose ticks or minutes."
+
+
 class Contract(models.Model):
     """A Rise/Fall contract.
 

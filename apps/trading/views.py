@@ -15,7 +15,8 @@ from apps.markets.models import Market, Source, Timeframe
 from apps.markets.selectors import markets_tradable
 
 from . import selectors
-from .forms import HistoryFilterForm, TradeForm
+from .filters import HistoryFilter
+from .forms import TradeForm
 from .fragments import positions_context
 from .models import Status
 from .services import contract_buy, is_deriv, market_refusal, payout_for
@@ -166,29 +167,21 @@ def preview(request: HttpRequest) -> HttpResponse:
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
     account = _account_or_404(request)
-    form = HistoryFilterForm(request.GET or None)
-    filters = {}
-    if form.is_bound and form.is_valid():
-        market = form.cleaned_data["market"]
-        filters = {
-            "market_id": market.pk if market else None,
-            "status": form.cleaned_data["result"] or None,
-            "date_from": form.cleaned_data["date_from"],
-            "date_to": form.cleaned_data["date_to"],
-        }
-    contracts = selectors.history(account=account, **filters)
+    filters = HistoryFilter(request.GET or None, queryset=selectors.history(account=account))
+    contracts = filters.contracts
     page = Paginator(contracts, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "account": account,
-        "form": form,
+        "form": filters.form,
         "page": page,
         "stats": selectors.stats(contracts),
         "query": query.urlencode(),
     }
     if request.htmx and request.htmx.target == "history":
-        return render(request, "trading/history.html#results", context)
+        # The filters' error slots are outside the results: they come along, swapped by id.
+        return render(request, "trading/history.html#results", {**context, "errors_oob": True})
     return render(request, "trading/history.html", context)
 
 

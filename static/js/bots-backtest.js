@@ -5,17 +5,10 @@
   function draw() {
     const el = document.getElementById("equity-chart");
     const data = document.getElementById("equity-data");
-    if (!el || !data || el.dataset.drawn || !window.LightweightCharts) return;
+    if (!el || !data || el.dataset.drawn || !window.LightweightCharts || !window.NexusCharts) return;
     el.dataset.drawn = "1";
-    const LC = window.LightweightCharts;
-    const chart = LC.createChart(el, {
-      autoSize: true,
-      // The logo injects an inline <style> our CSP refuses; the page credits TradingView in text instead.
-      layout: { background: { color: "#161d26" }, textColor: "#8b98a8", attributionLogo: false },
-      grid: { vertLines: { color: "#1e2733" }, horzLines: { color: "#1e2733" } },
-      timeScale: { timeVisible: true, secondsVisible: true },
-    });
-    const series = chart.addSeries(LC.LineSeries, { color: "#3b82f6", lineWidth: 2 });
+    const chart = window.NexusCharts.create(el);
+    const series = chart.addSeries(window.LightweightCharts.LineSeries, window.NexusCharts.line);
     series.setData(JSON.parse(data.textContent));
     chart.timeScale().fitContent();
   }

@@ -1,14 +1,7 @@
-// Bots pages. Everything shown is rendered by the server; this only lets
-// htmx show a 422 (a form with its errors) and asks the bot's page to reload
-// its trades when the pushed status says something changed.
-
-// An invalid form answers 422 with the errors in place: swap it like a 200.
-document.addEventListener("htmx:beforeSwap", (event) => {
-  if (event.detail.xhr.status === 422) {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false;
-  }
-});
+// Bots pages. Everything shown is rendered by the server; this only asks the
+// bot's page to reload its trades when the pushed status says something
+// changed. (A 422, a form with its errors, is swapped through htmx's
+// responseHandling in base.html.)
 
 // The bot's page: the pushed live part carries a version (status, trades,
 // open contracts, P&L); when it moves, the trades section reloads itself.

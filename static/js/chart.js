@@ -4,18 +4,13 @@
 // the server before the chart moves on.
 (function () {
   const el = document.getElementById("chart");
-  if (!el || !window.LightweightCharts) return;
+  if (!el || !window.LightweightCharts || !window.NexusCharts) return;
   const LC = window.LightweightCharts;
+  const look = window.NexusCharts;
   const symbol = el.dataset.symbol;
   const urls = { candles: el.dataset.candlesUrl, ticks: el.dataset.ticksUrl, markers: el.dataset.markersUrl };
 
-  const chart = LC.createChart(el, {
-    autoSize: true,
-    // The logo injects an inline <style> our CSP refuses; the page credits TradingView in text instead.
-    layout: { background: { color: "#161d26" }, textColor: "#8b98a8", attributionLogo: false },
-    grid: { vertLines: { color: "#1e2733" }, horzLines: { color: "#1e2733" } },
-    timeScale: { timeVisible: true, secondsVisible: true },
-  });
+  const chart = look.create(el);
 
   let timeframe = el.dataset.timeframe || "ticks";
   let series = null;
@@ -60,14 +55,14 @@
             time: toTime(m.time),
             position: m.direction === "RISE" ? "belowBar" : "aboveBar",
             shape: m.direction === "RISE" ? "arrowUp" : "arrowDown",
-            color: m.direction === "RISE" ? "#22c55e" : "#ef4444",
+            color: m.direction === "RISE" ? look.colors.up : look.colors.down,
             text: `#${m.id}`,
           }
         : {
             time: toTime(m.time),
             position: "inBar",
             shape: "circle",
-            color: m.status === "WON" ? "#22c55e" : m.status === "LOST" ? "#ef4444" : "#8b98a8",
+            color: m.status === "WON" ? look.colors.up : m.status === "LOST" ? look.colors.down : look.colors.muted,
             text: m.status,
           },
     );
@@ -80,7 +75,7 @@
     markerLayer = null;
     live = null;
     if (timeframe === "ticks") {
-      series = chart.addSeries(LC.LineSeries, { color: "#3b82f6", lineWidth: 2 });
+      series = chart.addSeries(LC.LineSeries, look.line);
       const { ticks } = await fetchJson(`${urls.ticks}?limit=600`);
       lastSeq = null;
       const points = new Map();
@@ -92,9 +87,7 @@
         live = { time: secondOf(t.ms), value: Number(t.price) };
       }
     } else {
-      series = chart.addSeries(LC.CandlestickSeries, {
-        upColor: "#22c55e", downColor: "#ef4444", wickUpColor: "#22c55e", wickDownColor: "#ef4444", borderVisible: false,
-      });
+      series = chart.addSeries(LC.CandlestickSeries, look.candles);
       const [{ candles }, { ticks }] = await Promise.all([
         fetchJson(`${urls.candles}?tf=${timeframe}&limit=300`),
         fetchJson(`${urls.ticks}?limit=1`),

@@ -2,8 +2,11 @@
 
 from decimal import Decimal
 
+import pytest
+from django.core.exceptions import ValidationError
+
 from apps.accounts.models import AccountType
-from apps.accounts.services import account_open_demo
+from apps.accounts.services import MAX_DEMO_ACCOUNTS, account_open_demo
 from apps.audit.models import AuditEvent
 from apps.ledger.models import AccountKind, Realm, Transfer, TransferKind
 
@@ -62,3 +65,22 @@ def test_the_demo_balance_comes_from_settings(user, settings):
     settings.NEXUS = {**settings.NEXUS, "DEMO_BALANCE": "2500.00"}
 
     assert account_open_demo(user=user).balance == Decimal("2500.00")
+
+
+def test_a_user_holds_at_most_the_maximum_of_demo_accounts(user):
+    for _ in range(MAX_DEMO_ACCOUNTS):
+        account_open_demo(user=user)
+
+    with pytest.raises(ValidationError) as error:
+        account_open_demo(user=user)
+
+    assert error.value.messages == [f"You can hold at most {MAX_DEMO_ACCOUNTS} demo accounts."]
+    assert user.trading_accounts.count() == MAX_DEMO_ACCOUNTS
+    assert Transfer.objects.filter(kind=TransferKind.ISSUE, credit__owner=user).count() == MAX_DEMO_ACCOUNTS
+
+
+def test_the_maximum_is_per_user(user, other_user):
+    for _ in range(MAX_DEMO_ACCOUNTS):
+        account_open_demo(user=user)
+
+    assert account_open_demo(user=other_user).balance == Decimal("10000.00")

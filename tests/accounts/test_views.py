@@ -37,6 +37,34 @@ def test_reset_restores_the_demo_balance_and_is_audited(trader, demo_account):
     assert AuditEvent.objects.filter(action="account.reset_demo", target_id=str(demo_account.pk)).exists()
 
 
+def test_the_switcher_shows_the_demo_balance_from_settings(trader, demo_account, feed, settings):
+    settings.NEXUS = {**settings.NEXUS, "DEMO_BALANCE": "2500.00"}
+
+    body = trader.get(reverse("trading:trade")).content.decode()
+
+    assert "Reset demo balance to 2,500.00" in body
+    assert "Open another demo account with 2,500.00 USD" in body
+
+
+def test_the_home_page_offers_the_demo_balance_from_settings(client, settings):
+    settings.NEXUS = {**settings.NEXUS, "DEMO_BALANCE": "2500.00"}
+
+    assert "with 2,500.00 USD of virtual money" in client.get(reverse("dashboard:home")).content.decode()
+
+
+def test_opening_past_the_maximum_shows_the_services_message(trader, demo_account):
+    from apps.accounts.services import MAX_DEMO_ACCOUNTS
+
+    for _ in range(MAX_DEMO_ACCOUNTS - 1):
+        trader.post(reverse("accounts:open_demo"))
+
+    response = trader.post(reverse("accounts:open_demo"), {"next": reverse("trading:history")}, follow=True)
+
+    assert f"You can hold at most {MAX_DEMO_ACCOUNTS} demo accounts." in response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("trading:history")
+    assert demo_account.user.trading_accounts.count() == MAX_DEMO_ACCOUNTS
+
+
 def test_opening_and_switching_accounts(trader, demo_account):
     trader.post(reverse("accounts:open_demo"))
     accounts = list(demo_account.user.trading_accounts.order_by("id"))

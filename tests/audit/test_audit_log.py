@@ -50,10 +50,48 @@ def test_the_ip_comes_from_the_remote_address(rf):
     assert client_ip(rf.get("/", REMOTE_ADDR="192.0.2.10")) == "192.0.2.10"
 
 
-def test_the_ip_is_the_first_hop_of_x_forwarded_for(rf):
-    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7, 10.0.0.5")
+def test_a_forwarded_for_header_from_an_untrusted_client_is_ignored(rf, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    request = rf.get("/", REMOTE_ADDR="203.0.113.50", HTTP_X_FORWARDED_FOR="198.51.100.7")
 
-    assert client_ip(request) == "198.51.100.7"
+    assert client_ip(request) == "203.0.113.50"
+
+
+def test_without_trusted_proxies_the_header_is_never_read(rf, settings):
+    settings.TRUSTED_PROXIES = []
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+
+    assert client_ip(request) == "10.0.0.1"
+
+
+def test_through_a_trusted_proxy_the_ip_is_the_hop_it_appended(rf, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    # The client wrote 198.51.100.7 itself; the proxy appended the address it saw.
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.9")
+
+    assert client_ip(request) == "203.0.113.9"
+
+
+def test_hops_added_by_further_trusted_proxies_are_stepped_over(rf, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.9, 10.0.0.5")
+
+    assert client_ip(request) == "203.0.113.9"
+
+
+def test_a_trusted_proxy_without_a_forwarded_address_is_the_client(rf, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+
+    assert client_ip(rf.get("/", REMOTE_ADDR="10.0.0.1")) == "10.0.0.1"
+
+
+def test_a_spoofed_address_through_a_trusted_proxy_is_not_audited(user, rf, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    request = rf.post("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1, 203.0.113.9")
+
+    event = audit_log(actor=user, action="x", request=request)
+
+    assert AuditEvent.objects.get(pk=event.pk).ip == "203.0.113.9"
 
 
 def test_there_is_no_ip_without_a_request_or_an_address(rf):

@@ -55,6 +55,24 @@ def test_create_start_watch_trades_with_their_reasons_and_stop(signed_in):
     expect(page.get_by_test_id("bot-status")).to_contain_text("Stopped: stopped by you")
 
 
+def test_an_invalid_bot_form_answers_422_and_shows_its_errors_in_place(signed_in):
+    page = signed_in
+    page.goto("/bots/new/")
+    page.fill("input[name=name]", "Too long a bet")
+    page.fill("input[name=duration]", "11")
+    # Checked as the trader leaves the field: the 422's error slots are swapped in out of band.
+    page.locator("input[name=duration]").press("Tab")
+    expect(page.locator("#error-duration")).to_have_text("Tick contracts last 1 to 10 ticks.")
+
+    page.evaluate("document.getElementById('bot-form').dataset.before = 'submit'")
+    with page.expect_response(lambda r: r.request.method == "POST" and r.status == 422):
+        page.get_by_role("button", name="Create bot").click()
+    # The form the 422 answered with replaced the one submitted, its error in place.
+    expect(page.locator("#bot-form")).not_to_have_attribute("data-before", "submit")
+    expect(page.locator("#error-duration")).to_have_text("Tick contracts last 1 to 10 ticks.")
+    assert page.url.endswith("/bots/new/")
+
+
 def test_a_generated_backtest_reaches_its_report_and_equity_chart(signed_in):
     page = signed_in
     page.get_by_role("link", name="Backtests").click()

@@ -138,7 +138,7 @@ def test_different_keys_buy_separate_contracts(demo_account, market):
 def test_a_buy_is_audited_with_its_terms_and_the_traders_address(demo_account, market):
     from .support import contract_buy
 
-    request = RequestFactory().post("/", HTTP_X_FORWARDED_FOR="198.51.100.4, 10.0.0.1")
+    request = RequestFactory().post("/", REMOTE_ADDR="198.51.100.4")
     contract = contract_buy(
         user=demo_account.user,
         account=demo_account,

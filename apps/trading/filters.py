@@ -1,0 +1,71 @@
+"""The history page's filters: market, result and the days a contract was bought.
+
+The query string keeps the names the page has always used (`market` is a
+symbol, `result` a status, `date_from`/`date_to` days). Days are whole days in
+the current time zone, the end day included.
+"""
+
+from datetime import date, datetime, time, timedelta
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.markets.models import Market
+
+from .models import Contract, Status
+
+DATE_ERRORS = {"invalid": "Enter a date like 2026-01-31."}
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+class HistoryFilterForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+
+class HistoryFilter(django_filters.FilterSet):
+    market = django_filters.ModelChoiceFilter(
+        queryset=Market.objects.all(),
+        to_field_name="symbol",
+        empty_label="All markets",
+        error_messages={"invalid_choice": "That market does not exist."},
+    )
+    result = django_filters.ChoiceFilter(
+        field_name="status",
+        label="Result",
+        choices=Status.choices,
+        empty_label="All results",
+        error_messages={"invalid_choice": "Choose one of the results."},
+    )
+    date_from = django_filters.DateFilter(
+        method="bought_from", label="From", widget=forms.DateInput(attrs={"type": "date"}), error_messages=DATE_ERRORS
+    )
+    date_to = django_filters.DateFilter(
+        method="bought_to", label="To", widget=forms.DateInput(attrs={"type": "date"}), error_messages=DATE_ERRORS
+    )
+
+    class Meta:
+        model = Contract
+        fields = ["market", "result", "date_from", "date_to"]
+        form = HistoryFilterForm
+
+    def bought_from(self, queryset: QuerySet[Contract], name: str, value: date) -> QuerySet[Contract]:
+        return queryset.filter(purchased_at__gte=_day_start(value))
+
+    def bought_to(self, queryset: QuerySet[Contract], name: str, value: date) -> QuerySet[Contract]:
+        return queryset.filter(purchased_at__lt=_day_start(value + timedelta(days=1)))
+
+    @property
+    def contracts(self) -> QuerySet[Contract]:
+        """The filtered contracts; none while a filter is invalid, rather than a list filtered on part of them."""
+        if self.is_bound and not self.is_valid():
+            return self.queryset.none()
+        return self.qs
