@@ -17,7 +17,7 @@ from apps.common.events import send_after_commit
 from apps.markets.models import Market
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
-from apps.trading.models import MINUTE_DURATIONS, TICK_DURATIONS, DurationUnit
+from apps.trading.models import DurationUnit, duration_error
 from apps.trading.services import market_refusal
 
 from ..engine import risk
@@ -76,12 +76,8 @@ def bot_errors(*, bot: Bot) -> dict[str, str]:
         errors["blocked_regimes"] = "Choose regimes among bullish, bearish and sideways."
     elif len(set(bot.blocked_regimes)) == len(RegimeKind):
         errors["blocked_regimes"] = "Blocking every regime would never let the bot trade."
-    if bot.duration_unit == DurationUnit.TICKS and bot.duration not in TICK_DURATIONS:
-        errors["duration"] = "Tick contracts last 1 to 10 ticks."
-    elif bot.duration_unit == DurationUnit.MINUTES and bot.duration not in MINUTE_DURATIONS:
-        errors["duration"] = "Choose 1, 5, 15, 30 or 60 minutes."
-    elif bot.duration_unit not in DurationUnit.values:
-        errors["duration"] = "Choose ticks or minutes."
+    if message := duration_error(bot.duration, bot.duration_unit):
+        errors["duration"] = message
     return errors
 
 
