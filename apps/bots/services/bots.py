@@ -17,7 +17,7 @@ from apps.common.events import send_after_commit
 from apps.markets.models import Market
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
-from apps.trading.models import DurationUnit, duration_error
+from apps.trading.models import duration_error
 from apps.trading.services import market_refusal
 
 from ..engine import risk
