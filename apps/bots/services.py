@@ -92,7 +92,9 @@ def default_config() -> StrategyConfig:
 def bot_errors(bot: Bot) -> dict[str, str]:
     """Every problem with a bot's settings, by field, in a trader's words."""
     errors: dict[str, str] = {}
-    refusal = bot.account_id and bot.market_id and market_refusal(bot.account, bot.market, check_prices=False)
+    refusal = (
+        bot.account_id and bot.market_id and market_refusal(account=bot.account, market=bot.market, check_prices=False)
+    )
     if refusal:
         errors["market"] = refusal
     if bot.market_id:
@@ -178,7 +180,7 @@ def bot_start(*, user, bot_id: int, request=None) -> Bot:
         )
         if bot.is_running:
             return bot
-        if refusal := market_refusal(bot.account, bot.market, check_prices=False):
+        if refusal := market_refusal(account=bot.account, market=bot.market, check_prices=False):
             raise ValidationError(refusal)
         _check(bot)
         engaged = engaged_switches()

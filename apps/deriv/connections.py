@@ -72,7 +72,7 @@ from decimal import Decimal
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from apps.trading import deriv as trading
+from apps.trading import services as trading
 from apps.trading.models import HELD, Contract, Status
 
 from . import adapter, gateway
