@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -155,7 +156,7 @@ def contracts_due(*, market_ids: list[int] | None, now: datetime | None = None) 
     return due
 
 
-def account_refusals(*, account_ids) -> dict[int, str]:
+def account_refusals(*, account_ids: Iterable[int]) -> dict[int, str]:
     """Why each of these trading accounts cannot trade now, as the apps that connect them to a venue answer.
 
     `send`, not `send_robust`: an answer that cannot be had must stop the
