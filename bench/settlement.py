@@ -10,7 +10,7 @@ For each size N it builds N open contracts on one OTC market, spread over N/10
 demo accounts (rows written in bulk, stakes moved through the real ledger with
 one `transfer_many`), writes the ticks that make every contract due, then times
 
-  real   apps.trading.services.contracts_settle()
+  real   apps.trading.services.settlement.contracts_settle()
   naive  a per-contract loop written below: load the contract, look up its
          ticks, decide with `outcome`, `.save()`, one `transfer()` per money
          movement and one notice per contract, as the real path sends
@@ -386,7 +386,7 @@ def settle_naively() -> int:
     settled = 0
     with transaction.atomic():
         now = timezone.now()
-        for pk in list(contracts_due(None).order_by("id").values_list("id", flat=True)):
+        for pk in list(contracts_due(market_ids=None).order_by("id").values_list("id", flat=True)):
             contract = Contract.objects.select_related("account__ledger_account", "market").get(pk=pk)
             ticks = Tick.objects.filter(market_id=contract.market_id)
             entry = ticks.filter(seq=contract.purchase_seq + 1).first()
@@ -550,11 +550,11 @@ def stage_clock():
     consumes; whatever is left is selecting, deciding, updating the
     contracts and committing.
     """
-    from apps.trading import services
+    from apps.trading.services import settlement
 
     spent = {"ledger": 0.0, "notifications": 0.0}
     patched = {"ledger": "transfer_many", "notifications": "notifications_create"}
-    originals = {stage: getattr(services, name, None) for stage, name in patched.items()}
+    originals = {stage: getattr(settlement, name, None) for stage, name in patched.items()}
 
     def clocked(stage, function):
         def call(*args, **kwargs):
@@ -568,13 +568,13 @@ def stage_clock():
 
     for stage, name in patched.items():
         if originals[stage] is not None:
-            setattr(services, name, clocked(stage, originals[stage]))
+            setattr(settlement, name, clocked(stage, originals[stage]))
     try:
         yield spent
     finally:
         for stage, name in patched.items():
             if originals[stage] is not None:
-                setattr(services, name, originals[stage])
+                setattr(settlement, name, originals[stage])
 
 
 def measure_settlement(databases, n: int, path: str, run: int) -> dict:

@@ -6,8 +6,4 @@ class DerivConfig(AppConfig):
     verbose_name = "Deriv"
 
     def ready(self) -> None:
-        from .gateway import on_unlinked
-        from .signals import deriv_unlinked
-
-        # Whichever process unlinks, the connection manager closes the trader's sockets at once.
-        deriv_unlinked.connect(on_unlinked, dispatch_uid="deriv.gateway.on_unlinked")
+        from . import receivers  # noqa: F401

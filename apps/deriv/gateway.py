@@ -163,8 +163,3 @@ def unlinked(user_id: int) -> bool:
 def ping(*, timeout: float = 2.0) -> bool:
     """True when a manager is listening and answering."""
     return request({"type": PING}, timeout=timeout) is not None
-
-
-def on_unlinked(sender, user_id: int, **kwargs) -> None:
-    """`deriv_unlinked` receiver (any process): the manager closes that trader's sockets at once."""
-    unlinked(user_id)

@@ -35,7 +35,7 @@ from datetime import timedelta
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from apps.trading import deriv as trading
+from apps.trading import services as trading
 from apps.trading.models import Contract, Status
 
 from . import gateway

@@ -1,12 +1,67 @@
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 
 from apps.accounts.models import AccountType, TradingAccount
+from apps.trading.models import Contract, Status
+
+from .models import Connection, DerivAccount
+
+DERIV_TYPES = (AccountType.DERIV_DEMO, AccountType.DERIV_REAL)
+PROVIDER = "deriv"
 
 
 def deriv_accounts_for(*, user) -> QuerySet[TradingAccount]:
     """The trader's Deriv trading accounts (demo first), with their Deriv side."""
     return (
-        TradingAccount.objects.filter(user=user, type__in=(AccountType.DERIV_DEMO, AccountType.DERIV_REAL))
+        TradingAccount.objects.filter(user=user, type__in=DERIV_TYPES)
         .select_related("ledger_account", "deriv")
         .order_by("type", "external_id")
     )
+
+
+def deriv_unavailable(*, account_ids: Iterable[int]) -> dict[int, str]:
+    """Why each of these Deriv trading accounts cannot trade now (missing ones are fine)."""
+    reasons = {}
+    rows = DerivAccount.objects.filter(trading_account_id__in=set(account_ids)).values_list(
+        "trading_account_id", "connection", "reason", "status", "trading_account__label"
+    )
+    for account_id, state, reason, status, label in rows:
+        if state == Connection.UNLINKED:
+            reasons[account_id] = f"{label} is no longer linked to Nexus. Link Deriv again to trade on it."
+        elif state != Connection.CONNECTED:
+            reasons[account_id] = f"{label} is disconnected from Deriv: {reason or 'reconnecting'}"
+        elif status != "active":
+            reasons[account_id] = f"Deriv lists {label} as {status or 'inactive'}: it cannot trade."
+    return reasons
+
+
+def orders_to_send(*, contract_ids: Iterable[int]) -> list[int]:
+    """Those of these contracts that are Deriv orders nobody has sent yet (PENDING, unsent), in id order."""
+    return list(
+        Contract.objects.filter(pk__in=list(contract_ids), at_deriv=True, status=Status.PENDING, deriv_sent_at=None)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def deriv_uid_for(*, account_ids: Iterable[str]) -> str:
+    """The allauth uid of the Deriv user owning these accounts (see provider.py).
+
+    A Deriv account Nexus already holds for a linked trader names that trader's
+    identity; otherwise the lowest account id starts a new one.
+    """
+    from allauth.socialaccount.models import SocialAccount
+
+    ids = sorted(set(account_ids))
+    known = (
+        SocialAccount.objects.filter(
+            provider=PROVIDER,
+            user__trading_accounts__type__in=DERIV_TYPES,
+            user__trading_accounts__external_id__in=ids,
+        )
+        .order_by("pk")
+        .values_list("uid", flat=True)
+        .first()
+    )
+    return known or ids[0]

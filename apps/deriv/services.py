@@ -15,7 +15,7 @@ with a reason the trader can read; the next successful call reconnects them.
 import datetime
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TypeVar
 
@@ -27,9 +27,9 @@ from django.utils import timezone
 from apps.accounts.models import AccountType, TradingAccount
 from apps.accounts.services import account_select
 from apps.audit.services import audit_log
+from apps.common.events import send_after_commit
 from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
 from apps.ledger.services import ledger_account_open, system_account, to_money, transfer
-from apps.realtime.push import push_user_state_after_commit
 
 from . import adapter, crypto, rest
 from .errors import (
@@ -43,13 +43,12 @@ from .errors import (
     Unauthorized,
 )
 from .models import Connection, DerivAccount, DerivLink
-from .signals import deriv_unlinked
+from .selectors import DERIV_TYPES, PROVIDER
+from .signals import deriv_accounts_changed, deriv_unlinked
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DERIV_TYPES = (AccountType.DERIV_DEMO, AccountType.DERIV_REAL)
-PROVIDER = "deriv"
 
 # ---------------------------------------------------------------- reasons shown to the trader
 
@@ -88,28 +87,6 @@ def account_as_json(account: adapter.Account) -> dict:
         "status": account.status,
         "group": account.group,
     }
-
-
-def deriv_uid_for(account_ids: Iterable[str]) -> str:
-    """The allauth uid of the Deriv user owning these accounts (see provider.py).
-
-    A Deriv account Nexus already holds for a linked trader names that trader's
-    identity; otherwise the lowest account id starts a new one.
-    """
-    from allauth.socialaccount.models import SocialAccount
-
-    ids = sorted(set(account_ids))
-    known = (
-        SocialAccount.objects.filter(
-            provider=PROVIDER,
-            user__trading_accounts__type__in=DERIV_TYPES,
-            user__trading_accounts__external_id__in=ids,
-        )
-        .order_by("pk")
-        .values_list("uid", flat=True)
-        .first()
-    )
-    return known or ids[0]
 
 
 def _rest(token: str) -> rest.DerivRest:
@@ -309,7 +286,7 @@ def deriv_accounts_apply(*, link: DerivLink, accounts: list[adapter.Account], so
                 },
             )
             if remote.balance is not None:
-                deriv_balance_apply(account, remote.balance, source)
+                deriv_balance_apply(account=account, balance=remote.balance, source=source)
             seen.append(account)
         gone = [a.pk for a in existing.values() if a.external_id not in {r.account_id for r in accounts}]
         DerivAccount.objects.filter(trading_account__in=gone).update(status="inactive", reason=REASON_GONE)
@@ -318,7 +295,7 @@ def deriv_accounts_apply(*, link: DerivLink, accounts: list[adapter.Account], so
 
 
 @transaction.atomic
-def deriv_balance_apply(account: TradingAccount, balance: Decimal, source: str) -> Transfer | None:
+def deriv_balance_apply(*, account: TradingAccount, balance: Decimal, source: str) -> Transfer | None:
     """Bring the account's ledger balance to Deriv's `balance` with one ADJUSTMENT transfer.
 
     Against the realm's Deriv world account; nothing is written when they already agree.
@@ -345,7 +322,7 @@ def deriv_balance_apply(account: TradingAccount, balance: Decimal, source: str) 
         reference=f"deriv:{source}"[:100],
     )
     account.ledger_account.refresh_from_db(fields=["balance"])
-    push_user_state_after_commit([account.user_id])
+    send_after_commit(deriv_accounts_changed, sender=DerivAccount, user_ids=[account.user_id])
     return made
 
 
@@ -392,8 +369,7 @@ def on_unlink(*, user, request=None) -> None:
         account_select(user=user, account=fallback)
     if deleted:
         audit_log(actor=user, action="deriv.unlink", target=user, request=request)
-    user_id = user.pk
-    transaction.on_commit(lambda: deriv_unlinked.send(sender=DerivLink, user_id=user_id))
+    send_after_commit(deriv_unlinked, sender=DerivLink, user_id=user.pk)
 
 
 def deriv_unlink(*, user, request=None) -> None:
@@ -433,5 +409,5 @@ def deriv_account_connection(*, account_id: int, connected: bool, reason: str = 
         log.info("Deriv account %s %s %s", account_id, state.lower(), reason)
         user_id = TradingAccount.objects.filter(pk=account_id).values_list("user_id", flat=True).first()
         if user_id is not None:
-            push_user_state_after_commit([user_id])
+            send_after_commit(deriv_accounts_changed, sender=DerivAccount, user_ids=[user_id])
     return bool(changed)

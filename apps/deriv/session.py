@@ -31,7 +31,7 @@ Contracts are followed with their POC streams (re-subscribed by the client
 after a reconnect, with a fresh OTP). A stream that cannot be had
 (AlreadySubscribed on re-subscription, a rate limit) is replaced by a
 one-shot POC poll every POLL_S until the contract settles. Settlement writes
-Deriv's result once (apps.trading.deriv).
+Deriv's result once (apps.trading.services.venue).
 
 Balances: the `balance` stream is applied (`deriv_balance_apply`) only while
 no contract of the account is PENDING or OPEN, because while one is, Deriv's
@@ -61,7 +61,7 @@ from decimal import Decimal
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from apps.trading import deriv as trading
+from apps.trading import services as trading
 from apps.trading.models import HELD, Contract, Status
 
 from . import adapter

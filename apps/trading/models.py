@@ -57,7 +57,7 @@ class Contract(models.Model):
     A contract bought on a Deriv account (`at_deriv`) lives at Deriv: it is
     PENDING until Deriv answers the `buy` (then OPEN with Deriv's contract id,
     price and payout, or REFUSED and refunded), and it is settled from Deriv's
-    own result, never from our ticks (see apps.trading.deriv).
+    own result, never from our ticks (see apps.trading.services.venue).
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contracts")

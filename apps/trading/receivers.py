@@ -13,7 +13,7 @@ from .selectors import contracts_due
 @receiver(ticks_committed, dispatch_uid="trading.enqueue_settlement")
 def enqueue_settlement(sender, market_ids: list[int], **kwargs) -> None:
     """New ticks may decide open contracts: the worker settles the markets that have due ones."""
-    due_markets = sorted(set(contracts_due(market_ids).values_list("market_id", flat=True)))
+    due_markets = sorted(set(contracts_due(market_ids=market_ids).values_list("market_id", flat=True)))
     if due_markets:
         async_task("apps.trading.tasks.settle_markets", due_markets, group="settlement")
 

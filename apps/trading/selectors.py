@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -7,9 +8,10 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
-from apps.markets.models import Tick
+from apps.markets.models import Market, Tick
 
 from .models import HELD, Contract, DurationUnit, Status
+from .signals import account_refusals_requested
 
 
 def contracts_for(*, account: TradingAccount) -> QuerySet[Contract]:
@@ -139,10 +141,10 @@ EXPIRY_GRACE = timedelta(seconds=60)
 TICK_CONTRACT_VOID_AFTER = timedelta(minutes=10)
 
 
-def contracts_due(market_ids: list[int] | None, now=None):
+def contracts_due(*, market_ids: list[int] | None, now: datetime | None = None) -> QuerySet[Contract]:
     """Open contracts whose exit is known (the Nth tick, or a tick after expiry), or that waited too long."""
     now = now or timezone.now()
-    # Deriv contracts settle from Deriv's own result (apps.trading.deriv), never from our ticks.
+    # Deriv contracts settle from Deriv's own result (apps.trading.services.venue), never from our ticks.
     due = Contract.objects.filter(status=Status.OPEN, at_deriv=False).filter(
         Q(duration_unit=DurationUnit.TICKS, market__last_seq__gte=F("purchase_seq") + 1 + F("duration"))
         | Q(duration_unit=DurationUnit.MINUTES, market__last_tick_at__gt=F("expires_at"))
@@ -152,3 +154,34 @@ def contracts_due(market_ids: list[int] | None, now=None):
     if market_ids is not None:
         due = due.filter(market_id__in=market_ids)
     return due
+
+
+def account_refusals(*, account_ids: Iterable[int]) -> dict[int, str]:
+    """Why each of these trading accounts cannot trade now, as the apps that connect them to a venue answer.
+
+    `send`, not `send_robust`: an answer that cannot be had must stop the
+    purchase rather than let a disconnected account trade.
+    """
+    refusals: dict[int, str] = {}
+    for _receiver, answer in account_refusals_requested.send(sender=TradingAccount, account_ids=set(account_ids)):
+        refusals |= answer or {}
+    return refusals
+
+
+def markets_to_tell_paused() -> list[Market]:
+    """Active markets with open contracts whose prices stopped, and whose traders were not told since."""
+    markets = Market.objects.filter(is_active=True, contracts__status=Status.OPEN).distinct()
+    return [
+        market
+        for market in markets
+        if not market.is_fresh
+        and (
+            market.paused_notice_at is None
+            or (market.last_tick_at is not None and market.paused_notice_at <= market.last_tick_at)
+        )
+    ]
+
+
+def open_contract_user_ids(*, market: Market) -> set[int]:
+    """The traders holding OPEN contracts on `market`."""
+    return set(Contract.objects.filter(market=market, status=Status.OPEN).values_list("user_id", flat=True))

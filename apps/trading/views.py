@@ -59,7 +59,7 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
         "form": form,
         # Shown next to the form: why this account cannot trade here now (a Deriv account
         # that is disconnected says so with Deriv's reason). Prices are the banner's business.
-        "refusal": market_refusal(account, market, check_prices=False),
+        "refusal": market_refusal(account=account, market=market, check_prices=False),
         "preview": _preview(market, form["stake"].value()),
         "timeframes": [("ticks", "Ticks"), *((tf.value, tf.label) for tf in Timeframe)],
         **positions_context(account),

@@ -54,10 +54,10 @@ def test_a_sync_writes_one_transfer_for_the_difference_and_nothing_when_equal(li
 
 def test_deriv_balance_apply_mirrors_any_balance_and_rounds_down_to_the_cent(linked):
     demo = deriv(linked, AccountType.DERIV_DEMO)
-    services.deriv_balance_apply(demo, Decimal("12345.678"), "stream")
+    services.deriv_balance_apply(account=demo, balance=Decimal("12345.678"), source="stream")
     demo.ledger_account.refresh_from_db()
     assert demo.ledger_account.balance == Decimal("12345.67")
-    services.deriv_balance_apply(demo, Decimal("0"), "stream")
+    services.deriv_balance_apply(account=demo, balance=Decimal("0"), source="stream")
     demo.ledger_account.refresh_from_db()
     assert demo.ledger_account.balance == 0
     assert DerivAccount.objects.get(trading_account=demo).balance_source == "stream"
@@ -67,9 +67,11 @@ def test_deriv_balance_apply_mirrors_any_balance_and_rounds_down_to_the_cent(lin
 
 def test_deriv_balance_apply_refuses_nexus_accounts_and_negative_balances(linked, demo_account):
     with pytest.raises(ValidationError):
-        services.deriv_balance_apply(demo_account, Decimal("5"), "stream")
+        services.deriv_balance_apply(account=demo_account, balance=Decimal("5"), source="stream")
     with pytest.raises(ValidationError):
-        services.deriv_balance_apply(deriv(linked, AccountType.DERIV_REAL), Decimal("-1"), "stream")
+        services.deriv_balance_apply(
+            account=deriv(linked, AccountType.DERIV_REAL), balance=Decimal("-1"), source="stream"
+        )
 
 
 def test_an_account_deriv_stops_listing_turns_inactive(linked, deriv_on):

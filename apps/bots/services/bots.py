@@ -57,7 +57,7 @@ def strategy_config_for(*, decision: DecisionConfig) -> StrategyConfig:
 
 def _market_refusal(bot: Bot) -> str | None:
     # Prices are not checked: a bot is set up or started ahead of its trades.
-    return market_refusal(bot.account, bot.market, check_prices=False)
+    return market_refusal(account=bot.account, market=bot.market, check_prices=False)
 
 
 def bot_errors(*, bot: Bot) -> dict[str, str]:

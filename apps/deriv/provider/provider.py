@@ -5,7 +5,7 @@ so the only thing that names a Deriv user is the set of Options accounts the
 token can list (GET /trading/v1/options/accounts). The uid is the lowest
 account id at the first link; every later sign-in looks the identity up
 through any Deriv account id Nexus already holds for a linked user (see
-`services.deriv_uid_for`), so opening another account at Deriv does not make a
+`selectors.deriv_uid_for`), so opening another account at Deriv does not make a
 new identity.
 """
 

@@ -82,7 +82,8 @@ class DerivOAuth2Adapter(OAuth2Adapter):
         return token
 
     def complete_login(self, request, app, token, **kwargs):
-        from apps.deriv.services import account_as_json, deriv_uid_for
+        from apps.deriv.selectors import deriv_uid_for
+        from apps.deriv.services import account_as_json
 
         data = kwargs["response"]
         try:
@@ -93,7 +94,7 @@ class DerivOAuth2Adapter(OAuth2Adapter):
             raise DerivLoginError(message="this Deriv login has no Options accounts")
         ids = [a.account_id for a in accounts]
         response = {
-            "uid": deriv_uid_for(ids),
+            "uid": deriv_uid_for(account_ids=ids),
             "accounts": [account_as_json(a) for a in accounts],
             "scope": data.get("scope") or "",
         }

@@ -1,4 +1,8 @@
-"""The Deriv side of trading: contracts bought at Deriv, mirrored in the ledger.
+"""Contracts bought and settled at an outside venue (Deriv), mirrored in the ledger.
+
+Trading does not know the venue's client: the venue app (apps.deriv) calls
+these with what the venue answered, objects read by attribute only (see
+`VenuePurchase` and `VenueResult` for the attributes used).
 
 A Deriv contract goes through these states, each change a conditional update
 on `status`, so it happens once whoever tries it twice (the connection
@@ -24,31 +28,55 @@ finer is rounded down (the ledger's rule).
 
 Bots' contracts settle through the same `contracts_settled` signal as tick
 settlement, inside the same transaction, so their risk state updates once.
+Taken and entry-spot changes are reported after commit with `contracts_opened`.
 """
 
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Protocol
 
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.deriv import adapter
+from apps.common.events import send_after_commit
 from apps.ledger.models import AccountKind, TransferKind
 from apps.ledger.services import TransferSpec, system_account, to_money, transfer_many
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
-from apps.realtime.push import push_user_state_after_commit
 
-from .models import Contract, Status
-from .signals import contracts_settled
+from ..models import Contract, Status
+from ..signals import contracts_opened, contracts_settled
 
 logger = logging.getLogger(__name__)
 
 # A PENDING order the connection manager has not sent within this long is not
 # sent any more: the trader asked for a price that is gone.
 SEND_DEADLINE_S = 30
+
+
+class VenuePurchase(Protocol):
+    """The venue's answer to a buy (Deriv's `buy` response: apps.deriv.adapter.Purchase)."""
+
+    contract_id: int  # the venue's own id of the contract
+    transaction_id: int
+    buy_price: Decimal  # what the venue charged
+    payout: Decimal  # what a win pays back, stake included
+    purchase_time: int | None  # epoch seconds
+
+
+class VenueResult(Protocol):
+    """The venue's view of an open contract (Deriv's POC: apps.deriv.adapter.OpenContract)."""
+
+    is_settled: bool
+    status: str | None  # "won", "lost", or anything else when sold back early
+    sell_price: Decimal | None  # what came back (None: nothing)
+    sell_time: int | None
+    entry_spot: Decimal | None
+    entry_spot_time: int | None
+    exit_spot: Decimal | None
+    exit_spot_time: int | None
 
 
 def _epoch(value: int | None):
@@ -59,7 +87,7 @@ def _payout_percent(stake: Decimal, payout: Decimal) -> Decimal:
     return ((payout / stake - 1) * 100).quantize(Decimal("0.01"))
 
 
-def deriv_contract_claim(contract_id: int) -> Contract | None:
+def deriv_contract_claim(*, contract_id: int) -> Contract | None:
     """Take a PENDING order for sending: True once, for whoever sends it. Never sent twice."""
     claimed = Contract.objects.filter(pk=contract_id, status=Status.PENDING, deriv_sent_at=None).update(
         deriv_sent_at=timezone.now()
@@ -70,7 +98,7 @@ def deriv_contract_claim(contract_id: int) -> Contract | None:
 
 
 @transaction.atomic
-def deriv_contract_opened(*, contract_id: int, purchase: adapter.Purchase) -> bool:
+def deriv_contract_opened(*, contract_id: int, purchase: VenuePurchase) -> bool:
     """Deriv bought it: record Deriv's contract id, price and payout. False if it was not PENDING."""
     contract = Contract.objects.select_for_update().get(pk=contract_id)
     if contract.status != Status.PENDING:
@@ -91,7 +119,7 @@ def deriv_contract_opened(*, contract_id: int, purchase: adapter.Purchase) -> bo
         payout_percent=_payout_percent(contract.stake, payout),
         purchased_at=_epoch(purchase.purchase_time) or contract.purchased_at,
     )
-    push_user_state_after_commit([contract.user_id])
+    send_after_commit(contracts_opened, sender=Contract, contract_ids=[contract_id], user_ids=[contract.user_id])
     return True
 
 
@@ -129,8 +157,11 @@ def deriv_contract_refuse(*, contract_id: int, note: str, unsent_only: bool = Fa
         user = row["account__ledger_account_id"]
         refund = TransferSpec(escrow.pk, user, row["stake"], TransferKind.REFUND, f"{ref}:refund", ref)
         transfer_many([refund], return_transfers=False)
-        contracts_settled.send(sender=Contract, results=[(contract_id, Status.REFUSED, row["stake"], row["stake"])])
-        push_user_state_after_commit([row["user_id"]])
+        contracts_settled.send(
+            sender=Contract,
+            results=[(contract_id, Status.REFUSED, row["stake"], row["stake"])],
+            user_ids=[row["user_id"]],
+        )
     logger.info("Deriv contract %s refused: %s", contract_id, note)
     return True
 
@@ -142,10 +173,10 @@ def deriv_contract_entry(*, contract_id: int, spot: Decimal, epoch: int | None) 
     )
     if updated:
         user_id = Contract.objects.filter(pk=contract_id).values_list("user_id", flat=True).first()
-        push_user_state_after_commit([user_id])
+        send_after_commit(contracts_opened, sender=Contract, contract_ids=[contract_id], user_ids=[user_id])
 
 
-def _outcome(poc: adapter.OpenContract, stake: Decimal) -> tuple[str, Decimal]:
+def _outcome(poc: VenueResult, stake: Decimal) -> tuple[str, Decimal]:
     paid = to_money(poc.sell_price if poc.sell_price is not None else Decimal(0))
     if poc.status == "won":
         return Status.WON, paid
@@ -155,7 +186,7 @@ def _outcome(poc: adapter.OpenContract, stake: Decimal) -> tuple[str, Decimal]:
     return (Status.WON if paid > stake else Status.LOST), paid
 
 
-def deriv_contract_settle(*, contract_id: int, poc: adapter.OpenContract) -> bool:
+def deriv_contract_settle(*, contract_id: int, poc: VenueResult) -> bool:
     """Settle one Deriv contract from Deriv's result, once. False if it was not OPEN (already settled)."""
     if not poc.is_settled:
         raise ValueError("not settled at Deriv yet")
@@ -218,7 +249,6 @@ def deriv_contract_settle(*, contract_id: int, poc: adapter.OpenContract) -> boo
                     )
                 ]
             )
-        contracts_settled.send(sender=Contract, results=[(contract_id, status, stake, paid)])
-        push_user_state_after_commit([row["user_id"]])
+        contracts_settled.send(sender=Contract, results=[(contract_id, status, stake, paid)], user_ids=[row["user_id"]])
     logger.info("Deriv contract %s settled: %s, paid %s", contract_id, status, paid)
     return True

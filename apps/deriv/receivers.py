@@ -1,0 +1,44 @@
+"""What the Deriv app does when its own or trading's facts happen."""
+
+from django.dispatch import receiver
+
+from apps.accounts.models import TradingAccount
+from apps.trading.models import Contract
+from apps.trading.services import deriv_contract_refuse
+from apps.trading.signals import account_refusals_requested, contracts_bought
+
+from . import gateway
+from .selectors import deriv_unavailable, orders_to_send
+from .signals import deriv_unlinked
+
+NO_ANSWER = "Deriv trading is not available right now (no answer). Your stake is back; try again shortly."
+
+
+@receiver(account_refusals_requested, sender=TradingAccount, dispatch_uid="deriv.refuse_unavailable_accounts")
+def refuse_unavailable_accounts(sender, account_ids, **kwargs) -> dict[int, str]:
+    """Trading asks before a purchase: a Deriv account trades only while its socket is up and Deriv lists it active."""
+    return deriv_unavailable(account_ids=account_ids)
+
+
+@receiver(contracts_bought, sender=Contract, dispatch_uid="deriv.hand_orders_over")
+def hand_orders_over(sender, contract_ids: list[int], wait: bool = False, **kwargs) -> None:
+    """After commit: the connection manager buys the PENDING orders at Deriv on the account's own socket.
+
+    A trader's single purchase (`wait`) waits for Deriv's answer; when none
+    comes in time, an order the manager never took is refused (stake back),
+    one it took is left for it to finish. Bulk purchases do not wait.
+    """
+    pending = orders_to_send(contract_ids=contract_ids)
+    if not pending:
+        return
+    if wait and len(pending) == 1:
+        if gateway.buy(pending[0]) is None:
+            deriv_contract_refuse(contract_id=pending[0], note=NO_ANSWER, unsent_only=True)
+    else:
+        gateway.buy_many(pending)
+
+
+@receiver(deriv_unlinked, dispatch_uid="deriv.on_unlinked")
+def on_unlinked(sender, user_id: int, **kwargs) -> None:
+    """Whichever process unlinks, the connection manager closes the trader's sockets at once."""
+    gateway.unlinked(user_id)
