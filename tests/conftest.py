@@ -72,7 +72,7 @@ def feed(markets, django_capture_on_commit_callbacks):
     class TestFeed(OtcFeed):
         def __init__(self):
             self.now = timezone.now() - datetime.timedelta(seconds=1)
-            super().__init__(clock=lambda: self.now)
+            super().__init__(clock=lambda: self.now, seeded=True)
 
         def tick(self, n: int = 1, seconds: float = 1.0):
             written = []
