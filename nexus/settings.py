@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.mfa",
     "django_htmx",
     "template_partials",
     "csp",
@@ -86,6 +87,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "apps.users.mfa.StaffMFAMiddleware",
 ]
 
 ROOT_URLCONF = "nexus.urls"
@@ -201,6 +203,13 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "apps.users.adapter.AccountAdapter"
 # allauth's default rate limits (failed logins, sign-ups, resets...) apply, on the shared cache.
 ACCOUNT_RATE_LIMITS_ENABLED = env.bool("ACCOUNT_RATE_LIMITS_ENABLED", default=True)
+if not ACCOUNT_RATE_LIMITS_ENABLED:
+    ACCOUNT_RATE_LIMITS = False  # allauth reads this name, not the one above
+# Two-factor authentication (an authenticator app, with recovery codes): anyone
+# may set it up; staff must before the admin (apps/users/mfa.py), whose own
+# login form forwards to allauth's.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Nexus"
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
