@@ -27,6 +27,7 @@ from django.utils import timezone
 from apps.accounts.models import AccountType, TradingAccount
 from apps.accounts.services import account_select
 from apps.audit.services import audit_log
+from apps.common.events import send_after_commit
 from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
 from apps.ledger.services import ledger_account_open, system_account, to_money, transfer
 from apps.realtime.push import push_user_state_after_commit
@@ -43,7 +44,7 @@ from .errors import (
     Unauthorized,
 )
 from .models import Connection, DerivAccount, DerivLink
-from .signals import deriv_unlinked
+from .signals import deriv_accounts_changed, deriv_unlinked
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,14 @@ def deriv_accounts_apply(*, link: DerivLink, accounts: list[adapter.Account], so
                 "ledger_account"
             )
         }
+        deactivated = set(
+            DerivAccount.objects.filter(trading_account__user=link.user, deactivated_at__isnull=False).values_list(
+                "trading_account__external_id", flat=True
+            )
+        )
         for remote in accounts:
+            if remote.account_id in deactivated:
+                continue  # staff deactivated it: it stays unlinked whatever Deriv lists
             if remote.account_type not in ("demo", "real") or not 1 <= len(remote.currency) <= 3:
                 log.warning(
                     "Deriv account %s skipped: type %r currency %r",
@@ -435,3 +443,33 @@ def deriv_account_connection(*, account_id: int, connected: bool, reason: str = 
         if user_id is not None:
             push_user_state_after_commit([user_id])
     return bool(changed)
+
+
+# ---------------------------------------------------------------- staff
+
+
+REASON_DEACTIVATED = "Deactivated by staff."
+
+
+@transaction.atomic
+def deriv_accounts_deactivate(*, account_ids: Iterable[int], actor, request=None) -> int:
+    """Staff's "delete": the Deriv accounts can never trade again, their history stays.
+
+    Unlinked from the trader's Deriv link (no socket, no balance sync) and
+    skipped by every later sync. Returns how many were deactivated now.
+    """
+    rows = list(
+        DerivAccount.objects.select_for_update()
+        .filter(trading_account_id__in=list(account_ids), deactivated_at=None)
+        .select_related("trading_account")
+    )
+    now = timezone.now()
+    for row in rows:
+        DerivAccount.objects.filter(pk=row.pk).update(
+            link=None, connection=Connection.UNLINKED, reason=REASON_DEACTIVATED, deactivated_at=now
+        )
+        audit_log(actor=actor, action="deriv.account_deactivate", target=row.trading_account, request=request)
+    if rows:
+        user_ids = sorted({row.trading_account.user_id for row in rows})
+        send_after_commit(deriv_accounts_changed, sender=DerivAccount, user_ids=user_ids)
+    return len(rows)
