@@ -6,6 +6,7 @@ class DerivConfig(AppConfig):
     verbose_name = "Deriv"
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the deploy checks)
         from .gateway import on_unlinked
         from .signals import deriv_unlinked
 
