@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "apps.deriv",
     "apps.deriv.provider",
     "apps.dashboard",
+    "apps.retention",
 ]
 
 MIDDLEWARE = [
@@ -286,6 +287,14 @@ NEXUS = {
     # or three tick intervals, whichever is longer.
     "STALE_TICK_SECONDS": env.float("STALE_TICK_SECONDS", default=5.0),
     "TICK_RETENTION_DAYS": env.int("TICK_RETENTION_DAYS", default=7),
+    # The daily retention run (apps.retention): notifications and django-q2's
+    # failed tasks are deleted, candles shorter than an hour too, audit events
+    # are archived (gzip JSON lines in AUDIT_ARCHIVE_DIR) and then deleted.
+    "NOTIFICATION_RETENTION_DAYS": env.int("NOTIFICATION_RETENTION_DAYS", default=90),
+    "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", default=365),
+    "AUDIT_ARCHIVE_DIR": env.str("AUDIT_ARCHIVE_DIR", default=str(VAR_DIR / "archive")),
+    "CANDLE_RETENTION_DAYS": env.int("CANDLE_RETENTION_DAYS", default=30),
+    "FAILED_TASK_RETENTION_DAYS": env.int("FAILED_TASK_RETENTION_DAYS", default=30),
     "DEMO_BALANCE": env.str("DEMO_BALANCE", default="10000.00"),
     "DEMO_CURRENCY": "USD",
     # Live sockets re-join their groups this often (group expiry, Redis restarts).
