@@ -138,3 +138,25 @@ def test_any_user_can_set_up_an_authenticator_app(client, user):
 
     assert response.status_code == 302
     assert user.authenticator_set.filter(type="totp").exists()
+
+
+def test_a_staff_member_without_two_factor_sets_it_up_and_reaches_the_admin(transactional_db, client, staff):
+    """The whole path through allauth's pages, from the password to the admin.
+
+    Transactional: allauth announces a new authenticator when its transaction
+    commits, inside the request, as in production.
+    """
+    response = client.post(to("account_login", ADMIN), {"login": staff.email, "password": PASSWORD})
+    assert response["Location"] == ADMIN
+
+    assert client.get(ADMIN)["Location"] == to("mfa_activate_totp", ADMIN)
+    # Setting up a second factor asks for the password again.
+    assert client.get(reverse("mfa_activate_totp"))["Location"].startswith(reverse("account_reauthenticate"))
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    secret = client.get(reverse("mfa_activate_totp")).context["form"].secret
+    response = client.post(reverse("mfa_activate_totp"), {"code": totp_code(secret)})
+    assert response.status_code == 302
+
+    # The code typed to activate the app counts for this session: no second code is asked for.
+    assert client.get(ADMIN).status_code == 200
+    assert AuditEvent.objects.filter(action="user.mfa_added", actor=staff).exists()
