@@ -28,9 +28,11 @@ COPY static ./static
 # Static files are collected at build time; the key only satisfies settings.
 RUN SECRET_KEY=build-time-only-not-a-secret python manage.py collectstatic --noinput -v 0
 
+# var/archive holds archived audit events: compose mounts a volume there, which
+# starts with this directory's owner.
 RUN useradd --system --create-home --uid 10001 nexus \
-    && mkdir -p /app/var \
-    && chown nexus /app/var
+    && mkdir -p /app/var/archive \
+    && chown -R nexus /app/var
 USER nexus
 
 EXPOSE 8000

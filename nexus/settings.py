@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.mfa",
     "django_htmx",
     "django_filters",
     "template_partials",
@@ -93,10 +94,12 @@ INSTALLED_APPS = [
     "apps.deriv",
     "apps.deriv.provider",
     "apps.dashboard",
+    "apps.retention",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.common.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,6 +110,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "apps.users.mfa.StaffMFAMiddleware",
 ]
 
 ROOT_URLCONF = "nexus.urls"
@@ -222,6 +226,13 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "apps.users.adapter.AccountAdapter"
 # allauth's default rate limits (failed logins, sign-ups, resets...) apply, on the shared cache.
 ACCOUNT_RATE_LIMITS_ENABLED = env_bool("ACCOUNT_RATE_LIMITS_ENABLED", default=True)
+if not ACCOUNT_RATE_LIMITS_ENABLED:
+    ACCOUNT_RATE_LIMITS = False  # allauth reads this name, not the one above
+# Two-factor authentication (an authenticator app, with recovery codes): anyone
+# may set it up; staff must before the admin (apps/users/mfa.py), whose own
+# login form forwards to allauth's.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Nexus"
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -259,6 +270,23 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Browser features no page of Nexus uses, off for it and any frame (apps/common/middleware.py).
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+    )
+}
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CONTENT_SECURITY_POLICY = {
@@ -309,6 +337,14 @@ NEXUS = {
     # or three tick intervals, whichever is longer.
     "STALE_TICK_SECONDS": env.float("STALE_TICK_SECONDS", default=5.0),
     "TICK_RETENTION_DAYS": env.int("TICK_RETENTION_DAYS", default=7),
+    # The daily retention run (apps.retention): notifications and django-q2's
+    # failed tasks are deleted, candles shorter than an hour too, audit events
+    # are archived (gzip JSON lines in AUDIT_ARCHIVE_DIR) and then deleted.
+    "NOTIFICATION_RETENTION_DAYS": env.int("NOTIFICATION_RETENTION_DAYS", default=90),
+    "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", default=365),
+    "AUDIT_ARCHIVE_DIR": env.str("AUDIT_ARCHIVE_DIR", default=str(VAR_DIR / "archive")),
+    "CANDLE_RETENTION_DAYS": env.int("CANDLE_RETENTION_DAYS", default=30),
+    "FAILED_TASK_RETENTION_DAYS": env.int("FAILED_TASK_RETENTION_DAYS", default=30),
     "DEMO_BALANCE": env.str("DEMO_BALANCE", default="10000.00"),
     "DEMO_CURRENCY": "USD",
     # Live sockets re-join their groups this often (group expiry, Redis restarts).

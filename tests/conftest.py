@@ -43,6 +43,15 @@ def other_user(db):
 
 
 @pytest.fixture
+def admin_client(client, admin_user):
+    """A superuser in the admin: staff need a second factor there, so this one has an app and used it."""
+    from tests.support.mfa import sign_in
+
+    sign_in(client, admin_user, mfa=True)
+    return client
+
+
+@pytest.fixture
 def demo_account(user):
     from apps.accounts.services import account_open_demo
 
@@ -72,7 +81,7 @@ def feed(markets, django_capture_on_commit_callbacks):
     class TestFeed(OtcFeed):
         def __init__(self):
             self.now = timezone.now() - datetime.timedelta(seconds=1)
-            super().__init__(clock=lambda: self.now)
+            super().__init__(clock=lambda: self.now, seeded=True)
 
         def tick(self, n: int = 1, seconds: float = 1.0):
             written = []

@@ -8,7 +8,11 @@ from .services import bots_stop_by_staff, kill_switch_set
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
-    """Staff can see every bot and stop it; settings stay the trader's (edited through their pages, audited)."""
+    """Staff can see every bot and stop it; settings stay the trader's (edited through their pages, audited).
+
+    Never deleted here: a bot's trades and skips go with it. Stopping is the
+    staff's way to end one.
+    """
 
     list_display = (
         "id",
@@ -32,6 +36,9 @@ class BotAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     @admin.action(description="Stop the selected bots")

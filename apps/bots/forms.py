@@ -17,6 +17,7 @@ from django import forms
 from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
+from apps.common.forms import MoneyField, PlainDecimalField, PlainFloatField, PlainIntegerField
 from apps.markets.models import Market
 from apps.trading.models import DurationUnit, duration_error
 
@@ -33,28 +34,15 @@ STRATEGY_LABELS = {
 }
 REGIME_CHOICES = [(kind.value, kind.value.title()) for kind in RegimeKind]
 
-MONEY_ERRORS = {
-    "invalid": "Enter an amount as a number, like 10.00.",
-    "max_decimal_places": "Enter an amount with at most two decimal places.",
-    "max_digits": "That amount is too large.",
-    "max_whole_digits": "That amount is too large.",
-}
 
-
-def _money(label: str, initial: str, **kwargs) -> forms.DecimalField:
-    return forms.DecimalField(
-        label=label,
-        max_digits=12,
-        decimal_places=2,
-        initial=Decimal(initial),
-        error_messages={"required": f"Enter {label.lower()}.", **MONEY_ERRORS},
-        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
-        **kwargs,
+def _money(label: str, initial: str, **kwargs) -> MoneyField:
+    return MoneyField(
+        label=label, initial=Decimal(initial), error_messages={"required": f"Enter {label.lower()}."}, **kwargs
     )
 
 
-def _count(label: str, initial: int, high: int, **kwargs) -> forms.IntegerField:
-    return forms.IntegerField(
+def _count(label: str, initial: int, high: int, **kwargs) -> PlainIntegerField:
+    return PlainIntegerField(
         label=label,
         initial=initial,
         max_value=high,
@@ -92,13 +80,13 @@ class SettingsForm(forms.Form):
         required=False,
         label="Strategies that vote",
     )
-    min_agreeing = forms.IntegerField(
+    min_agreeing = PlainIntegerField(
         label="Agreeing votes needed",
         initial=DEFAULT_MIN_AGREEING,
         error_messages={"required": "Enter how many votes must agree.", "invalid": "Enter a whole number."},
         widget=forms.NumberInput(attrs={"min": 1, "max": len(STRATEGIES)}),
     )
-    min_confidence = forms.DecimalField(
+    min_confidence = PlainDecimalField(
         label="Combined confidence needed (0 to 1)",
         initial=DEFAULT_MIN_CONFIDENCE,
         max_digits=3,
@@ -123,7 +111,7 @@ class SettingsForm(forms.Form):
         required=False,
         error_messages={"invalid_choice": "Choose regimes among bullish, bearish and sideways."},
     )
-    duration = forms.IntegerField(
+    duration = PlainIntegerField(
         label="Contract duration",
         initial=5,
         error_messages={"required": "Enter a duration.", "invalid": "Enter the duration as a whole number."},
@@ -147,7 +135,7 @@ class SettingsForm(forms.Form):
     max_consecutive_losses = _count("Losses in a row before it stops", 5, 1000)
     max_trades_per_day = _count("Trades per day at most", 50, 100_000)
     max_open_contracts = _count("Open contracts at most", 3, 1000)
-    max_drawdown_pct = forms.DecimalField(
+    max_drawdown_pct = PlainDecimalField(
         label="Maximum drawdown (%)",
         initial=Decimal("20"),
         max_digits=5,
@@ -184,12 +172,12 @@ class SettingsForm(forms.Form):
                     "help_text": f"{low:g}–{high:g}",
                 }
                 if field.type is int:
-                    form_field = forms.IntegerField(
+                    form_field = PlainIntegerField(
                         **common,
                         error_messages={"invalid": "Enter a whole number.", "min_value": between, "max_value": between},
                     )
                 else:
-                    form_field = forms.FloatField(
+                    form_field = PlainFloatField(
                         **common,
                         error_messages={"invalid": "Enter a number.", "min_value": between, "max_value": between},
                         widget=forms.NumberInput(attrs={"step": "any"}),
@@ -378,7 +366,7 @@ class BacktestForm(SettingsForm):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         error_messages={"invalid": "Enter a date and time."},
     )
-    seed = forms.IntegerField(
+    seed = PlainIntegerField(
         label="Seed",
         required=False,
         initial=1,
@@ -387,7 +375,7 @@ class BacktestForm(SettingsForm):
         help_text="The same seed and settings give the same report.",
         error_messages={"invalid": "Enter a whole number.", "min_value": "The seed cannot be negative."},
     )
-    length = forms.IntegerField(
+    length = PlainIntegerField(
         label="Ticks to generate",
         required=False,
         initial=3600,

@@ -6,4 +6,4 @@ class DerivConfig(AppConfig):
     verbose_name = "Deriv"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401
+        from . import checks, receivers  # noqa: F401  (deploy checks, receivers)

@@ -69,6 +69,9 @@ class DerivAccount(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     balance_source = models.CharField(max_length=20, blank=True, help_text="Where the last balance came from.")
     balance_at = models.DateTimeField(null=True, blank=True)
+    # Staff deactivate instead of deleting (history stays): unlinked for good,
+    # even when Deriv still lists the account at the next sync.
+    deactivated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "Deriv account"

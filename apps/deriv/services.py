@@ -15,7 +15,7 @@ with a reason the trader can read; the next successful call reconnects them.
 import datetime
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TypeVar
 
@@ -264,7 +264,14 @@ def deriv_accounts_apply(*, link: DerivLink, accounts: list[adapter.Account], so
                 "ledger_account"
             )
         }
+        deactivated = set(
+            DerivAccount.objects.filter(trading_account__user=link.user, deactivated_at__isnull=False).values_list(
+                "trading_account__external_id", flat=True
+            )
+        )
         for remote in accounts:
+            if remote.account_id in deactivated:
+                continue  # staff deactivated it: it stays unlinked whatever Deriv lists
             if remote.account_type not in ("demo", "real") or not 1 <= len(remote.currency) <= 3:
                 log.warning(
                     "Deriv account %s skipped: type %r currency %r",
@@ -411,3 +418,33 @@ def deriv_account_connection(*, account_id: int, connected: bool, reason: str = 
         if user_id is not None:
             send_after_commit(deriv_accounts_changed, sender=DerivAccount, user_ids=[user_id])
     return bool(changed)
+
+
+# ---------------------------------------------------------------- staff
+
+
+REASON_DEACTIVATED = "Deactivated by staff."
+
+
+@transaction.atomic
+def deriv_accounts_deactivate(*, account_ids: Iterable[int], actor, request=None) -> int:
+    """Staff's "delete": the Deriv accounts can never trade again, their history stays.
+
+    Unlinked from the trader's Deriv link (no socket, no balance sync) and
+    skipped by every later sync. Returns how many were deactivated now.
+    """
+    rows = list(
+        DerivAccount.objects.select_for_update()
+        .filter(trading_account_id__in=list(account_ids), deactivated_at=None)
+        .select_related("trading_account")
+    )
+    now = timezone.now()
+    for row in rows:
+        DerivAccount.objects.filter(pk=row.pk).update(
+            link=None, connection=Connection.UNLINKED, reason=REASON_DEACTIVATED, deactivated_at=now
+        )
+        audit_log(actor=actor, action="deriv.account_deactivate", target=row.trading_account, request=request)
+    if rows:
+        user_ids = sorted({row.trading_account.user_id for row in rows})
+        send_after_commit(deriv_accounts_changed, sender=DerivAccount, user_ids=user_ids)
+    return len(rows)

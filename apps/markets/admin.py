@@ -39,7 +39,14 @@ class MarketAdmin(admin.ModelAdmin):
     readonly_fields = ("last_price", "last_tick_at", "last_seq")
     fieldsets = (
         (None, {"fields": ("symbol", "name", "source", "is_active")}),
-        ("Price generator", {"fields": ("base_price", "decimals", "volatility_mode", "trend_bias", "seed")}),
+        (
+            "Price generator",
+            {
+                "fields": ("base_price", "decimals", "volatility_mode", "trend_bias", "seed"),
+                "description": "The live feed draws every step from the operating system's random source, so "
+                "prices cannot be predicted; the seed only replays a series in tests.",
+            },
+        ),
         ("Trading", {"fields": ("tick_interval_ms", "payout_percent", "min_stake", "max_stake", "tie_rule")}),
         ("Last tick", {"fields": ("last_price", "last_tick_at", "last_seq")}),
     )

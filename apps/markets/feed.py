@@ -4,6 +4,9 @@
 announces which markets moved (`ticks_committed`, after commit).
 Market settings are re-read every few seconds, so admin edits apply to the
 running feed without a restart.
+
+The live feed's prices are unpredictable (see generator.py); `seeded=True`
+replays each market's stored seed instead, for tests and reproducible runs.
 """
 
 import logging
@@ -102,8 +105,9 @@ class OtcFeed:
     STATUS_EVERY_S = 5.0
     SOURCE = Source.OTC
 
-    def __init__(self, *, clock: Callable[[], datetime] = timezone.now):
+    def __init__(self, *, clock: Callable[[], datetime] = timezone.now, seeded: bool = False):
         self.clock = clock
+        self.seeded = seeded
         self.generators: dict[int, PriceGenerator] = {}
         self.markets: dict[int, Market] = {}
         self.next_due: dict[int, datetime] = {}
@@ -122,10 +126,10 @@ class OtcFeed:
                 decimals=market.decimals,
             )
             if pk not in self.generators:
-                # Continue from the last stored price; a fresh market starts at its
-                # base price, so the same seed replays the same series.
+                # Continue from the last stored price. Seeded, a fresh market starts
+                # at its base price, so the same seed replays the same series.
                 self.generators[pk] = PriceGenerator(
-                    seed=market.seed + market.last_seq,
+                    seed=market.seed + market.last_seq if self.seeded else None,
                     price=market.last_price or market.base_price,
                     settings=config,
                 )

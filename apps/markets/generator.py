@@ -1,7 +1,10 @@
-"""Synthetic OTC prices: a seeded random walk whose step scales with the price.
+"""Synthetic OTC prices: a random walk whose step scales with the price.
 
-The same seed, start price and settings give the same series, so a market's
-history (and a backtest over it) can be reproduced exactly.
+With a seed, the same seed, start price and settings give the same series, so
+a backtest (and a test) can be reproduced exactly. Without one, the walk draws
+from the operating system's CSPRNG: the live feed's prices are public and
+contracts are settled on them, so anyone who could recompute the generator's
+state from its seed would know the next ticks.
 """
 
 import random
@@ -23,8 +26,9 @@ class GeneratorSettings:
 
 
 class PriceGenerator:
-    def __init__(self, *, seed: int, price: Decimal, settings: GeneratorSettings):
-        self.rng = random.Random(seed)
+    def __init__(self, *, seed: int | None, price: Decimal, settings: GeneratorSettings):
+        # SystemRandom has no state to recover or seed to leak: every draw is fresh from the OS.
+        self.rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self.price = Decimal(price)
         self.settings = settings
 

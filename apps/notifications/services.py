@@ -49,3 +49,9 @@ def notifications_mark_all_read(*, user) -> int:
 
         push_user_state_after_commit([user.pk])
     return count
+
+
+def notifications_purge(*, before) -> int:
+    """Delete notifications created before `before` (retention); returns how many went."""
+    deleted, _ = Notification.objects.filter(created_at__lt=before).delete()
+    return deleted

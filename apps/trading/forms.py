@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django import forms
 
+from apps.common.forms import MoneyField, PlainIntegerField
 from apps.markets.models import Market
 
 from .models import Direction, DurationUnit, duration_error
@@ -31,15 +32,8 @@ class TradeForm(forms.Form):
         choices=Direction.choices,
         error_messages={"required": "Choose Rise or Fall.", "invalid_choice": "Choose Rise or Fall."},
     )
-    stake = forms.DecimalField(
-        max_digits=12,
-        decimal_places=2,
-        min_value=Decimal("0.01"),
-        initial=Decimal("10.00"),
-        error_messages=STAKE_ERRORS,
-        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
-    )
-    duration = forms.IntegerField(
+    stake = MoneyField(min_value=Decimal("0.01"), initial=Decimal("10.00"), error_messages=STAKE_ERRORS)
+    duration = PlainIntegerField(
         initial=5,
         error_messages={"required": "Enter a duration.", "invalid": "Enter the duration as a whole number."},
         widget=forms.NumberInput(attrs={"min": 1, "max": 60}),
@@ -55,11 +49,6 @@ class TradeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
         self.fields["stake"].widget.attrs["min"] = "0.35"
-
-    def clean_stake(self):
-        stake = self.cleaned_data["stake"]
-        # Normalise "10" and "10.0" to two places; more places were refused above.
-        return stake.quantize(Decimal("0.01"))
 
     def clean(self):
         data = super().clean()

@@ -1,4 +1,4 @@
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from apps.accounts.selectors import selected_account
+from apps.common.forms import MoneyField
 from apps.markets.models import Market, Source, Timeframe
 from apps.markets.selectors import markets_tradable
 
@@ -68,10 +69,8 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
 
 def _preview(market: Market, stake) -> dict:
     try:
-        stake = Decimal(str(stake)).quantize(Decimal("0.01"))
-    except (InvalidOperation, TypeError, ValueError):
-        return {"valid": False, "market": market}
-    if stake <= 0:
+        stake = MoneyField(min_value=Decimal("0.01")).clean(stake)
+    except ValidationError:
         return {"valid": False, "market": market}
     payout = payout_for(stake=stake, payout_percent=market.payout_percent)
     return {"valid": True, "market": market, "stake": stake, "payout": payout, "profit": payout - stake}

@@ -36,3 +36,15 @@ def test_bot_pages_in_the_admin_load(admin_client, make_bot):
     bot = make_bot()
     assert admin_client.get(CHANGELIST).status_code == 200
     assert admin_client.get(reverse("admin:bots_bot_change", args=[bot.pk])).status_code == 200
+
+
+def test_bots_cannot_be_deleted_only_stopped(admin_client, make_bot, user):
+    bot = bot_start(user=user, bot_id=make_bot().pk)
+
+    assert admin_client.post(reverse("admin:bots_bot_delete", args=[bot.pk]), {"post": "yes"}).status_code == 403
+    response = act(admin_client, "delete_selected", [bot])
+    assert "No action selected" in response.content.decode()
+    assert Bot.objects.filter(pk=bot.pk).exists()
+    actions = admin_client.get(CHANGELIST).context["action_form"]
+    assert "delete_selected" not in dict(actions.fields["action"].choices)
+    assert "stop_bots" in dict(actions.fields["action"].choices)

@@ -1,6 +1,7 @@
 import re
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -73,3 +74,20 @@ def test_reset_passwords_prints_new_working_passwords():
         assert user.check_password(password)
         assert not user.check_password(first[email])
     assert User.objects.filter(email__endswith="@nexus.local").count() == 2
+
+
+def test_markets_only_creates_no_user():
+    output = seed("--markets-only")
+
+    assert Market.objects.exists()
+    assert not User.objects.exists()
+    assert printed_passwords(output) == {}
+
+
+def test_the_compose_file_creates_demo_users_only_when_asked():
+    compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+    command = compose.split("  migrate:", 1)[1].split("depends_on:", 1)[0]
+
+    assert 'if [ "${SEED_DEMO:-off}" = on ]; then python manage.py seed_demo;' in command
+    assert "else python manage.py seed_demo --markets-only; fi" in command
+    assert command.count("seed_demo") == 2

@@ -6,6 +6,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from apps.accounts.models import TradingAccount
 from apps.audit.models import AuditEvent
 from apps.ledger.models import Entry, LedgerAccount, Transfer
 from apps.markets.models import Candle, Market, Tick, VolatilityMode
@@ -216,3 +217,14 @@ def test_a_trading_accounts_ledger_account_cannot_be_changed(admin_client, contr
     assert account.label == "Practice"
     assert account.ledger_account_id == contract.account.ledger_account_id
     assert admin_client.get(url(type(account), "add")).status_code == 403
+
+
+def test_trading_accounts_cannot_be_deleted(admin_client, contract):
+    account = contract.account
+
+    assert admin_client.post(url(TradingAccount, "delete", account.pk), {"post": "yes"}).status_code == 403
+    admin_client.post(
+        url(TradingAccount, "changelist"),
+        {"action": "delete_selected", "_selected_action": [account.pk], "post": "yes"},
+    )
+    assert TradingAccount.objects.filter(pk=account.pk).exists()

@@ -27,7 +27,7 @@ class Clock:
 def running(markets):
     """A feed as `runfeed` drives it: `step()` refreshes its configuration on its own schedule."""
     clock = Clock()
-    feed = OtcFeed(clock=clock)
+    feed = OtcFeed(clock=clock, seeded=True)
     feed.step(clock.now)
     return feed, clock
 

@@ -86,7 +86,7 @@ def test_money_is_conserved_through_any_sequence_of_trading(db, django_capture_o
                 )
                 for i, tie_rule in enumerate([TieRule.REFUND, TieRule.LOSE])
             ]
-            self.feed = OtcFeed(clock=lambda: self.now)
+            self.feed = OtcFeed(clock=lambda: self.now, seeded=True)
             self.keys = itertools.count()
             self.last_buy = None  # (account, key, contract pk, stake) of the last accepted buy
             self.accepted = 0

@@ -2,6 +2,8 @@
 
 Passwords are random and shown once, when a user is created (or with
 --reset-passwords); they are never stored anywhere but as a password hash.
+With --markets-only, only the markets: what a production installation runs,
+where staff accounts are made with `createsuperuser`, never a demo admin.
 """
 
 import secrets
@@ -32,11 +34,18 @@ class Command(BaseCommand):
             action="store_true",
             help="Give both demo users new random passwords and print them.",
         )
+        parser.add_argument(
+            "--markets-only",
+            action="store_true",
+            help="Create the demo markets only: no demo trader, no admin.",
+        )
 
     @transaction.atomic
-    def handle(self, *args, reset_passwords: bool = False, **options):
+    def handle(self, *args, reset_passwords: bool = False, markets_only: bool = False, **options):
         markets = seed_markets()
         self.stdout.write(f"Markets: {len(markets)} demo markets ready.")
+        if markets_only:
+            return
         for email, role, superuser in ((DEMO_TRADER, "Demo trader", False), (DEMO_ADMIN, "Admin", True)):
             user, password = self._ensure_user(email, superuser=superuser, reset_password=reset_passwords)
             where = " (Django admin at /admin/)" if superuser else ""
