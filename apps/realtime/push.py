@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.template.loader import render_to_string
-from django_q.tasks import async_task
+
+from apps.markets.models import Market
+from apps.notifications.models import Notification
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,11 @@ def send_group(group: str, html: str, *, ttl_s: float | None = None) -> None:
 
 
 def render_user_state(user) -> str:
-    """Every per-user fragment a page shows, each rendered by the app that owns it."""
+    """Every per-user fragment a page shows, each rendered by the app that owns it.
+
+    Imported on call: bots' selectors import bots' services, which import
+    this module (a cycle at import time while they still call it directly).
+    """
     from apps.accounts.fragments import balance_fragment
     from apps.bots.fragments import bots_fragment
     from apps.notifications.fragments import bell_fragment
@@ -62,6 +67,9 @@ def push_user_state_after_commit(user_ids: Iterable[int]) -> None:
     Rendering balance, positions and bell costs a dozen queries per user: the
     caller (a purchase, a bot buying in bulk) should not pay for it.
     """
+    from django.db import transaction
+    from django_q.tasks import async_task
+
     ids = sorted(set(user_ids))
     transaction.on_commit(lambda: async_task("apps.realtime.tasks.push_user_state", ids, group="push"))
 
@@ -73,8 +81,6 @@ def push_user_state(user_ids: Iterable[int]) -> None:
 
 def push_notifications(notification_ids: list[int]) -> None:
     """Each user's fresh state plus one toast per new notification."""
-    from apps.notifications.models import Notification
-
     by_user = defaultdict(list)
     for notification in Notification.objects.filter(pk__in=notification_ids).select_related("user"):
         by_user[notification.user].append(notification)
@@ -85,8 +91,6 @@ def push_notifications(notification_ids: list[int]) -> None:
 
 def push_ticks(market_ids: list[int]) -> None:
     """One render per market, one message per market group, whatever the number of viewers."""
-    from apps.markets.models import Market
-
     for market in Market.objects.filter(pk__in=market_ids):
         html = render_to_string("markets/_tick.html", {"market": market})
         send_group(market_group(market.symbol), html, ttl_s=TICK_TTL_S)
@@ -95,7 +99,6 @@ def push_ticks(market_ids: list[int]) -> None:
 def push_signals(market_ids: list[int]) -> None:
     """Each market's latest votes and consensus, rendered once, to everyone watching it."""
     from apps.bots.fragments import signals_fragment
-    from apps.markets.models import Market
 
     for market in Market.objects.filter(pk__in=market_ids):
         send_group(market_group(market.symbol), signals_fragment(market))
