@@ -21,29 +21,68 @@ from apps.trading.signals import contracts_bought, contracts_opened, contracts_s
 
 from .push import push_signals, push_ticks
 
-# Users whose state waits for the current transaction to commit, per database
-# connection (each thread has its own): however many facts a transaction
-# tells, the worker gets one push task with every user they touched.
-_waiting: "weakref.WeakKeyDictionary[object, set[int]]" = weakref.WeakKeyDictionary()
+
+class _Pending:
+    """One database connection's users waiting for its transaction to commit (each thread has its own)."""
+
+    def __init__(self):
+        self.users: set[int] = set()
+        # The users whose push the commit hooks now running already queued,
+        # and those hooks' run (Django starts a new list for each).
+        self.queued: set[int] = set()
+        self.hooks: list | None = None
+
+
+_pending: "weakref.WeakKeyDictionary[object, _Pending]" = weakref.WeakKeyDictionary()
+
+
+def _commit_hooks(connection) -> list | None:
+    """The run of on_commit callbacks under way on this connection, None outside one.
+
+    Django runs a committed transaction's callbacks outside any atomic block,
+    with this flag up; facts sent after commit reach their receivers there.
+    """
+    if connection.in_atomic_block or not getattr(connection, "run_commit_hooks_on_set_autocommit_on", False):
+        return None
+    return getattr(connection, "run_on_commit", None)
 
 
 def user_state_push(user_ids: Iterable[int]) -> None:
     """Queue one push of these users' state for the worker once the current transaction commits (at once outside one).
 
-    Every fact registers the flush, and the first flush to run takes every
-    waiting user: a flush registered inside a savepoint that rolls back is
-    dropped, one registered earlier still runs. Users left waiting by a
+    However many facts a transaction tells, the worker gets one task with
+    every user they touched: facts told while it is open join one set,
+    flushed by the first of their commit callbacks (each fact registers one,
+    so a savepoint that rolls back never drops the flush); facts told after
+    its commit (`bots_changed` after the settlement's `contracts_settled`)
+    add no task for users that flush already queued. Users left waiting by a
     transaction that rolled back go with the next flush (a push of true
     state, harmless).
     """
     connection = transaction.get_connection()
-    _waiting.setdefault(connection, set()).update(user_ids)
+    pending = _pending.get(connection)
+    if pending is None:
+        pending = _pending[connection] = _Pending()
+    users = set(user_ids)
+    hooks = _commit_hooks(connection)
+    if hooks is not None and hooks is pending.hooks:
+        users -= pending.queued
+        if not users:
+            return
+    pending.users |= users
     transaction.on_commit(lambda: _flush(connection))
 
 
 def _flush(connection) -> None:
-    if ids := _waiting.pop(connection, None):
-        async_task("apps.realtime.tasks.push_user_state", sorted(ids), group="push")
+    pending = _pending.get(connection)
+    if pending is None or not pending.users:
+        return
+    users, pending.users = pending.users, set()
+    if (hooks := _commit_hooks(connection)) is not None:
+        if hooks is not pending.hooks:
+            pending.hooks, pending.queued = hooks, set()
+        pending.queued |= users
+    async_task("apps.realtime.tasks.push_user_state", sorted(users), group="push")
 
 
 @receiver(ticks_committed, dispatch_uid="realtime.push_ticks")

@@ -90,6 +90,25 @@ def test_facts_of_one_transaction_queue_one_push_with_every_user(queued, db, dja
     assert queued == [(USER_STATE, [1, 2, 3], {"group": "push"})]
 
 
+def test_facts_told_after_the_commit_join_the_push_the_transaction_queued(queued, transactional_db):
+    """A settlement's `contracts_settled` (inside) and the bots' `bots_changed` (after commit): one task."""
+    with transaction.atomic():
+        contracts_settled.send(sender=Contract, results=[], user_ids=[1, 2])
+        send_after_commit(bots_changed, sender=Bot, user_ids=[2])
+        send_after_commit(deriv_accounts_changed, sender=None, user_ids=[1])
+    assert queued == [(USER_STATE, [1, 2], {"group": "push"})]
+    # Users that push did not cover still get theirs.
+    with transaction.atomic():
+        contracts_settled.send(sender=Contract, results=[], user_ids=[1])
+        send_after_commit(bots_changed, sender=Bot, user_ids=[1, 3])
+    assert queued[1:] == [(USER_STATE, [1], {"group": "push"}), (USER_STATE, [3], {"group": "push"})]
+    # A later transaction's facts are pushed again, also for the same users.
+    with transaction.atomic():
+        send_after_commit(bots_changed, sender=Bot, user_ids=[1])
+    bots_changed.send_robust(sender=Bot, user_ids=[1])
+    assert queued[3:] == [(USER_STATE, [1], {"group": "push"})] * 2
+
+
 def test_outside_a_transaction_the_push_is_queued_at_once(queued, transactional_db):
     contracts_settled.send(sender=Contract, results=[], user_ids=[9])
     assert queued == [(USER_STATE, [9], {"group": "push"})]
