@@ -61,19 +61,6 @@ def render_user_state(user) -> str:
     return "".join(render(user) for render in (balance_fragment, positions_fragment, bell_fragment, bots_fragment))
 
 
-def push_user_state_after_commit(user_ids: Iterable[int]) -> None:
-    """Queue a push of these users' state for the worker, once the current transaction commits.
-
-    Rendering balance, positions and bell costs a dozen queries per user: the
-    caller (a purchase, a bot buying in bulk) should not pay for it.
-    """
-    from django.db import transaction
-    from django_q.tasks import async_task
-
-    ids = sorted(set(user_ids))
-    transaction.on_commit(lambda: async_task("apps.realtime.tasks.push_user_state", ids, group="push"))
-
-
 def push_user_state(user_ids: Iterable[int]) -> None:
     for user in get_user_model().objects.filter(pk__in=set(user_ids)):
         send_group(user_group(user.pk), render_user_state(user))
