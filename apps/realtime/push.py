@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
-from django.template.loader import render_to_string
 
+from apps.markets.fragments import tick_fragment
 from apps.markets.models import Market
+from apps.notifications.fragments import toasts_fragment
 from apps.notifications.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -72,15 +73,13 @@ def push_notifications(notification_ids: list[int]) -> None:
     for notification in Notification.objects.filter(pk__in=notification_ids).select_related("user"):
         by_user[notification.user].append(notification)
     for user, notifications in by_user.items():
-        toasts = render_to_string("notifications/_toast.html", {"notifications": notifications})
-        send_group(user_group(user.pk), render_user_state(user) + toasts)
+        send_group(user_group(user.pk), render_user_state(user) + toasts_fragment(notifications))
 
 
 def push_ticks(market_ids: list[int]) -> None:
     """One render per market, one message per market group, whatever the number of viewers."""
     for market in Market.objects.filter(pk__in=market_ids):
-        html = render_to_string("markets/_tick.html", {"market": market})
-        send_group(market_group(market.symbol), html, ttl_s=TICK_TTL_S)
+        send_group(market_group(market.symbol), tick_fragment(market), ttl_s=TICK_TTL_S)
 
 
 def push_signals(market_ids: list[int]) -> None:
