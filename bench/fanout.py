@@ -11,7 +11,8 @@ inactive), and two client processes holding the WebSocket connections (the
 `websockets` library, sessionid cookie, allowed Origin) to
 /ws/live/?market=SYMBOL.
 
-Two publishers (the feed's tick listener), measured one after the other:
+Two publishers (the publisher process's only receiver of `ticks_committed`),
+measured one after the other:
 
   group  the design: the real apps.realtime.push.push_ticks, one render and
          one group_send to `market.<symbol>` per tick
@@ -35,7 +36,7 @@ Figures, over a fixed window of wall time (--window):
   late       per client, the window's ticks after the last one received,
              still missing --drain seconds after the window (a backlog)
   deliv/s    tick fragments received by all clients during the window / window
-  pub ms     publisher time per tick (the tick listener's call, render included)
+  pub ms     publisher time per tick (the receiver's call, render included)
   CPU        psutil per process, % of one core over the window; `others` is
              what the rest of the machine used meanwhile (the machine is shared)
   KB/conn    daphne RSS with N idle connections (feed paused) minus its RSS
@@ -78,6 +79,8 @@ CONNECT_CONCURRENCY = 24  # per client process: handshakes in flight
 WARMUP_CLIENTS = 20
 TARGETS = {"p99_ms": 250, "ratio_vs_naive": 5.0, "idle_kb_per_conn": 100}
 TARGET_N = 1000
+# Receivers of `ticks_committed` the publisher process disconnects (dispatch_uid).
+TICK_RECEIVERS = ("realtime.push_ticks", "trading.enqueue_settlement", "bots.enqueue_decisions")
 
 
 def log(message: str) -> None:
@@ -291,7 +294,7 @@ def prepare_database(users: int, interval_ms: int) -> list[str]:
 
 
 def feed_main() -> None:
-    """The real OtcFeed in this process; stdin says which publisher its tick listener is."""
+    """The real OtcFeed in this process; stdin says which publisher answers its ticks."""
     import queue
     import threading
 
@@ -305,6 +308,7 @@ def feed_main() -> None:
 
     from apps.markets.feed import OtcFeed
     from apps.markets.models import Market
+    from apps.markets.signals import ticks_committed
     from apps.realtime.push import push_ticks, user_group
 
     def naive_publisher(user_ids: list[int]):
@@ -322,14 +326,17 @@ def feed_main() -> None:
         return publish
 
     class BenchFeed(OtcFeed):
+        """The real feed; each committed batch of ticks reaches the publisher under test, timed."""
+
         publisher = None
 
         def __init__(self):
             super().__init__()
             # seq, tick ms, publisher ms, publisher start and end (epoch ms)
             self.published: list[tuple[int, int, float, float, float]] = []
+            ticks_committed.connect(self.publish, dispatch_uid="bench.fanout.publish")
 
-        def _notify(self, market_ids: list[int]) -> None:
+        def publish(self, sender, market_ids: list[int], **kwargs) -> None:
             started, wall = time.perf_counter(), time.time() * 1000
             self.publisher(market_ids)
             took = (time.perf_counter() - started) * 1000
@@ -337,6 +344,13 @@ def feed_main() -> None:
                 market = self.markets[market_id]
                 tick_ms = int(market.last_tick_at.timestamp() * 1000)
                 self.published.append((market.last_seq, tick_ms, took, wall, wall + took))
+
+    # Only the publisher under test answers the ticks in this process: the
+    # live push, settlement and decision cycles the feed would otherwise start
+    # are not what this measures.
+    for uid in TICK_RECEIVERS:
+        if not ticks_committed.disconnect(dispatch_uid=uid):
+            raise SystemExit(f"no ticks_committed receiver {uid!r}: update TICK_RECEIVERS in bench/fanout.py")
 
     commands: queue.Queue = queue.Queue()
 

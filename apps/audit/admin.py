@@ -1,19 +1,8 @@
 from django.contrib import admin
 
+from apps.common.admin import ReadOnlyAdmin
+
 from .models import AuditEvent
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only records: visible to staff, never edited through the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditEvent)

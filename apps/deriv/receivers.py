@@ -1,13 +1,17 @@
 """What the Deriv app does when its own or trading's facts happen."""
 
+from django.conf import settings
 from django.dispatch import receiver
 
 from apps.accounts.models import TradingAccount
+from apps.markets.feed import OutsideFeed
+from apps.markets.signals import feeds_requested
 from apps.trading.models import Contract
 from apps.trading.services import deriv_contract_refuse
 from apps.trading.signals import account_refusals_requested, contracts_bought
 
 from . import gateway
+from .feed import DerivFeed
 from .selectors import deriv_unavailable, orders_to_send
 from .signals import deriv_unlinked
 
@@ -42,3 +46,18 @@ def hand_orders_over(sender, contract_ids: list[int], wait: bool = False, **kwar
 def on_unlinked(sender, user_id: int, **kwargs) -> None:
     """Whichever process unlinks, the connection manager closes the trader's sockets at once."""
     gateway.unlinked(user_id)
+
+
+@receiver(feeds_requested, dispatch_uid="deriv.feed")
+def deriv_feed(sender, **kwargs) -> OutsideFeed:
+    """`runfeed` runs Deriv's public market data (`--source deriv`) when Deriv is on.
+
+    Public market data only: the trading sockets are `run_deriv`'s, one process per deployment.
+    """
+    if not settings.DERIV["ENABLED"]:
+        return OutsideFeed(name="deriv", note="The Deriv feed is off: set DERIV_ENABLED=on.")
+
+    def run(should_stop) -> None:
+        DerivFeed().run_forever(should_stop=should_stop)
+
+    return OutsideFeed(name="deriv", note=f"Deriv feed running on {settings.DERIV['WS_PUBLIC']}.", run=run)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.audit.admin import ReadOnlyAdmin
+from apps.common.admin import ReadOnlyAdmin
 
 from .models import Entry, LedgerAccount, Transfer
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from apps.audit.admin import ReadOnlyAdmin
 from apps.audit.services import audit_log
+from apps.common.admin import ReadOnlyAdmin
 
 from .models import Candle, Market, Tick
 

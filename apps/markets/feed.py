@@ -12,6 +12,7 @@ replays each market's stored seed instead, for tests and reproducible runs.
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -31,6 +32,18 @@ logger = logging.getLogger(__name__)
 def ticks_commit(market_ids: list[int]) -> None:
     """Announce a batch of ticks once it commits: `ticks_committed`, sent by every feed."""
     send_after_commit(ticks_committed, sender=Tick, market_ids=list(market_ids))
+
+
+@dataclass(frozen=True)
+class OutsideFeed:
+    """A market data source outside Nexus that `runfeed` runs beside the OTC feed, on its own thread.
+
+    Apps answer `feeds_requested` with one.
+    """
+
+    name: str  # its `--source` value
+    note: str  # printed once it runs; when it is off, why
+    run: Callable[[Callable[[], bool]], None] | None = None  # writes ticks until should_stop(); None when off
 
 
 def save_candles(candles: list[Candle]) -> None:

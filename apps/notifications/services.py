@@ -1,13 +1,14 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from apps.common.bulk import insert_rows
+from apps.common.events import send_after_commit
 
 from .models import Notification
+from .signals import notifications_created, notifications_read
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class NewNotification:
 def notifications_create(items: Iterable[NewNotification]) -> list[int]:
     """Write notifications as a set (settlement may notify thousands at once); returns their ids.
 
-    Each user's bell and toasts are pushed after commit, by the worker.
+    `notifications_created` tells the new ids once they commit (live pages
+    show each trader's bell and a toast).
     """
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     rows = [(i.user_id, i.kind, i.title, i.body, i.link, now) for i in items]
@@ -33,7 +35,7 @@ def notifications_create(items: Iterable[NewNotification]) -> list[int]:
             cursor, Notification, ("user", "kind", "title", "body", "link", "created_at"), rows, returning=("id",)
         )
     ids = [pk for (pk,) in returned]
-    transaction.on_commit(lambda: async_task("apps.realtime.tasks.push_notifications", ids, group="push"))
+    send_after_commit(notifications_created, sender=Notification, notification_ids=ids)
     return ids
 
 
@@ -45,9 +47,7 @@ def notification_create(*, user, kind: str, title: str, body: str = "", link: st
 def notifications_mark_all_read(*, user) -> int:
     count = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
     if count:
-        from apps.realtime.push import push_user_state_after_commit
-
-        push_user_state_after_commit([user.pk])
+        send_after_commit(notifications_read, sender=Notification, user_ids=[user.pk])
     return count
 
 

@@ -134,11 +134,10 @@ def _market_is_active(symbol: str) -> bool:
 
 @database_sync_to_async
 def _render_quote(symbol: str) -> str:
-    from django.template.loader import render_to_string
-
+    from apps.markets.fragments import tick_fragment
     from apps.markets.models import Market
 
-    return render_to_string("markets/_tick.html", {"market": Market.objects.get(symbol=symbol)})
+    return tick_fragment(Market.objects.get(symbol=symbol))
 
 
 @database_sync_to_async

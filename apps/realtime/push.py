@@ -13,9 +13,14 @@ from collections.abc import Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.template.loader import render_to_string
-from django_q.tasks import async_task
+
+from apps.accounts.fragments import balance_fragment
+from apps.bots.fragments import bots_fragment, signals_fragment
+from apps.markets.fragments import tick_fragment
+from apps.markets.models import Market
+from apps.notifications.fragments import bell_fragment, toasts_fragment
+from apps.notifications.models import Notification
+from apps.trading.fragments import positions_fragment
 
 logger = logging.getLogger(__name__)
 
@@ -48,22 +53,7 @@ def send_group(group: str, html: str, *, ttl_s: float | None = None) -> None:
 
 def render_user_state(user) -> str:
     """Every per-user fragment a page shows, each rendered by the app that owns it."""
-    from apps.accounts.fragments import balance_fragment
-    from apps.bots.fragments import bots_fragment
-    from apps.notifications.fragments import bell_fragment
-    from apps.trading.fragments import positions_fragment
-
     return "".join(render(user) for render in (balance_fragment, positions_fragment, bell_fragment, bots_fragment))
-
-
-def push_user_state_after_commit(user_ids: Iterable[int]) -> None:
-    """Queue a push of these users' state for the worker, once the current transaction commits.
-
-    Rendering balance, positions and bell costs a dozen queries per user: the
-    caller (a purchase, a bot buying in bulk) should not pay for it.
-    """
-    ids = sorted(set(user_ids))
-    transaction.on_commit(lambda: async_task("apps.realtime.tasks.push_user_state", ids, group="push"))
 
 
 def push_user_state(user_ids: Iterable[int]) -> None:
@@ -73,29 +63,20 @@ def push_user_state(user_ids: Iterable[int]) -> None:
 
 def push_notifications(notification_ids: list[int]) -> None:
     """Each user's fresh state plus one toast per new notification."""
-    from apps.notifications.models import Notification
-
     by_user = defaultdict(list)
     for notification in Notification.objects.filter(pk__in=notification_ids).select_related("user"):
         by_user[notification.user].append(notification)
     for user, notifications in by_user.items():
-        toasts = render_to_string("notifications/_toast.html", {"notifications": notifications})
-        send_group(user_group(user.pk), render_user_state(user) + toasts)
+        send_group(user_group(user.pk), render_user_state(user) + toasts_fragment(notifications))
 
 
 def push_ticks(market_ids: list[int]) -> None:
     """One render per market, one message per market group, whatever the number of viewers."""
-    from apps.markets.models import Market
-
     for market in Market.objects.filter(pk__in=market_ids):
-        html = render_to_string("markets/_tick.html", {"market": market})
-        send_group(market_group(market.symbol), html, ttl_s=TICK_TTL_S)
+        send_group(market_group(market.symbol), tick_fragment(market), ttl_s=TICK_TTL_S)
 
 
 def push_signals(market_ids: list[int]) -> None:
     """Each market's latest votes and consensus, rendered once, to everyone watching it."""
-    from apps.bots.fragments import signals_fragment
-    from apps.markets.models import Market
-
     for market in Market.objects.filter(pk__in=market_ids):
         send_group(market_group(market.symbol), signals_fragment(market))

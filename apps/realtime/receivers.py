@@ -1,11 +1,91 @@
-"""Live pages follow the other apps' facts: each pushes the fragments it changed."""
+"""Live pages follow the other apps' facts: each pushes the fragments it changed.
 
+Ticks and signals are rendered once per market and pushed here, in the
+sender's process. A user's state (balance, positions, bell, bots) costs a
+dozen queries to render: it is pushed by the worker, once the transaction
+that changed it commits.
+"""
+
+import weakref
+from collections.abc import Iterable
+
+from django.db import transaction
 from django.dispatch import receiver
+from django_q.tasks import async_task
 
-from apps.bots.signals import signals_decided
+from apps.bots.signals import bots_changed, signals_decided
+from apps.deriv.signals import deriv_accounts_changed
 from apps.markets.signals import ticks_committed
+from apps.notifications.signals import notifications_created, notifications_read
+from apps.trading.signals import contracts_bought, contracts_opened, contracts_settled
 
 from .push import push_signals, push_ticks
+
+
+class _Pending:
+    """One database connection's users waiting for its transaction to commit (each thread has its own)."""
+
+    def __init__(self):
+        self.users: set[int] = set()
+        # The users whose push the commit hooks now running already queued,
+        # and which run of hooks that was (see _commit_hooks).
+        self.queued: set[int] = set()
+        self.hooks: list | None = None
+
+
+_pending: "weakref.WeakKeyDictionary[object, _Pending]" = weakref.WeakKeyDictionary()
+
+
+def _commit_hooks(connection) -> list | None:
+    """The run of on_commit callbacks under way on this connection, None outside one.
+
+    Django runs a committed transaction's callbacks outside any atomic block,
+    with `run_commit_hooks_on_set_autocommit_on` up, from a fresh
+    `run_on_commit` list; facts sent after commit reach their receivers
+    there. Read with getattr: if Django renames them, facts after commit only
+    cost an extra task.
+    """
+    if connection.in_atomic_block or not getattr(connection, "run_commit_hooks_on_set_autocommit_on", False):
+        return None
+    return getattr(connection, "run_on_commit", None)
+
+
+def user_state_push(user_ids: Iterable[int]) -> None:
+    """Queue one push of these users' state for the worker once the current transaction commits (at once outside one).
+
+    However many facts a transaction tells, the worker gets one task with
+    every user they touched: facts told while it is open join one set,
+    flushed by the first of their commit callbacks (each fact registers one,
+    so a savepoint that rolls back never drops the flush); facts told after
+    its commit (`bots_changed` after the settlement's `contracts_settled`)
+    add no task for users that flush already queued. Users left waiting by a
+    transaction that rolled back go with the next flush (a push of true
+    state, harmless).
+    """
+    connection = transaction.get_connection()
+    pending = _pending.get(connection)
+    if pending is None:
+        pending = _pending[connection] = _Pending()
+    users = set(user_ids)
+    hooks = _commit_hooks(connection)
+    if hooks is not None and hooks is pending.hooks:
+        users -= pending.queued
+        if not users:
+            return
+    pending.users |= users
+    transaction.on_commit(lambda: _flush(connection))
+
+
+def _flush(connection) -> None:
+    pending = _pending.get(connection)
+    if pending is None or not pending.users:
+        return
+    users, pending.users = pending.users, set()
+    if (hooks := _commit_hooks(connection)) is not None:
+        if hooks is not pending.hooks:
+            pending.hooks, pending.queued = hooks, set()
+        pending.queued |= users
+    async_task("apps.realtime.tasks.push_user_state", sorted(users), group="push")
 
 
 @receiver(ticks_committed, dispatch_uid="realtime.push_ticks")
@@ -16,3 +96,22 @@ def ticks_to_markets(sender, market_ids: list[int], **kwargs) -> None:
 @receiver(signals_decided, dispatch_uid="realtime.push_signals")
 def signals_to_markets(sender, market_ids: list[int], **kwargs) -> None:
     push_signals(market_ids)
+
+
+@receiver(notifications_created, dispatch_uid="realtime.push_notifications")
+def notifications_to_users(sender, notification_ids: list[int], **kwargs) -> None:
+    """Each trader's state and one toast per new notification, rendered by the worker."""
+    async_task("apps.realtime.tasks.push_notifications", list(notification_ids), group="push")
+
+
+@receiver(
+    [notifications_read, contracts_bought, contracts_opened, contracts_settled, bots_changed, deriv_accounts_changed],
+    dispatch_uid="realtime.push_user_state",
+)
+def state_to_users(sender, user_ids: Iterable[int], **kwargs) -> None:
+    """Balance, positions, bell and bots changed for these users.
+
+    `contracts_settled` arrives inside the settlement's transaction: the push
+    waits for its commit, with the users of every other fact sent meanwhile.
+    """
+    user_state_push(user_ids)

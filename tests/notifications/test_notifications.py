@@ -69,3 +69,30 @@ def test_the_bell_lists_my_five_latest_with_the_unread_count(client, demo_accoun
     assert 'data-testid="unread">7<' in bell
     assert [f"Note {i}" in bell for i in range(7)] == [False, False, True, True, True, True, True]
     assert bell.index("Note 6") < bell.index("Note 2")
+
+
+def test_new_and_read_notifications_are_told_once_they_commit(user, django_capture_on_commit_callbacks):
+    from apps.notifications.services import notifications_mark_all_read
+    from apps.notifications.signals import notifications_created, notifications_read
+
+    heard = []
+
+    def created(sender, notification_ids, **kwargs):
+        heard.append(("created", notification_ids))
+
+    def read(sender, user_ids, **kwargs):
+        heard.append(("read", user_ids))
+
+    notifications_created.connect(created, dispatch_uid="test.created")
+    notifications_read.connect(read, dispatch_uid="test.read")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            notification = notification_create(user=user, kind=Kind.CONTRACT_WON, title="Won")
+            assert heard == []
+        with django_capture_on_commit_callbacks(execute=True):
+            notifications_mark_all_read(user=user)
+            notifications_mark_all_read(user=user)  # nothing left unread: nothing to tell
+    finally:
+        notifications_created.disconnect(dispatch_uid="test.created")
+        notifications_read.disconnect(dispatch_uid="test.read")
+    assert heard == [("created", [notification.pk]), ("read", [user.pk])]

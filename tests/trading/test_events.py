@@ -1,11 +1,6 @@
-"""What trading tells other apps: contracts bought after commit, settled results with their traders.
+"""What trading tells other apps: contracts bought after commit, settled results with their traders."""
 
-And what it never does: import the apps above it.
-"""
-
-import ast
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -15,47 +10,6 @@ from apps.trading.services import Buyer, Order, contracts_buy_many
 from apps.trading.signals import contracts_bought, contracts_settled
 
 from .support import buy, make_market, write_ticks
-
-TRADING = Path(__file__).resolve().parents[2] / "apps" / "trading"
-ABOVE_TRADING = ("apps.deriv", "apps.realtime", "apps.bots")
-
-
-def imported_modules(source: str, package: str) -> set[str]:
-    """Every module `source` imports, anywhere in it, relative imports resolved against `package`."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
-            module = ".".join(part for part in (base, node.module) if part)
-            found |= {module} | {f"{module}.{alias.name}" for alias in node.names}
-    return found
-
-
-def package_of(path: Path) -> str:
-    parts = path.relative_to(TRADING.parents[1]).with_suffix("").parts
-    return ".".join(parts if path.name == "__init__.py" else parts[:-1])
-
-
-def test_trading_imports_neither_deriv_nor_realtime_nor_bots():
-    sources = sorted(TRADING.rglob("*.py"))
-    assert TRADING / "services" / "purchase.py" in sources
-    offending = {
-        f"{path.relative_to(TRADING)}: {module}"
-        for path in sources
-        for module in imported_modules(path.read_text(), package_of(path))
-        if module.startswith(ABOVE_TRADING)
-    }
-    assert not offending
-
-
-def test_the_import_check_sees_lazy_and_relative_imports():
-    package = package_of(TRADING / "services" / "purchase.py")
-    assert package == "apps.trading.services"
-    assert "apps.deriv.gateway" in imported_modules("def f():\n    from apps.deriv import gateway\n", package)
-    assert "apps.realtime.push" in imported_modules("from ...realtime import push\n", package)
-    assert "apps.trading.models" in imported_modules("from ..models import Contract\n", package)
 
 
 class Heard:
