@@ -187,7 +187,7 @@ def test_the_status_heartbeat_counts_streams_and_upstream_calls(fake, feed):
 
     status = FeedStatus.objects.get(source=Source.DERIV)
     assert status.markets == status.upstream_subscriptions == len(DERIV_SYMBOLS)
-    assert status.upstream_calls_last_minute == 1 + len(DERIV_SYMBOLS)  # active_symbols, then one stream each
+    assert status.upstream_calls_last_minute == 2 + len(DERIV_SYMBOLS)  # active_symbols, time, one stream each
     assert status.ticks_last_minute == BACKFILL * len(DERIV_SYMBOLS)
     assert status.is_alive
 
