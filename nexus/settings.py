@@ -364,6 +364,8 @@ DERIV = {
     "REST_BASE": env.str("DERIV_REST_BASE", default="https://api.derivws.com"),
     "WS_PUBLIC": env.str("DERIV_WS_PUBLIC", default="wss://api.derivws.com/trading/v1/options/ws/public"),
     "FERNET_KEYS": env.list("DERIV_FERNET_KEYS", default=[]),
+    # How long a purchase waits for Deriv's answer (proposal, then buy) before the trader is told.
+    "BUY_TIMEOUT_S": env.float("DERIV_BUY_TIMEOUT_S", default=15.0),
     # Partner attribution on Deriv sign-up links (e.g. the partner code dangote_fx).
     "PARTNER_PARAMS": {
         "utm_source": env.str("DERIV_UTM_SOURCE", default="dangote_fx"),

@@ -12,7 +12,9 @@ After a dropped socket it reconnects with exponential backoff and jitter, asks
 live stream (a bought contract's stream as `proposal_open_contract`, never by
 buying again). A `buy` whose answer never came raises UncertainPurchase and is
 not retried: the caller checks open contracts first. Our own limits keep us
-under Deriv's (100 requests/s and 100 subscriptions per socket).
+under Deriv's: 100 requests/s and 100 subscriptions per socket, and the
+per-minute groups of apps.deriv.budget (`client.budget`; polls give way first,
+and a group Deriv answered RateLimit for cools off a minute).
 """
 
 import contextlib
@@ -28,6 +30,7 @@ from collections.abc import Callable
 import websocket
 
 from . import adapter
+from .budget import Budget, is_poll, socket_budget
 from .errors import (
     DerivAuthError,
     DerivError,
@@ -131,6 +134,7 @@ class DerivClient:
         max_subscriptions: int = 100,
         on_state: Callable[[str, str], None] | None = None,
         jitter: Callable[[], float] = random.random,
+        budget: Budget | None = None,
     ):
         if (url is None) == (url_provider is None):
             raise ValueError("give either url or url_provider")
@@ -145,6 +149,7 @@ class DerivClient:
         self.backoff_initial, self.backoff_max, self.backoff_factor = backoff_initial, backoff_max, backoff_factor
         self.max_subscriptions = max_subscriptions
         self._limiter = RequestRateLimiter(max_requests_per_second)
+        self.budget = budget or socket_budget(name=name)
         self._on_state = on_state
         self._jitter = jitter
 
@@ -271,6 +276,8 @@ class DerivClient:
             raise RuntimeError("a subscription callback must not call Deriv and wait; hand the work to another thread")
         if not background and not self._connected.wait(timeout):
             raise Disconnected(f"{self.name}: not connected ({self.state_reason or self.state})")
+        # The reading thread (re-subscribing) never waits for room: it would stop every stream meanwhile.
+        self.budget.take(method, poll=is_poll(method, request), timeout=0.0 if background else timeout)
         if not self._limiter.acquire(timeout):
             raise RateLimit(f"{self.name}: our own limit of {self._limiter.per_second} requests/s", code="RateLimit")
         req_id = next(self._ids)
@@ -367,6 +374,8 @@ class DerivClient:
             return
         req_id = message.get("req_id") if isinstance(message.get("req_id"), int) else None
         sub_id = adapter.subscription_id(message)
+        if isinstance(message.get("error"), dict) and message["error"].get("code") == "RateLimit":
+            self.budget.refused(message["msg_type"])  # before anyone waiting hears of it
         with self._lock:
             pending = self._pending.pop(req_id, None) if req_id is not None else None
             sub = self._by_sub_id.get(sub_id) if sub_id else None

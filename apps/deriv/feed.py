@@ -19,6 +19,12 @@ are real ticks and are kept. After a dropped socket the client reconnects and
 re-subscribes by itself; the history that re-opens each stream fills the gap
 (up to BACKFILL_TICKS ticks). Meanwhile nothing is written, so the markets go
 stale and trading on them pauses by the usual rule.
+
+Ticks keep Deriv's epochs, so their age is judged on Deriv's clock: on connect
+and every CLOCK_EVERY_S the feed asks Deriv's `time`, and writes the offset
+(Deriv's clock minus ours) on each Deriv market row (`Market.clock_offset_ms`,
+which `Market.is_fresh` adds to our now). A server whose clock runs a few
+seconds ahead of Deriv's does not see every Deriv market as stale.
 """
 
 import functools
@@ -88,6 +94,7 @@ class DerivFeed:
     SYNC_RETRY_S = 60.0
     BACKFILL_TICKS = 120
     RETRY_INITIAL_S, RETRY_MAX_S = 2.0, 300.0  # a market Deriv refused to stream is asked again after this
+    CLOCK_EVERY_S, CLOCK_RETRY_S = 300.0, 30.0  # Deriv's clock is read this often (sooner after a failure)
 
     def __init__(
         self,
@@ -117,6 +124,8 @@ class DerivFeed:
         self.last_refresh = 0.0
         self.last_status = 0.0
         self.last_sync = 0.0
+        self.last_clock = 0.0
+        self.clock_offset_ms = 0  # Deriv's clock minus ours
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -127,6 +136,7 @@ class DerivFeed:
             self.started = True
             if self.sync_symbols:
                 self.sync_markets()
+            self.measure_clock()
         self.refresh()
         return self
 
@@ -142,6 +152,24 @@ class DerivFeed:
             logger.warning("Deriv markets sync failed (%s); keeping the markets as they are", exc.code)
             self.last_sync -= self.SYMBOLS_SYNC_EVERY_S - self.SYNC_RETRY_S  # try again soon, not in an hour
         self.last_refresh = 0.0  # pick the changes up at once
+
+    def measure_clock(self) -> None:
+        """Read Deriv's clock and store how far it is from ours on every Deriv market."""
+        self.last_clock = time.monotonic()
+        before = timezone.now().timestamp()
+        try:
+            answer = self.client.call({"time": 1})
+            deriv_now = int(answer["time"])
+        except (DerivError, KeyError, TypeError, ValueError) as exc:
+            logger.warning("Deriv feed: cannot read Deriv's clock (%s); keeping the last offset", exc)
+            self.last_clock -= self.CLOCK_EVERY_S - self.CLOCK_RETRY_S
+            return
+        after = timezone.now().timestamp()
+        # Deriv answers whole seconds (its clock was somewhere in that second): compare the middles.
+        self.clock_offset_ms = round((deriv_now + 0.5 - (before + after) / 2) * 1000)
+        Market.objects.filter(source=Source.DERIV).update(clock_offset_ms=self.clock_offset_ms)
+        if abs(self.clock_offset_ms) >= 1000:
+            logger.info("Deriv feed: Deriv's clock is %+.1fs from ours", self.clock_offset_ms / 1000)
 
     # ------------------------------------------------------------------ subscriptions (feed thread)
 
@@ -235,6 +263,8 @@ class DerivFeed:
         """Refresh when due, wait up to `timeout` for ticks, write one batch; returns the ticks written."""
         if time.monotonic() - self.last_refresh >= self.CONFIG_REFRESH_S:
             self.refresh()
+        if self.started and self.client.connected and time.monotonic() - self.last_clock >= self.CLOCK_EVERY_S:
+            self.measure_clock()
         quotes = []
         for item in self._collect(timeout):
             if item[0] == _TICK:
@@ -303,7 +333,10 @@ class DerivFeed:
                 if fresh:
                     last = fresh[-1]
                     Market.objects.filter(pk=pk).update(
-                        last_seq=last.seq, last_price=last.price, last_tick_at=last.time
+                        last_seq=last.seq,
+                        last_price=last.price,
+                        last_tick_at=last.time,
+                        clock_offset_ms=self.clock_offset_ms,
                     )
                     ticks += fresh
             if not ticks:

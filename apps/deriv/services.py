@@ -31,7 +31,7 @@ from apps.common.events import send_after_commit
 from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
 from apps.ledger.services import ledger_account_open, system_account, to_money, transfer
 
-from . import adapter, crypto, rest
+from . import adapter, budget, crypto, rest
 from .errors import (
     DerivAuthError,
     DerivError,
@@ -154,40 +154,75 @@ def _store_refreshed(link: DerivLink, tokens: rest.TokenSet) -> None:
     link.save(update_fields=["access_token_encrypted", "refresh_token_encrypted", "expires_at", "scope", "updated_at"])
 
 
-def _refresh(link: DerivLink) -> str:
-    """A fresh access token from the refresh token (Deriv does not document refresh: API.md §3.1)."""
-    used = link.refresh_token_encrypted
-    try:
-        tokens = rest.refresh_tokens(
-            client_id=settings.DERIV["CLIENT_ID"],
-            refresh_token=link.refresh_token,
-            auth_base=settings.DERIV["AUTH_URL"],
-        )
-    except DerivAuthError:
-        # Someone else may have refreshed meanwhile (refresh tokens are single-use).
-        link.refresh_from_db()
-        if link.refresh_token_encrypted != used:
-            return link.access_token
-        raise
-    _store_refreshed(link, tokens)
-    return tokens.access_token
+# An access token this close to its expiry is refreshed before use, not after Deriv refuses it.
+REFRESH_EARLY_S = 60
+# A REST call waits this long at most for room in the user's budget (Deriv allows 80 a minute).
+REST_BUDGET_WAIT_S = 5.0
+
+
+def _expiring(link: DerivLink) -> bool:
+    soon = timezone.now() + datetime.timedelta(seconds=REFRESH_EARLY_S)
+    return bool(link.refresh_token_encrypted) and link.expires_at is not None and link.expires_at <= soon
+
+
+def deriv_link_token(*, link: DerivLink, refused: str | None = None) -> str:
+    """The access token to call Deriv with, refreshed first when it expires soon or Deriv just `refused` it.
+
+    Refresh tokens are single-use, and Deriv's kind of OAuth server revokes the
+    whole grant when one is spent twice: so the link row is locked, re-read, and
+    refreshed only if it still needs it. Two sockets of one trader reconnecting
+    at once refresh once; the second finds the first's new token. The lock is
+    held over the token endpoint's round trip (rare: once an hour or so; on
+    SQLite the transaction is IMMEDIATE, so it serializes there too).
+    """
+    if refused is None and not _expiring(link):
+        return link.access_token
+    with transaction.atomic():
+        locked = DerivLink.objects.select_for_update().filter(pk=link.pk).first()
+        if locked is None:
+            raise Unauthorized("Deriv was unlinked")
+        current = locked.access_token
+        stale = current == refused if refused is not None else _expiring(locked)
+        if stale and locked.refresh_token_encrypted:
+            try:
+                tokens = rest.refresh_tokens(
+                    client_id=settings.DERIV["CLIENT_ID"],
+                    refresh_token=locked.refresh_token,
+                    auth_base=settings.DERIV["AUTH_URL"],
+                )
+            except (DerivTransportError, InternalError):
+                if refused is not None:
+                    raise
+                # Refreshing early failed, but the token still works for a little while: use it.
+                log.warning("Deriv link %s: early token refresh failed; using the current token", link.pk)
+                tokens = None
+            if tokens is not None:
+                _store_refreshed(locked, tokens)
+                current = tokens.access_token
+    for name in ("access_token_encrypted", "refresh_token_encrypted", "expires_at", "scope"):
+        setattr(link, name, getattr(locked, name))
+    return current
 
 
 def deriv_call(*, link: DerivLink, call: Callable[[rest.DerivRest], T]) -> T:
     """Run one REST call with the link's token.
 
-    A 401 with a refresh token on hand refreshes once and retries. A refusal
-    marks the link disconnected with its reason and re-raises; a success after
-    a disconnection marks it connected again. Never inside a transaction: the
-    HTTP round trip must not hold the database's write lock.
+    A token about to expire is refreshed first, and a 401 with a refresh token
+    on hand refreshes once and retries (`deriv_link_token`). Calls count against
+    the trader's REST budget (apps.deriv.budget: 80 a minute); after Deriv's 429
+    none is sent for a minute. A refusal marks the link disconnected with its
+    reason and re-raises; a success after a disconnection marks it connected
+    again. Never inside a transaction: the HTTP round trip must not hold the
+    database's write lock.
     """
     try:
+        token = deriv_link_token(link=link)
         try:
-            result = call(_rest(link.access_token))
+            result = _budgeted(link, call, token)
         except Unauthorized:
             if not link.refresh_token_encrypted:
                 raise
-            result = call(_rest(_refresh(link)))
+            result = _budgeted(link, call, deriv_link_token(link=link, refused=token))
     except (DerivError, crypto.TokenDecryptError) as error:
         if isinstance(
             error, DerivAuthError | RateLimit | DerivTransportError | InternalError | crypto.TokenDecryptError
@@ -197,6 +232,16 @@ def deriv_call(*, link: DerivLink, call: Callable[[rest.DerivRest], T]) -> T:
     if not link.is_connected:
         deriv_link_reconnect(link=link)
     return result
+
+
+def _budgeted(link: DerivLink, call: Callable[[rest.DerivRest], T], token: str) -> T:
+    budget.rest_budgets.take(link.user_id, timeout=REST_BUDGET_WAIT_S)
+    try:
+        return call(_rest(token))
+    except RateLimit as error:
+        if not isinstance(error, budget.OverBudget):
+            budget.rest_budgets.refused(link.user_id)
+        raise
 
 
 @transaction.atomic

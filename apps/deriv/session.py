@@ -64,7 +64,7 @@ from django.utils import timezone
 from apps.trading import services as trading
 from apps.trading.models import HELD, Contract, Status
 
-from . import adapter
+from . import adapter, budget
 from .client import CLOSED, CONNECTED, FAILED, RECONNECTING, DerivClient, Subscription
 from .errors import (
     AlreadySubscribed,
@@ -128,7 +128,7 @@ class AccountSession:
     CONNECT_WAIT_S = 3.0  # an order waits this long for a socket that is coming back
     RECONCILE_WAIT_S = 10.0
     RETRY_INITIAL_S, RETRY_MAX_S = 2.0, 60.0  # opening the socket again after Deriv refused it
-    RATE_COOLOFF_S = 5.0
+    RATE_COOLOFF_S = 5.0  # at least; after Deriv's RateLimit, as long as the client's budget cools off (a minute)
 
     def __init__(
         self,
@@ -414,7 +414,8 @@ class AccountSession:
 
     def _refused(self, pk: int, error: DerivError, market: str, currency: str) -> str:
         if isinstance(error, RateLimit):
-            self.rate_limited_until = time.monotonic() + self.RATE_COOLOFF_S
+            cooling = self.client.budget.cooling_left(group=budget.PRICING) if self.client else 0.0
+            self.rate_limited_until = time.monotonic() + max(self.RATE_COOLOFF_S, cooling)
             deriv_account_connection(account_id=self.account_id, connected=False, reason=REASON_RATE)
         log.info("Deriv session %s: contract %s refused (%s)", self.external_id, pk, error.code)
         return self._refuse(pk, trader_message(error, market=market, currency=currency))
@@ -556,6 +557,8 @@ class AccountSession:
                 continue
             try:
                 answer = self.client.call(adapter.open_contract_request(deriv_id, subscribe=False))
+            except budget.OverBudget:
+                break  # polls give way to orders: the rest wait for the next round
             except DerivError as exc:
                 log.warning("Deriv session %s: contract %s poll failed (%s)", self.external_id, pk, exc.code)
                 continue

@@ -63,6 +63,9 @@ class Market(models.Model):
     last_price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     last_tick_at = models.DateTimeField(null=True, blank=True)
     last_seq = models.BigIntegerField(default=0)
+    # The source's clock minus ours (Deriv's, measured by its feed; 0 for OTC, whose ticks are
+    # stamped by our clock): tick times are the source's, so freshness is judged on its clock.
+    clock_offset_ms = models.IntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["source", "symbol"]
@@ -70,7 +73,7 @@ class Market(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    FEED_FIELDS = frozenset({"last_price", "last_tick_at", "last_seq"})
+    FEED_FIELDS = frozenset({"last_price", "last_tick_at", "last_seq", "clock_offset_ms"})
 
     def save(self, *args, **kwargs):
         # The feed owns the last_* fields. An edit (admin, seed, shell) saves
@@ -94,8 +97,11 @@ class Market(models.Model):
 
     @property
     def is_fresh(self) -> bool:
-        """Trading needs a tick newer than the stale window; otherwise the market is paused."""
-        return self.last_tick_at is not None and timezone.now() - self.last_tick_at <= self.stale_after
+        """Trading needs a tick newer than the stale window, by the source's clock; otherwise the market is paused."""
+        if self.last_tick_at is None:
+            return False
+        source_now = timezone.now() + timedelta(milliseconds=self.clock_offset_ms)
+        return source_now - self.last_tick_at <= self.stale_after
 
     @property
     def is_tradable(self) -> bool:

@@ -3,13 +3,21 @@ import threading
 import pytest
 
 from apps.accounts.models import AccountType
-from apps.deriv import gateway
+from apps.deriv import budget, gateway
 from apps.deriv.client import DerivClient
 from apps.deriv.rest import DerivRest
 from tests.fakes.deriv.fixtures import fake_deriv_fixture  # noqa: F401
 from tests.support.redis import embedded_redis_server
 
 from .support import Manager, deriv, link_user, wait_for
+
+
+@pytest.fixture(autouse=True)
+def fresh_rest_budgets():
+    """REST budgets are per process and keyed by user id, which the next test's database hands out again."""
+    budget.rest_budgets.reset()
+    yield
+    budget.rest_budgets.reset()
 
 
 class Collector:

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from apps.accounts.models import AccountType
-from apps.deriv import crypto, services
+from apps.deriv import budget, crypto, services
 from apps.deriv.errors import DerivAuthError, Forbidden, RateLimit
 from apps.deriv.models import Connection, DerivAccount, DerivLink
 from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
@@ -197,7 +197,11 @@ def test_a_refused_refresh_disconnects_too(user, demo_account, deriv_on):
     assert DerivLink.objects.get(user=user).reason == services.REASON_EXPIRED
 
 
-def test_rest_rate_limiting_disconnects_until_deriv_answers_again(client, linked, deriv_on):
+def test_rest_rate_limiting_disconnects_and_sends_nothing_for_a_minute_then_recovers(
+    client, linked, deriv_on, monkeypatch
+):
+    now = [1000.0]
+    monkeypatch.setattr(budget.rest_budgets, "clock", lambda: now[0])
     deriv_on.fail_next("accounts", "TooManyRequests", status=429)
     with pytest.raises(RateLimit):
         services.deriv_accounts_sync(user=linked)
@@ -205,7 +209,16 @@ def test_rest_rate_limiting_disconnects_until_deriv_answers_again(client, linked
     assert link.connection == Connection.DISCONNECTED and link.reason == services.REASON_RATE
     client.force_login(linked)
     assert "limiting requests" in client.get(reverse("deriv:accounts")).content.decode()
+
+    sent = deriv_on.rest_calls()
+    now[0] += 59
+    with pytest.raises(RateLimit):  # cooling off: refused here, never sent
+        services.deriv_accounts_sync(user=linked)
+    assert deriv_on.rest_calls() == sent
+
+    now[0] += 1
     services.deriv_accounts_sync(user=linked)
+    assert deriv_on.rest_calls() == sent + 1
     link.refresh_from_db()
     assert link.is_connected and not link.reason
     assert not DerivAccount.objects.filter(link=link).exclude(connection=Connection.CONNECTED).exists()

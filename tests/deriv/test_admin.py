@@ -7,7 +7,7 @@ from apps.accounts.models import AccountType
 from apps.audit.models import AuditEvent
 from apps.deriv import services
 from apps.deriv.models import Connection, DerivAccount, DerivLink
-from apps.trading.services import deriv_unavailable
+from apps.deriv.selectors import deriv_unavailable
 
 from .support import deriv, link_user
 
@@ -44,7 +44,8 @@ def test_a_deactivated_account_never_trades_again_even_after_a_sync(admin_client
     row = DerivAccount.objects.get(trading_account=demo)
     assert (row.connection, row.link, row.reason) == (Connection.UNLINKED, None, services.REASON_DEACTIVATED)
     assert row.deactivated_at is not None
-    assert demo.pk in deriv_unavailable([demo.pk]) and real.pk not in deriv_unavailable([real.pk])
+    assert demo.pk in deriv_unavailable(account_ids=[demo.pk])
+    assert real.pk not in deriv_unavailable(account_ids=[real.pk])
     # Deriv still lists it: a sync (and a reconnect) leaves it dead; the other account carries on.
     services.deriv_accounts_sync(user=linked)
     services.deriv_link_reconnect(link=DerivLink.objects.get(user=linked))
@@ -67,4 +68,4 @@ def test_staff_unlink_instead_of_deleting_a_link(admin_client, linked):
     assert not DerivLink.objects.exists()
     assert set(DerivAccount.objects.values_list("connection", flat=True)) == {Connection.UNLINKED}
     accounts = list(DerivAccount.objects.values_list("trading_account_id", flat=True))
-    assert set(deriv_unavailable(accounts)) == set(accounts)
+    assert set(deriv_unavailable(account_ids=accounts)) == set(accounts)

@@ -88,9 +88,10 @@ def test_rate_limit_from_deriv_is_typed_and_the_socket_stays_open(fake_deriv, pu
             answers.append(public.call(TIME))
     assert len(answers) == 3 and "rate limit for time" in caught.value.message
     fake_deriv.ws_rate_limit = 100
-    fake_deriv.fail_next("ticks_history", "RateLimit")
-    with pytest.raises(RateLimit):
-        public.call(adapter.ticks_history_request("R_10"))
+    fake_deriv.fail_next("proposal", "RateLimit")  # another group: `time`'s rests a minute now
+    with pytest.raises(RateLimit) as caught:
+        public.call(rise())
+    assert "rate limit for proposal" in caught.value.message
     assert public.connected and public.connections == 1
 
 

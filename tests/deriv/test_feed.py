@@ -187,7 +187,7 @@ def test_the_status_heartbeat_counts_streams_and_upstream_calls(fake, feed):
 
     status = FeedStatus.objects.get(source=Source.DERIV)
     assert status.markets == status.upstream_subscriptions == len(DERIV_SYMBOLS)
-    assert status.upstream_calls_last_minute == 1 + len(DERIV_SYMBOLS)  # active_symbols, then one stream each
+    assert status.upstream_calls_last_minute == 2 + len(DERIV_SYMBOLS)  # active_symbols, time, one stream each
     assert status.ticks_last_minute == BACKFILL * len(DERIV_SYMBOLS)
     assert status.is_alive
 
@@ -472,3 +472,35 @@ def test_runfeed_refuses_the_deriv_source_when_deriv_is_off(settings):
 
     with pytest.raises(CommandError, match="DERIV_ENABLED"):
         call_command("runfeed", "--source", "deriv")
+
+
+def test_deriv_markets_are_judged_fresh_on_derivs_clock(db, settings):
+    """Our clock ten seconds ahead of Deriv's: its newest tick looks ten seconds old to us, yet it is fresh."""
+    with running_fake_deriv(clock_start=int(time.time()) - 10) as behind:
+        settings.DERIV = {**settings.DERIV, "WS_PUBLIC": behind.ws_public_url, "FEED_BACKFILL_TICKS": BACKFILL}
+        feed = DerivFeed(backoff_initial=0.01, backoff_max=0.05, ping_interval=None, request_timeout=3.0)
+        try:
+            feed.start()
+            assert behind.requests("time")
+            behind.advance(2)
+            pump(feed, lambda: Market.objects.get(symbol="R_10").last_seq == BACKFILL + 1)
+        finally:
+            feed.close()
+    market = Market.objects.get(symbol="R_10")
+    assert -11_000 <= market.clock_offset_ms <= -9_000
+    assert epoch(market.last_tick_at) == behind.last_tick("R_10").epoch
+    assert timezone.now() - market.last_tick_at > market.stale_after  # by our clock alone: paused
+    assert market.is_fresh and market.is_tradable
+    market.clock_offset_ms = 0
+    assert not market.is_fresh
+
+
+def test_a_clock_deriv_will_not_tell_keeps_the_last_offset(fake, make_feed, db, caplog):
+    feed = make_feed().start()
+    measured = feed.clock_offset_ms
+    fake.fail_next("time", "InternalError")
+    feed.last_clock = 0.0
+    feed.step(timeout=0.02)
+    assert feed.clock_offset_ms == measured
+    assert "cannot read Deriv's clock" in caplog.text
+    assert time.monotonic() - feed.last_clock >= feed.CLOCK_EVERY_S - feed.CLOCK_RETRY_S - 1  # asked again soon

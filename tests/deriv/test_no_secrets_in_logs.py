@@ -38,12 +38,14 @@ def test_no_token_code_verifier_or_otp_ever_reaches_a_log_line_or_an_error(fake_
     # REST: 401, 403, 429
     expect_error(rest.DerivRest(tokens.access_token, base_url=fake_deriv.rest_base).accounts)  # revoked by reuse
     expect_error(rest.DerivRest(fake_deriv.issue_token(scopes=("payment",)), base_url=fake_deriv.rest_base).accounts)
+    fake_deriv.advance(60)  # a new minute: the limit counts every call of the Deriv user
     fake_deriv.rest_rate_limit = 2
     limited = rest.DerivRest(fake_deriv.issue_token(), base_url=fake_deriv.rest_base)
     limited.accounts()
     limited.accounts()
     expect_error(limited.accounts)
-    fake_deriv.rest_rate_limit = 60
+    fake_deriv.rest_rate_limit = 80
+    fake_deriv.advance(60)
 
     # WebSocket: OTP connect, reused OTP, drop + reconnect with a fresh OTP, an uncertain buy, garbage
     provider = OtpProvider(fake_deriv)

@@ -181,9 +181,10 @@ def test_already_subscribed_on_resubscription_falls_back_to_asking_until_settled
 
 
 def test_a_rate_limit_refuses_the_order_and_shows_the_account_disconnected_until_it_passes(
-    trader, account, deriv_on, monkeypatch
+    trader, account, deriv_on, monkeypatch, settings
 ):
     monkeypatch.setattr(AccountSession, "RATE_COOLOFF_S", 0.5)
+    settings.DERIV = {**settings.DERIV, "COOL_OFF_S": 0.5}  # a minute in production
     deriv_on.fail_next("buy", "RateLimit")
     with pytest.raises(ValidationError) as refused:
         buy(trader, account, deriv_market())

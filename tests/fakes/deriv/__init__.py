@@ -10,6 +10,11 @@
     fake.drop_sockets("demo", mode="abrupt")     # or mode="close", code=1001
     fake.stop()
 
+Deriv's limits, as its Limits page gives them: per socket 100 requests a second, and a minute
+(on the fake's clock) 360 proposal + proposal_open_contract + buy + sell, 100 balance, 30 portfolio
+and 220 of everything else, each answered beyond with a `RateLimit` error (the socket stays open);
+REST 80 a minute per user (429). A refresh token used twice revokes its whole chain.
+
 Standalone: `python -m tests.fakes.deriv --port 8765` (HTTP on 8765, WebSockets on 8766).
 Every WebSocket request is validated against Deriv's schemas adjusted for the New API; invalid
 ones are answered like Deriv would and recorded in `fake.invalid_requests` (the fixture fails on them).

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import re
+import uuid
 from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -98,7 +99,7 @@ class RestApi:
             return self._envelope(401, "Unauthorized", "Invalid or expired token", method, path)
         if token.pat and not headers.get("deriv-app-id"):
             return self._envelope(401, "Unauthorized", "Deriv-App-ID header is required for PAT tokens", method, path)
-        hits = self.rest_hits[token.value]
+        hits = self.rest_hits[token.user_id]  # Deriv's limit is per user, whichever of their tokens
         while hits and now - hits[0] >= 60:
             hits.popleft()
         if len(hits) >= self.rest_rate_limit:
@@ -257,8 +258,9 @@ class RestApi:
         code.used = True
         return self._token_response(code.user_id, code.scopes, code=code.code)
 
-    def _token_response(self, user_id, scopes, *, code=None):
+    def _token_response(self, user_id, scopes, *, code=None, grant=None):
         token = self._new_token(user_id, scopes, code=code)
+        token.grant = grant or code or uuid.uuid4().hex
         body = {
             "access_token": token.value,
             "token_type": "bearer",
@@ -272,7 +274,25 @@ class RestApi:
         return _json(200, body, {"Cache-Control": "no-store"})
 
     def _oauth_refresh(self, form: dict):
-        old = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+        presented = form.get("refresh_token", "")
+        spent = self.spent_refresh_tokens.get(presented)
+        if spent is not None:
+            # A refresh token used twice: someone holds a copy. Like Ory Hydra (whose token format Deriv's
+            # is), revoke the whole chain: the tokens it issued, and every token issued from those since.
+            self._revoke_grant(spent)
+            return self._oauth_error(400, "invalid_grant", "The refresh token is invalid or was already used.")
+        old = self.refresh_tokens.pop(presented, None)
         if old is None or old.revoked:
             return self._oauth_error(400, "invalid_grant", "The refresh token is invalid or was already used.")
-        return self._token_response(old.user_id, old.scopes)
+        grant = old.grant or uuid.uuid4().hex
+        self.spent_refresh_tokens[presented] = grant
+        return self._token_response(old.user_id, old.scopes, grant=grant)
+
+    def _revoke_grant(self, grant: str) -> None:
+        for token in self.tokens.values():
+            if token.grant == grant:
+                token.revoked = True
+        for value, token in list(self.refresh_tokens.items()):
+            if token.grant == grant:
+                del self.refresh_tokens[value]
+                self.spent_refresh_tokens[value] = grant

@@ -27,7 +27,7 @@ from .contracts import Contract
 from .market import SYMBOLS, FakeClock, TickSeries
 from .rest_api import RestApi
 from .state import Account, Drop, Fault, InvalidRequest, Otp, Socket, Token, User
-from .ws_api import WsApi
+from .ws_api import WS_MINUTE_LIMITS, WsApi
 
 log = logging.getLogger("tests.fakes.deriv")
 # The fake's own transport chatter (handshakes with OTPs in the path) is no test's business.
@@ -63,9 +63,10 @@ class FakeDeriv(RestApi, WsApi):
         token_ttl: float = 3600,
         issue_refresh_tokens: bool = True,
         ws_rate_limit: int = 100,
+        ws_minute_limits: dict[str, int] | None = None,
         max_subscriptions: int = 100,
         max_sockets_per_user: int = 5,
-        rest_rate_limit: int = 60,
+        rest_rate_limit: int = 80,
         inactivity_timeout: float | None = None,
         history_seconds: int = 600,
         string_money: bool = True,
@@ -84,6 +85,9 @@ class FakeDeriv(RestApi, WsApi):
         self.token_ttl = token_ttl
         self.issue_refresh_tokens = issue_refresh_tokens
         self.ws_rate_limit = ws_rate_limit
+        # Per socket and per minute of the fake's clock, by group (Deriv's Limits page):
+        # proposal + proposal_open_contract + buy + sell, balance, portfolio, everything else.
+        self.ws_minute_limits = {**WS_MINUTE_LIMITS, **(ws_minute_limits or {})}
         self.max_subscriptions = max_subscriptions
         self.max_sockets_per_user = max_sockets_per_user
         self.rest_rate_limit = rest_rate_limit
@@ -102,7 +106,8 @@ class FakeDeriv(RestApi, WsApi):
         self.contracts: dict[int, Contract] = {}
         self.sockets: set[Socket] = set()
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
-        self.rest_hits: dict[str, deque[float]] = defaultdict(deque)
+        self.rest_hits: dict[str, deque[float]] = defaultdict(deque)  # by Deriv user
+        self.spent_refresh_tokens: dict[str, str] = {}  # a used refresh token -> its grant
         self.invalid_requests: list[InvalidRequest] = []
         self.ws_requests: list[tuple[str, str | None, dict]] = []
         self.authorize_requests: list[dict] = []
@@ -438,6 +443,14 @@ class FakeDeriv(RestApi, WsApi):
             return [r for k, _, r in self.ws_requests if (call is None or call in r) and (kind is None or k == kind)]
 
         return self._call(run)
+
+    def rest_calls(self, user_id: str | None = None) -> int:
+        """REST calls of this Deriv user that count against its limit now (the last minute of the fake's clock)."""
+        return self._call(lambda: len(self.rest_hits[user_id or self.default_user]))
+
+    def token_refreshes(self) -> int:
+        """grant_type=refresh_token requests received at the token endpoint."""
+        return self._call(lambda: sum(1 for form in self.token_requests if form.get("grant_type") == "refresh_token"))
 
     def socket_count(self, kind: str | None = None) -> int:
         return self._call(lambda: sum(1 for s in self.sockets if not s.closed and (kind is None or s.kind == kind)))

@@ -44,6 +44,7 @@ class Token:
     pat: bool = False
     revoked: bool = False
     code: str | None = None  # the authorization code it came from
+    grant: str | None = None  # the chain it belongs to: the sign-in and every refresh since
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Socket:
         self.proposals: dict[str, tuple] = {}  # proposal id -> (Terms, Sub | None)
         self.outbox: asyncio.Queue = asyncio.Queue()
         self.recent: deque[float] = deque()
+        self.minute: dict[str, deque[float]] = {}  # group -> times (fake clock) of its requests in the last minute
         self.last_recv = time.monotonic()
         self.closed = False
 

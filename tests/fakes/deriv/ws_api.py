@@ -3,6 +3,7 @@
 import json
 import time
 import uuid
+from collections import deque
 from decimal import Decimal
 
 from .contracts import Contract, ContractRefused, money, price
@@ -32,6 +33,16 @@ DEFAULT_MESSAGES = {
     "WrongResponse": "Sorry, an error occurred while processing your request.",
     "InputValidationFailed": "Input validation failed: {call}",
     "UnrecognisedRequest": "Unrecognised request.",
+}
+# Deriv's Limits page: per socket, a minute. Everything not named is "general".
+WS_MINUTE_LIMITS = {"pricing": 360, "balance": 100, "portfolio": 30, "general": 220}
+WS_GROUPS = {
+    "proposal": "pricing",
+    "proposal_open_contract": "pricing",
+    "buy": "pricing",
+    "sell": "pricing",
+    "balance": "balance",
+    "portfolio": "portfolio",
 }
 STREAM_TYPES = {
     "ticks": ("ticks",),
@@ -67,7 +78,7 @@ class WsApi:
         now = time.monotonic()
         while sock.recent and now - sock.recent[0] >= 1.0:
             sock.recent.popleft()
-        if len(sock.recent) >= self.ws_rate_limit:
+        if len(sock.recent) >= self.ws_rate_limit or not self._within_minute_limit(sock, method):
             call = method or "error"
             self._error(sock, req, call, "RateLimit", f"You have reached the rate limit for {call}.")
             return
@@ -115,6 +126,18 @@ class WsApi:
             else:
                 sock.closed = True
                 self.loop.create_task(self._drop(sock, dropping.drop))
+
+    def _within_minute_limit(self, sock: Socket, method: str | None) -> bool:
+        """Count the request in its group's minute (on the fake's clock); False when that minute is full."""
+        group = WS_GROUPS.get(method or "", "general")
+        now = self.clock.now()
+        sent = sock.minute.setdefault(group, deque())
+        while sent and now - sent[0] >= 60:
+            sent.popleft()
+        if len(sent) >= self.ws_minute_limits[group]:
+            return False
+        sent.append(now)
+        return True
 
     def _reply(self, sock: Socket, req: dict, msg_type: str, payload: dict, sub: Sub | None = None) -> None:
         message = {"msg_type": msg_type, **payload}
