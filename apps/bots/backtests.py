@@ -54,6 +54,10 @@ PROGRESS_EVERY_S = 1.0
 # A running backtest writes its heartbeat at least this often, progress or not.
 HEARTBEAT_EVERY_S = 30.0
 STOPPED_BY_WORKER = "stopped by the worker (time limit)."
+# A backtest still queued this long after it was created was lost by the queue
+# (a Redis restart without persistence): it would hold a place of the cap for good.
+QUEUED_FOR_AT_MOST = timedelta(days=1)
+NEVER_STARTED = "never started: the task queue lost it. Run it again."
 
 
 # --- The service -------------------------------------------------------------------
@@ -260,9 +264,9 @@ class ProgressWriter:
 
     def __call__(self, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if not total or now - self.written_at < self.every_s:
+        if now - self.written_at < self.every_s:
             return
-        percent = min(int(done * 100 / total), 99)
+        percent = min(int(done * 100 / total), 99) if total else self.percent
         running = Backtest.objects.filter(pk=self.backtest_id, status=BacktestStatus.RUNNING)
         if percent != self.percent:
             running.update(progress=percent, heartbeat_at=timezone.now())
@@ -319,7 +323,8 @@ def backtests_fail_stale(*, now: datetime | None = None) -> int:
 
     Their worker is gone: killed at the time limit before it could say so, out
     of memory, or restarted. Nothing would ever finish them, and they would
-    hold a place of their trader's cap for good. Returns how many it failed.
+    hold a place of their trader's cap for good; so would a backtest queued a
+    day ago that never started. Returns how many it failed.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=django_settings.BACKTESTS["TIMEOUT_S"])
@@ -327,6 +332,8 @@ def backtests_fail_stale(*, now: datetime | None = None) -> int:
     beat_stopped = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
     stale = Backtest.objects.filter(beat_stopped, status=BacktestStatus.RUNNING)
     failed = stale.update(status=BacktestStatus.FAILED, error=STOPPED_BY_WORKER, finished_at=now)
+    lost = Backtest.objects.filter(status=BacktestStatus.QUEUED, created_at__lt=now - QUEUED_FOR_AT_MOST)
+    failed += lost.update(status=BacktestStatus.FAILED, error=NEVER_STARTED, finished_at=now)
     if failed:
         logger.warning("failed %s backtest(s) whose worker stopped", failed)
     return failed

@@ -181,18 +181,23 @@ def test_the_sweep_fails_runs_whose_heartbeat_stopped_longer_than_the_time_limit
     killed = a_backtest(user, market, status=BacktestStatus.RUNNING, heartbeat_at=now - limit - timedelta(seconds=5))
     alive = a_backtest(user, market, status=BacktestStatus.RUNNING, heartbeat_at=now - limit + timedelta(seconds=30))
     queued = a_backtest(user, market, status=BacktestStatus.QUEUED)
+    Backtest.objects.filter(pk=queued.pk).update(created_at=now - timedelta(hours=23))
+    lost = a_backtest(user, market, status=BacktestStatus.QUEUED)
+    Backtest.objects.filter(pk=lost.pk).update(created_at=now - timedelta(hours=25))
     # Left RUNNING before heartbeats existed.
     ancient = a_backtest(user, market, status=BacktestStatus.RUNNING)
     Backtest.objects.filter(pk=ancient.pk).update(created_at=now - limit * 2)
 
-    assert fail_stale_backtests() == 2
+    assert fail_stale_backtests() == 3
     statuses = dict(Backtest.objects.values_list("pk", "status"))
     assert statuses == {
         killed.pk: BacktestStatus.FAILED,
         alive.pk: BacktestStatus.RUNNING,
         queued.pk: BacktestStatus.QUEUED,
+        lost.pk: BacktestStatus.FAILED,
         ancient.pk: BacktestStatus.FAILED,
     }
+    assert Backtest.objects.get(pk=lost.pk).error == "never started: the task queue lost it. Run it again."
     killed.refresh_from_db()
     assert killed.error == STOPPED_BY_WORKER
     page = html.unescape(trader.get(reverse("bots:backtest", args=[killed.pk])).content.decode())
@@ -221,6 +226,11 @@ def test_a_run_writes_its_heartbeat_even_when_its_percent_stands_still(user, mar
     beat(0, 100)  # 0%: no new percent, but a heartbeat is due
     backtest.refresh_from_db()
     assert backtest.progress == 0
+    assert timezone.now() - backtest.heartbeat_at < timedelta(seconds=5)
+    # Without a known total, the heartbeat still beats.
+    Backtest.objects.filter(pk=backtest.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    beat(10, None)
+    backtest.refresh_from_db()
     assert timezone.now() - backtest.heartbeat_at < timedelta(seconds=5)
 
 
