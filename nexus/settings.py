@@ -8,6 +8,7 @@ ALLOWED_HOSTS and DEBUG=off (the default).
 
 import ipaddress
 import os
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -201,6 +202,50 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# Backtests run on their own queue, served by a second cluster started with
+# Q_CLUSTER_NAME=backtests (`manage.py qcluster`): a long backtest never holds
+# up settlement or the bots' decision cycles, and gets a longer time limit.
+# A run that outlives the limit is stopped by the worker and marked FAILED.
+BACKTESTS = {
+    "CLUSTER": "backtests",
+    "TIMEOUT_S": env.int("BACKTEST_TIMEOUT_S", default=1800),
+    "MAX_TICKS": env.int("BACKTEST_MAX_TICKS", default=3_000_000),
+    "MAX_ACTIVE": env.int("BACKTEST_MAX_ACTIVE", default=2),
+}
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    BACKTESTS["CLUSTER"]: {
+        "workers": env.int("Q_BACKTEST_WORKERS", default=1),
+        "timeout": BACKTESTS["TIMEOUT_S"],
+        # django-q2 hands a task to another worker after `retry` seconds: longer than the limit.
+        "retry": BACKTESTS["TIMEOUT_S"] + 60,
+        # A killed or failed backtest is not run again: its row says FAILED and why.
+        "max_attempts": 1,
+    }
+}
+
+# Per-user limits on writes, as "count/period" (period: s, m, h or d), counted
+# in the cache (Redis in production): an answer over the limit is a 429 with
+# the message, and nothing is written (apps/common/ratelimit.py).
+RATE_LIMITS = {
+    "purchases": env.str("RATE_LIMIT_PURCHASES", default="60/m"),
+    "demo_resets": env.str("RATE_LIMIT_DEMO_RESETS", default="5/h"),
+    "bot_writes": env.str("RATE_LIMIT_BOT_WRITES", default="30/m"),
+    "backtests": env.str("RATE_LIMIT_BACKTESTS", default="10/h"),
+    "deriv_refresh": env.str("RATE_LIMIT_DERIV_REFRESH", default="6/m"),
+}
+for _scope, _rate in RATE_LIMITS.items():
+    if not re.fullmatch(r"[1-9][0-9]*/[smhd]", _rate):
+        raise ImproperlyConfigured(
+            f"RATE_LIMIT_{_scope.upper()}={_rate!r}: write count/period, e.g. 60/m (s, m, h or d)."
+        )
+# Live sockets: messages a socket may send per second, and sockets one user
+# may hold open at once (every tab has one); over either, the socket is closed
+# with code 4429 and the reason.
+WS_LIMITS = {
+    "MESSAGES_PER_SECOND": env.int("WS_MESSAGES_PER_SECOND", default=20),
+    "SOCKETS_PER_USER": env.int("WS_SOCKETS_PER_USER", default=10),
+}
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "users.User"

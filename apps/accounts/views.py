@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.common.http import redirect_back
+from apps.common.ratelimit import rate_limited
 
 from .models import AccountType
 from .selectors import account_for_user, accounts_for, selected_account
@@ -22,6 +23,7 @@ def select(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@rate_limited("demo_resets")
 def reset(request: HttpRequest, pk: int) -> HttpResponse:
     account = account_for_user(user=request.user, pk=pk)
     try:

@@ -6,6 +6,13 @@ chunks (a 30-day series is millions of rows), or over a generated OTC series
 from a seed. The settings are saved as a JSON snapshot on the row, so the
 report always matches what ran, whatever happens to the bot later. Same seed
 and settings give the same report.
+
+Backtests run on their own django-q2 cluster (`settings.BACKTESTS["CLUSTER"]`),
+so settlement and the bots' decision cycles never wait behind one. A trader
+has at most `MAX_ACTIVE` queued or running, a run reads at most `MAX_TICKS`
+ticks (what fits the cluster's time limit), and a run the worker stops is
+FAILED with the reason: at once when the time limit interrupts it, or by the
+stale-run sweep when its process died without a word.
 """
 
 import json
@@ -15,10 +22,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 from django_q.tasks import async_task
 
 from apps.markets.generator import GeneratorSettings
@@ -40,6 +51,13 @@ DECIMAL_SETTINGS = {"base_stake", "max_stake", "daily_loss_limit", "max_drawdown
 GENERATED_START = datetime(2024, 1, 1, tzinfo=UTC)
 TICK_CHUNK = 20_000
 PROGRESS_EVERY_S = 1.0
+# A running backtest writes its heartbeat at least this often, progress or not.
+HEARTBEAT_EVERY_S = 30.0
+STOPPED_BY_WORKER = "stopped by the worker (time limit)."
+# A backtest still queued this long after it was created was lost by the queue
+# (a Redis restart without persistence): it would hold a place of the cap for good.
+QUEUED_FOR_AT_MOST = timedelta(days=1)
+NEVER_STARTED = "never started: the task queue lost it. Run it again."
 
 
 # --- The service -------------------------------------------------------------------
@@ -59,16 +77,33 @@ def backtest_errors(*, market: Market, source: str, start, end, seed, length, se
     if source == BacktestSource.RECORDED:
         if start is None or end is None or end <= start:
             errors["end"] = "Choose a period: the end must be after the start."
-        elif not Tick.objects.filter(market=market, time__gte=start, time__lt=end).exists():
+        elif not (count := _recorded_count(market, start, end)):
             errors["start"] = f"No prices were recorded for {market.name} in that period."
+        elif count > (most := django_settings.BACKTESTS["MAX_TICKS"]):
+            errors["end"] = (
+                f"That period holds more than {most:,} ticks, more than fits the backtest time limit: "
+                "choose a shorter one."
+            )
     elif source == BacktestSource.GENERATED:
         if seed is None or seed < 0:
             errors["seed"] = "Enter a seed (a whole number, 0 or more)."
         if not length or length < 1:
             errors["length"] = "Enter how many ticks to generate."
+        elif length > (most := django_settings.BACKTESTS["MAX_TICKS"]):
+            errors["length"] = f"Generate at most {most:,} ticks: a longer run does not fit the backtest time limit."
     else:
         errors["source"] = "Choose recorded ticks or a generated series."
     return errors
+
+
+def _recorded_count(market: Market, start, end) -> int:
+    """The ticks in the period, counted no further than one past the maximum (a month is millions of rows)."""
+    most = django_settings.BACKTESTS["MAX_TICKS"]
+    return Tick.objects.filter(market=market, time__gte=start, time__lt=end).values("pk")[: most + 1].count()
+
+
+def backtests_active_count(*, user) -> int:
+    return Backtest.objects.filter(user=user, status__in=[BacktestStatus.QUEUED, BacktestStatus.RUNNING]).count()
 
 
 def backtest_create(
@@ -84,7 +119,10 @@ def backtest_create(
     decision: DecisionConfig,
     settings: dict,
 ) -> Backtest:
-    """Check and save a backtest, then queue it for the worker. ValidationError names each bad field."""
+    """Check and save a backtest, then queue it on the backtest cluster. ValidationError names each bad field.
+
+    A trader with `MAX_ACTIVE` backtests queued or running is refused (a form error).
+    """
     if errors := backtest_errors(
         market=market, source=source, start=start, end=end, seed=seed, length=length, settings=settings
     ):
@@ -108,6 +146,15 @@ def backtest_create(
         "length": length,
     }
     with transaction.atomic():
+        # The trader's row serialises their submissions: two at once cannot both pass the cap.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        most = django_settings.BACKTESTS["MAX_ACTIVE"]
+        if backtests_active_count(user=user) >= most:
+            raise ValidationError(
+                f"You already have {most} backtest{'s' if most != 1 else ''} queued or running, the most at once: "
+                "wait for one to finish.",
+                code="too_many",
+            )
         backtest = Backtest.objects.create(
             user=user,
             market=market,
@@ -118,7 +165,10 @@ def backtest_create(
             seed=seed,
             settings=snapshot,
         )
-        transaction.on_commit(lambda: async_task("apps.bots.tasks.run_backtest", backtest.pk, group="backtests"))
+        cluster = django_settings.BACKTESTS["CLUSTER"]
+        transaction.on_commit(
+            lambda: async_task("apps.bots.tasks.run_backtest", backtest.pk, group="backtests", cluster=cluster)
+        )
     return backtest
 
 
@@ -201,20 +251,29 @@ def _ticks(backtest: Backtest) -> tuple[Iterator[tuple[datetime, Decimal]], int]
 
 
 class ProgressWriter:
-    """Writes the percent done at most once a second (and never the same percent twice)."""
+    """Writes the percent done at most once a second (never the same percent twice), with the heartbeat.
 
-    def __init__(self, backtest_id: int, every_s: float = PROGRESS_EVERY_S):
-        self.backtest_id, self.every_s = backtest_id, every_s
-        self.written_at, self.percent = time.monotonic(), 0
+    The heartbeat is written with each new percent, and at least every
+    `heartbeat_s` when the percent stands still (a slow stretch of a long run).
+    """
+
+    def __init__(self, backtest_id: int, every_s: float = PROGRESS_EVERY_S, heartbeat_s: float = HEARTBEAT_EVERY_S):
+        self.backtest_id, self.every_s, self.heartbeat_s = backtest_id, every_s, heartbeat_s
+        self.written_at = self.beat_at = time.monotonic()
+        self.percent = 0
 
     def __call__(self, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if not total or now - self.written_at < self.every_s:
+        if now - self.written_at < self.every_s:
             return
-        percent = min(int(done * 100 / total), 99)
+        percent = min(int(done * 100 / total), 99) if total else self.percent
+        running = Backtest.objects.filter(pk=self.backtest_id, status=BacktestStatus.RUNNING)
         if percent != self.percent:
-            Backtest.objects.filter(pk=self.backtest_id, status=BacktestStatus.RUNNING).update(progress=percent)
-            self.percent = percent
+            running.update(progress=percent, heartbeat_at=timezone.now())
+            self.percent, self.beat_at = percent, now
+        elif now - self.beat_at >= self.heartbeat_s:
+            running.update(heartbeat_at=timezone.now())
+            self.beat_at = now
         self.written_at = now
 
 
@@ -222,10 +281,12 @@ def backtest_run(*, backtest_id: int) -> str:
     """Run a queued backtest and save its report; a failure is saved as a readable error, not raised."""
     from .engine import backtest as engine
 
-    # RUNNING too: a worker killed mid-run leaves it so, and the retry starts it over.
+    # RUNNING too: a duplicate delivery of the task starts it over (the
+    # backtest cluster makes one attempt; the stale sweep fails a dead run).
+    now = timezone.now()
     claimed = Backtest.objects.filter(
         pk=backtest_id, status__in=[BacktestStatus.QUEUED, BacktestStatus.RUNNING]
-    ).update(status=BacktestStatus.RUNNING, progress=0, error="")
+    ).update(status=BacktestStatus.RUNNING, progress=0, error="", started_at=now, heartbeat_at=now)
     if not claimed:
         return "skipped"
     backtest = Backtest.objects.select_related("market").get(pk=backtest_id)
@@ -234,14 +295,45 @@ def backtest_run(*, backtest_id: int) -> str:
         ticks, total = _ticks(backtest)
         report = engine.run(spec, ticks, progress=ProgressWriter(backtest_id), total=total)
         data = json.loads(json.dumps(report.to_dict(), cls=DjangoJSONEncoder))
+    except TimeoutException:
+        # django-q2's time limit: a SystemExit raised in the task. Say so, then
+        # let it go on up so the worker records the timeout and is replaced.
+        logger.warning("backtest %s stopped at the time limit", backtest_id)
+        _fail(backtest_id, STOPPED_BY_WORKER)
+        raise
     except Exception as error:
         logger.exception("backtest %s failed", backtest_id)
         message = str(error) if isinstance(error, ValueError) else f"an internal error ({type(error).__name__})."
-        Backtest.objects.filter(pk=backtest_id).update(
-            status=BacktestStatus.FAILED, error=message[:300], finished_at=timezone.now()
-        )
+        _fail(backtest_id, message)
         return "failed"
     Backtest.objects.filter(pk=backtest_id).update(
         status=BacktestStatus.DONE, progress=100, report=data, finished_at=timezone.now()
     )
     return "done"
+
+
+def _fail(backtest_id: int, reason: str) -> None:
+    Backtest.objects.filter(pk=backtest_id, status=BacktestStatus.RUNNING).update(
+        status=BacktestStatus.FAILED, error=reason[:300], finished_at=timezone.now()
+    )
+
+
+def backtests_fail_stale(*, now: datetime | None = None) -> int:
+    """Fail the RUNNING backtests whose heartbeat stopped for longer than the backtest time limit.
+
+    Their worker is gone: killed at the time limit before it could say so, out
+    of memory, or restarted. Nothing would ever finish them, and they would
+    hold a place of their trader's cap for good; so would a backtest queued a
+    day ago that never started. Returns how many it failed.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=django_settings.BACKTESTS["TIMEOUT_S"])
+    # No heartbeat at all: a run claimed before heartbeats were written.
+    beat_stopped = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    stale = Backtest.objects.filter(beat_stopped, status=BacktestStatus.RUNNING)
+    failed = stale.update(status=BacktestStatus.FAILED, error=STOPPED_BY_WORKER, finished_at=now)
+    lost = Backtest.objects.filter(status=BacktestStatus.QUEUED, created_at__lt=now - QUEUED_FOR_AT_MOST)
+    failed += lost.update(status=BacktestStatus.FAILED, error=NEVER_STARTED, finished_at=now)
+    if failed:
+        logger.warning("failed %s backtest(s) whose worker stopped", failed)
+    return failed

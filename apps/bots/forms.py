@@ -14,6 +14,7 @@ from dataclasses import MISSING, dataclass, fields
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
@@ -337,6 +338,11 @@ class BotForm(SettingsForm):
 
 
 class BacktestForm(SettingsForm):
+    @property
+    def max_active(self) -> int:
+        """How many backtests a trader may have queued or running at once, said next to the submit."""
+        return django_settings.BACKTESTS["MAX_ACTIVE"]
+
     name = forms.CharField(
         label="Name",
         max_length=60,
@@ -380,11 +386,10 @@ class BacktestForm(SettingsForm):
         required=False,
         initial=3600,
         min_value=200,
-        max_value=3_000_000,
+        # The most is a setting (BACKTEST_MAX_TICKS), checked by the service.
         error_messages={
             "invalid": "Enter a whole number.",
             "min_value": "Generate at least 200 ticks: the strategies need a window to vote.",
-            "max_value": "Generate at most 3,000,000 ticks.",
         },
     )
     starting_balance = _money("Starting balance", "1000.00")

@@ -320,10 +320,15 @@ class Backtest(models.Model):
     report = models.JSONField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Written with progress while it runs: the stale-run sweep fails a RUNNING
+    # backtest whose heartbeat stopped for longer than the worker's time limit.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="backtest_status_heartbeat")]
 
     def __str__(self) -> str:
         return self.name

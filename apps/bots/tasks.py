@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .backtests import backtest_run
+from .backtests import backtest_run, backtests_fail_stale
 from .models import Decision, RegimeRecord
 from .services import decision_execute, decision_failed, markets_decide
 
@@ -41,3 +41,7 @@ def purge_old_decisions() -> int:
 
 def run_backtest(backtest_id: int) -> str:
     return backtest_run(backtest_id=backtest_id)
+
+
+def fail_stale_backtests() -> int:
+    return backtests_fail_stale()

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.common.http import redirect_back
+from apps.common.ratelimit import rate_limited
 
 from . import selectors
 from .backtests import BACKTEST_SETTINGS, backtest_create, backtest_errors, backtest_settings_initial
@@ -69,12 +70,14 @@ def bot_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@rate_limited("bot_writes")
 def bot_new(request: HttpRequest) -> HttpResponse:
     return _bot_form(request, bot=None)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@rate_limited("bot_writes")
 def bot_edit(request: HttpRequest, bot_id: int) -> HttpResponse:
     return _bot_form(request, bot=_bot_or_404(request, bot_id))
 
@@ -137,6 +140,7 @@ def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@rate_limited("bot_writes")
 def bot_start_view(request: HttpRequest, bot_id: int) -> HttpResponse:
     return _start_or_stop(request, bot_id, start=True)
 
@@ -233,6 +237,7 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@rate_limited("backtests")
 def backtest_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         initial = {}

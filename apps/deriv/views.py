@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.selectors import account_for_user
+from apps.common.ratelimit import rate_limited
 
 from .errors import DerivError
 from .models import DerivLink
@@ -35,6 +36,7 @@ def accounts(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@rate_limited("deriv_refresh")
 def refresh(request: HttpRequest) -> HttpResponse:
     if not DerivLink.objects.filter(user=request.user).exists():
         messages.error(request, "Link Deriv first.")
@@ -50,6 +52,7 @@ def refresh(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@rate_limited("demo_resets")
 def reset(request: HttpRequest, pk: int) -> HttpResponse:
     account = account_for_user(user=request.user, pk=pk)
     try:

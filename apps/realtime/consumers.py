@@ -2,7 +2,9 @@
 
 Signed-in users only: anonymous sockets are closed (every live page needs a
 sign-in). The consumer holds no business logic: it checks what a client
-asks for, joins groups, and forwards the fragments pushed to them.
+asks for, joins groups, and forwards the fragments pushed to them. Its limits
+(messages per second, sockets per user, closing when the session ends) are
+counted in `limits.py`.
 """
 
 import asyncio
@@ -14,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from . import limits
 from .push import market_group, render_user_state, user_group
 
 logger = logging.getLogger(__name__)
@@ -31,7 +34,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.dropped = 0
         self.groups_joined: set[str] = {user_group(user.pk)}
+        self.rate = limits.MessageRate()
+        self.session = limits.session_digest(getattr(self.scope.get("session"), "session_key", None))
+        self.slot = limits.SocketSlot(user_id=user.pk, channel_name=self.channel_name)
         await self.accept()
+        if not await self.slot.claim():
+            logger.info("user %s is at the socket limit", user.pk)
+            await self.close(code=limits.CLOSE_CODE, reason=limits.TOO_MANY_SOCKETS)
+            return
         await self._join(user_group(user.pk))
         symbol = _query_param(self.scope, "market")
         if symbol:
@@ -45,8 +55,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             task.cancel()
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
+        if slot := getattr(self, "slot", None):
+            await slot.release()
 
     async def receive(self, text_data=None, bytes_data=None):
+        if not self.rate.allow():
+            logger.info("closed the socket of user %s: too many messages", self.user_id)
+            await self.close(code=limits.CLOSE_CODE, reason=limits.TOO_MANY_MESSAGES)
+            return
         if bytes_data is not None or text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
             logger.info("ignored oversized or binary message from user %s", self.user_id)
             return
@@ -75,6 +91,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.push_html(message)
         else:
             await super().dispatch(message)
+
+    async def session_end(self, event):
+        """The user signed out, or changed their password: the sockets of that session (or every other) close."""
+        if limits.session_end_closes(event, self.session):
+            await self.close(code=limits.SESSION_ENDED_CODE, reason=event.get("reason") or limits.SESSION_ENDED)
 
     async def push_html(self, event):
         expires = event.get("expires")
@@ -114,6 +135,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             try:
                 for group in list(self.groups_joined):
                     await self.channel_layer.group_add(group, self.channel_name)
+                await self.slot.refresh()
             except Exception:
                 logger.warning("re-joining groups failed; will retry", exc_info=True)
 

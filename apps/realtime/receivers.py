@@ -6,9 +6,14 @@ dozen queries to render: it is pushed by the worker, once the transaction
 that changed it commits.
 """
 
+import logging
 import weakref
 from collections.abc import Iterable
 
+from allauth.account.signals import password_changed, password_reset
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.dispatch import receiver
 from django_q.tasks import async_task
@@ -19,7 +24,10 @@ from apps.markets.signals import ticks_committed
 from apps.notifications.signals import notifications_created, notifications_read
 from apps.trading.signals import contracts_bought, contracts_opened, contracts_settled
 
-from .push import push_signals, push_ticks
+from . import limits
+from .push import push_signals, push_ticks, user_group
+
+logger = logging.getLogger(__name__)
 
 
 class _Pending:
@@ -115,3 +123,36 @@ def state_to_users(sender, user_ids: Iterable[int], **kwargs) -> None:
     waits for its commit, with the users of every other fact sent meanwhile.
     """
     user_state_push(user_ids)
+
+
+def _close_sockets(user_id: int, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(user_group(user_id), message)
+    except Exception:
+        # Signing out must not fail for it; without a layer no socket is listening anyway.
+        logger.warning("could not tell the sockets of user %s to close", user_id, exc_info=True)
+
+
+def _session_key(request) -> str | None:
+    return getattr(getattr(request, "session", None), "session_key", None)
+
+
+@receiver(user_logged_out, dispatch_uid="realtime.close_on_sign_out")
+def sockets_close_on_sign_out(sender, request, user, **kwargs) -> None:
+    """The signed-out session's sockets close (every one of the user's when the session is unknown)."""
+    if user is None:
+        return
+    _close_sockets(user.pk, limits.session_end_message(ended=limits.session_digest(_session_key(request))))
+
+
+@receiver([password_changed, password_reset], dispatch_uid="realtime.close_on_password_change")
+def sockets_close_on_password_change(sender, request, user, **kwargs) -> None:
+    """Every socket of the user closes.
+
+    A new password signs out every other session, and the one that changed it
+    has a new session key by now: its pages open a new socket as they load.
+    """
+    _close_sockets(user.pk, limits.session_end_message())

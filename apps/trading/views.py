@@ -12,6 +12,7 @@ from django_htmx.http import trigger_client_event
 
 from apps.accounts.selectors import selected_account
 from apps.common.forms import MoneyField
+from apps.common.ratelimit import rate_limited
 from apps.markets.models import Market, Source, Timeframe
 from apps.markets.selectors import markets_tradable
 
@@ -89,6 +90,7 @@ def trade(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@rate_limited("purchases")
 def buy(request: HttpRequest) -> HttpResponse:
     account = _account_or_404(request)
     form = TradeForm(request.POST)

@@ -32,6 +32,8 @@ document.addEventListener("htmx:wsAfterMessage", () => {
   refreshCountdowns();
   tidyToasts();
 });
+// A toast swapped in by a request (a rate limit's message) goes away the same way.
+document.addEventListener("htmx:afterSwap", tidyToasts);
 
 // Reconnect soon after a drop (laptop sleep, network change, server restart):
 // exponential backoff with jitter, capped at 5 s rather than the extension's 64 s.

@@ -133,7 +133,7 @@ def test_recorded_ticks_are_read_in_chunks_in_order(market):
         ({"seed": ""}, "seed", "Enter a seed."),
         ({"seed": "-1"}, "seed", "The seed cannot be negative."),
         ({"length": "10"}, "length", "Generate at least 200 ticks"),
-        ({"length": "9999999"}, "length", "Generate at most 3,000,000 ticks."),
+        ({"length": "9999999"}, "length", "Generate at most 3,000,000 ticks: a longer run does not fit"),
         ({"source": "LIVE"}, "source", "Choose recorded ticks or a generated series."),
         ({"starting_balance": "0.10"}, "starting_balance", "The starting balance must be at least 0.35."),
         ({"base_stake": "0.10"}, "base_stake", "The base stake must be at least 0.35"),
