@@ -118,7 +118,10 @@ def backtest_create(
             seed=seed,
             settings=snapshot,
         )
-        transaction.on_commit(lambda: async_task("apps.bots.tasks.run_backtest", backtest.pk, group="backtests"))
+        # Robust: a broker out of reach never turns the saved backtest into an error page (it stays QUEUED).
+        transaction.on_commit(
+            lambda: async_task("apps.bots.tasks.run_backtest", backtest.pk, group="backtests"), robust=True
+        )
     return backtest
 
 

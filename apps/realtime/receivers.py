@@ -6,6 +6,7 @@ dozen queries to render: it is pushed by the worker, once the transaction
 that changed it commits.
 """
 
+import logging
 import weakref
 from collections.abc import Iterable
 
@@ -20,6 +21,8 @@ from apps.notifications.signals import notifications_created, notifications_read
 from apps.trading.signals import contracts_bought, contracts_opened, contracts_settled
 
 from .push import push_signals, push_ticks
+
+logger = logging.getLogger(__name__)
 
 
 class _Pending:
@@ -73,7 +76,7 @@ def user_state_push(user_ids: Iterable[int]) -> None:
         if not users:
             return
     pending.users |= users
-    transaction.on_commit(lambda: _flush(connection))
+    transaction.on_commit(lambda: _flush(connection), robust=True)
 
 
 def _flush(connection) -> None:
@@ -85,7 +88,19 @@ def _flush(connection) -> None:
         if hooks is not pending.hooks:
             pending.hooks, pending.queued = hooks, set()
         pending.queued |= users
-    async_task("apps.realtime.tasks.push_user_state", sorted(users), group="push")
+    _enqueue_push("apps.realtime.tasks.push_user_state", sorted(users))
+
+
+def _enqueue_push(task: str, ids: list[int]) -> None:
+    """Hand a push to the worker, after a commit: never raise into whoever committed.
+
+    With the broker (Redis) out of reach the push is lost, not the committed
+    work: pages resync their state when their socket reconnects.
+    """
+    try:
+        async_task(task, ids, group="push")
+    except Exception:
+        logger.warning("%s not queued for %d ids; pages resync on reconnect", task, len(ids), exc_info=True)
 
 
 @receiver(ticks_committed, dispatch_uid="realtime.push_ticks")
@@ -101,7 +116,7 @@ def signals_to_markets(sender, market_ids: list[int], **kwargs) -> None:
 @receiver(notifications_created, dispatch_uid="realtime.push_notifications")
 def notifications_to_users(sender, notification_ids: list[int], **kwargs) -> None:
     """Each trader's state and one toast per new notification, rendered by the worker."""
-    async_task("apps.realtime.tasks.push_notifications", list(notification_ids), group="push")
+    _enqueue_push("apps.realtime.tasks.push_notifications", list(notification_ids))
 
 
 @receiver(
