@@ -23,9 +23,9 @@ def contract_for_user(*, user, pk: int) -> Contract:
     return get_object_or_404(Contract.objects.select_related("market", "account"), pk=pk, user=user)
 
 
-# The trade page lists at most this many open positions (the oldest, which end
-# first) and counts the rest: a page, or a pushed fragment, with thousands of
-# rows helps nobody and costs every push.
+# The trade page lists at most this many open positions (the oldest first) and
+# counts the rest: a page, or a pushed fragment, with thousands of rows helps
+# nobody and costs every push.
 POSITIONS_SHOWN = 100
 
 
