@@ -130,6 +130,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.active_account",
                 "apps.notifications.context_processors.bell",
+                "apps.common.context_processors.live_updates",
             ],
         },
     },
@@ -174,15 +175,26 @@ def redis_channel_layers(url: str) -> dict:
     }
 
 
+def redis_caches(url: str) -> dict:
+    # Nothing in the cache is the only copy of anything (rate limit counters,
+    # used TOTP codes, the signals monitor's flag): while Redis is out of
+    # reach the cache answers as an empty one, and allauth's rate limits fail
+    # open with a warning in the log, rather than every sign-in answering 500
+    # (apps/common/cache.py). Short socket timeouts: a Redis that stops
+    # answering costs a request a second, not a hang.
+    return {
+        "default": {
+            "BACKEND": "apps.common.cache.DegradingRedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+    }
+
+
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-        }
-    }
+    CACHES = redis_caches(REDIS_URL)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -269,7 +281,8 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "apps.users.adapter.AccountAdapter"
-# allauth's default rate limits (failed logins, sign-ups, resets...) apply, on the shared cache.
+# allauth's default rate limits (failed logins, sign-ups, resets...) apply, on the
+# shared cache; they fail open, with a warning logged, while Redis is out of reach.
 ACCOUNT_RATE_LIMITS_ENABLED = env_bool("ACCOUNT_RATE_LIMITS_ENABLED", default=True)
 if not ACCOUNT_RATE_LIMITS_ENABLED:
     ACCOUNT_RATE_LIMITS = False  # allauth reads this name, not the one above

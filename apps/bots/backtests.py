@@ -166,8 +166,11 @@ def backtest_create(
             settings=snapshot,
         )
         cluster = django_settings.BACKTESTS["CLUSTER"]
+        # Robust: a broker out of reach never turns the saved backtest into an error page (it stays
+        # QUEUED; the stale sweep fails it after a day so it does not hold the trader's cap).
         transaction.on_commit(
-            lambda: async_task("apps.bots.tasks.run_backtest", backtest.pk, group="backtests", cluster=cluster)
+            lambda: async_task("apps.bots.tasks.run_backtest", backtest.pk, group="backtests", cluster=cluster),
+            robust=True,
         )
     return backtest
 

@@ -12,7 +12,13 @@ from .services import results_apply
 
 @receiver(ticks_committed, dispatch_uid="bots.enqueue_decisions")
 def enqueue_decisions(sender, market_ids: list[int], **kwargs) -> None:
-    """Decide on the markets that need it: those with running bots, or all while the signals monitor is open."""
+    """Decide on the markets that need it: those with running bots, or all while the signals monitor is open.
+
+    Sent after commit with `send_robust`: with the broker (Redis) out of reach
+    the enqueue fails here and is logged; that tick's decisions are skipped
+    (a decision belongs to its tick), and bots decide again on the next tick
+    that reaches the worker.
+    """
     if markets := markets_to_decide(market_ids=market_ids):
         async_task("apps.bots.tasks.evaluate_markets", markets, group="bots")
 

@@ -13,6 +13,8 @@ def send_after_commit(signal: Signal, sender, **kwargs) -> None:
     """Send `signal` once the current transaction commits (at once outside one).
 
     `send_robust`: one failing receiver never stops the others; Django logs
-    each failure on the `django.dispatch` logger.
+    each failure on the `django.dispatch` logger. Nothing after a commit may
+    turn the committed work into an error (a receiver that enqueues a task
+    while Redis is down): the callback is robust too.
     """
-    transaction.on_commit(lambda: signal.send_robust(sender=sender, **kwargs))
+    transaction.on_commit(lambda: signal.send_robust(sender=sender, **kwargs), robust=True)

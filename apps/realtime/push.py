@@ -8,7 +8,7 @@ a push is best effort, and a page that missed one resyncs when it reconnects.
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -56,9 +56,29 @@ def render_user_state(user) -> str:
     return "".join(render(user) for render in (balance_fragment, positions_fragment, bell_fragment, bots_fragment))
 
 
+def _render(what: str, render: Callable[..., str], *args) -> str | None:
+    """One group's fragments, or None when rendering them raised.
+
+    Every push loops over many users or markets: one render that fails (a bad
+    row, a query the database refuses) is logged and skipped, and the others
+    are still pushed. That page resyncs when it reconnects or reloads.
+    """
+    try:
+        return render(*args)
+    except Exception:
+        logger.exception("render for %s failed; not pushed", what)
+        return None
+
+
 def push_user_state(user_ids: Iterable[int]) -> None:
     for user in get_user_model().objects.filter(pk__in=set(user_ids)):
-        send_group(user_group(user.pk), render_user_state(user))
+        group = user_group(user.pk)
+        if (html := _render(group, render_user_state, user)) is not None:
+            send_group(group, html)
+
+
+def _state_and_toasts(user, notifications: list[Notification]) -> str:
+    return render_user_state(user) + toasts_fragment(notifications)
 
 
 def push_notifications(notification_ids: list[int]) -> None:
@@ -67,16 +87,22 @@ def push_notifications(notification_ids: list[int]) -> None:
     for notification in Notification.objects.filter(pk__in=notification_ids).select_related("user"):
         by_user[notification.user].append(notification)
     for user, notifications in by_user.items():
-        send_group(user_group(user.pk), render_user_state(user) + toasts_fragment(notifications))
+        group = user_group(user.pk)
+        if (html := _render(group, _state_and_toasts, user, notifications)) is not None:
+            send_group(group, html)
 
 
 def push_ticks(market_ids: list[int]) -> None:
     """One render per market, one message per market group, whatever the number of viewers."""
     for market in Market.objects.filter(pk__in=market_ids):
-        send_group(market_group(market.symbol), tick_fragment(market), ttl_s=TICK_TTL_S)
+        group = market_group(market.symbol)
+        if (html := _render(group, tick_fragment, market)) is not None:
+            send_group(group, html, ttl_s=TICK_TTL_S)
 
 
 def push_signals(market_ids: list[int]) -> None:
     """Each market's latest votes and consensus, rendered once, to everyone watching it."""
     for market in Market.objects.filter(pk__in=market_ids):
-        send_group(market_group(market.symbol), signals_fragment(market))
+        group = market_group(market.symbol)
+        if (html := _render(group, signals_fragment, market)) is not None:
+            send_group(group, html)

@@ -29,6 +29,8 @@ from .push import push_signals, push_ticks, user_group
 
 logger = logging.getLogger(__name__)
 
+logger = logging.getLogger(__name__)
+
 
 class _Pending:
     """One database connection's users waiting for its transaction to commit (each thread has its own)."""
@@ -81,7 +83,7 @@ def user_state_push(user_ids: Iterable[int]) -> None:
         if not users:
             return
     pending.users |= users
-    transaction.on_commit(lambda: _flush(connection))
+    transaction.on_commit(lambda: _flush(connection), robust=True)
 
 
 def _flush(connection) -> None:
@@ -93,7 +95,19 @@ def _flush(connection) -> None:
         if hooks is not pending.hooks:
             pending.hooks, pending.queued = hooks, set()
         pending.queued |= users
-    async_task("apps.realtime.tasks.push_user_state", sorted(users), group="push")
+    _enqueue_push("apps.realtime.tasks.push_user_state", sorted(users))
+
+
+def _enqueue_push(task: str, ids: list[int]) -> None:
+    """Hand a push to the worker, after a commit: never raise into whoever committed.
+
+    With the broker (Redis) out of reach the push is lost, not the committed
+    work: pages resync their state when their socket reconnects.
+    """
+    try:
+        async_task(task, ids, group="push")
+    except Exception:
+        logger.warning("%s not queued for %d ids; pages resync on reconnect", task, len(ids), exc_info=True)
 
 
 @receiver(ticks_committed, dispatch_uid="realtime.push_ticks")
@@ -109,7 +123,7 @@ def signals_to_markets(sender, market_ids: list[int], **kwargs) -> None:
 @receiver(notifications_created, dispatch_uid="realtime.push_notifications")
 def notifications_to_users(sender, notification_ids: list[int], **kwargs) -> None:
     """Each trader's state and one toast per new notification, rendered by the worker."""
-    async_task("apps.realtime.tasks.push_notifications", list(notification_ids), group="push")
+    _enqueue_push("apps.realtime.tasks.push_notifications", list(notification_ids))
 
 
 @receiver(

@@ -8,10 +8,14 @@ from .models import HELD
 
 def positions_context(account) -> dict:
     contracts = selectors.contracts_for(account=account)
+    positions = selectors.open_positions(account=account)
+    stats = selectors.stats(contracts)
     return {
-        "positions": selectors.open_positions(account=account),
+        "positions": positions,
+        # Open positions past the listed ones (counted by the stats' query).
+        "positions_more": max(stats.open - len(positions), 0),
         "recent": contracts.exclude(status__in=HELD).order_by("-settled_at", "-id")[:8],
-        "stats": selectors.stats(contracts),
+        "stats": stats,
     }
 
 

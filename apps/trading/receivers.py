@@ -12,7 +12,12 @@ from .selectors import contracts_due
 
 @receiver(ticks_committed, dispatch_uid="trading.enqueue_settlement")
 def enqueue_settlement(sender, market_ids: list[int], **kwargs) -> None:
-    """New ticks may decide open contracts: the worker settles the markets that have due ones."""
+    """New ticks may decide open contracts: the worker settles the markets that have due ones.
+
+    Sent after commit with `send_robust`: with the broker (Redis) out of reach
+    the enqueue fails here, is logged, and the `settle-overdue` sweep settles
+    those contracts from the database within a minute, on their own exit ticks.
+    """
     due_markets = sorted(set(contracts_due(market_ids=market_ids).values_list("market_id", flat=True)))
     if due_markets:
         async_task("apps.trading.tasks.settle_markets", due_markets, group="settlement")

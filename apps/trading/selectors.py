@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -23,26 +23,33 @@ def contract_for_user(*, user, pk: int) -> Contract:
     return get_object_or_404(Contract.objects.select_related("market", "account"), pk=pk, user=user)
 
 
-def open_positions(*, account: TradingAccount) -> list[Contract]:
-    """Open contracts with what is left of them: ticks to go, or seconds to expiry.
+# The trade page lists at most this many open positions (the oldest first) and
+# counts the rest: a page, or a pushed fragment, with thousands of rows helps
+# nobody and costs every push.
+POSITIONS_SHOWN = 100
+
+
+def open_positions(*, account: TradingAccount, limit: int = POSITIONS_SHOWN) -> list[Contract]:
+    """The oldest `limit` open contracts, with what is left of them: ticks to go, or seconds to expiry.
 
     Deriv contracts are listed from the moment they are sent (PENDING) and
     show the entry spot Deriv reported; the ticks left count our copy of
     Deriv's ticks.
     """
     now = timezone.now()
-    positions = list(contracts_for(account=account).filter(status__in=HELD).order_by("purchased_at"))
-    # Entry spots known before settlement: the tick after each purchase, in one query.
-    entries = {}
-    if positions:
-        wanted = Q()
-        for contract in positions:
-            wanted |= Q(market_id=contract.market_id, seq=contract.purchase_seq + 1)
-        ticks = Tick.objects.filter(wanted).values_list("market_id", "seq", "price")
-        entries = {(market_id, seq): price for market_id, seq, price in ticks}
+    # Entry spots known before settlement: the tick after each purchase, read
+    # by the same query (one indexed lookup per row; a condition per contract
+    # grows past what SQLite parses beyond about a thousand of them).
+    entry_tick = Tick.objects.filter(market_id=OuterRef("market_id"), seq=OuterRef("purchase_seq") + 1).order_by()
+    positions = list(
+        contracts_for(account=account)
+        .filter(status__in=HELD)
+        .annotate(entry_tick_price=Subquery(entry_tick.values("price")[:1]))
+        .order_by("purchased_at", "id")[:limit]
+    )
     for contract in positions:
         if not contract.at_deriv:
-            contract.entry_spot = entries.get((contract.market_id, contract.purchase_seq + 1))
+            contract.entry_spot = contract.entry_tick_price
         if contract.duration_unit == DurationUnit.TICKS:
             contract.ticks_left = max(contract.exit_seq - contract.market.last_seq, 0)
         else:

@@ -66,3 +66,27 @@ def embedded_redis():
     """The URL of a Redis that lives as long as the block."""
     with embedded_redis_server() as server:
         yield server.url
+
+
+# Nothing listens on port 1: every connection is refused at once.
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
+
+
+@contextmanager
+def redis_unreachable(settings, monkeypatch):
+    """Cache, channel layer and task broker all pointed at a Redis that is down, as production sees an outage.
+
+    django-q2 reads its configuration once, at import (`Conf`): the broker is
+    repointed there, and tasks are queued (not run inline) so the enqueue
+    itself meets the outage.
+    """
+    from django_q.conf import Conf
+
+    from nexus.settings import redis_caches, redis_channel_layers
+
+    settings.CACHES = redis_caches(UNREACHABLE_REDIS_URL)
+    settings.CHANNEL_LAYERS = redis_channel_layers(UNREACHABLE_REDIS_URL)
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", UNREACHABLE_REDIS_URL)
+    yield

@@ -14,6 +14,7 @@ import itertools
 from decimal import Decimal
 from unittest import mock
 
+import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -24,12 +25,13 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
 )
 
-from apps.accounts.services import account_open_demo, account_reset_demo
+from apps.accounts.services import MAX_DEMO_ACCOUNTS, account_open_demo, account_reset_demo
 from apps.ledger.checks import ledger_breaches
 from apps.ledger.models import LedgerAccount, Transfer
 from apps.markets.feed import OtcFeed
@@ -112,6 +114,11 @@ def test_money_is_conserved_through_any_sequence_of_trading(db, django_capture_o
 
         @rule(target=accounts, user=st.integers(min_value=0, max_value=1))
         def open_account(self, user):
+            if self.users[user].trading_accounts.count() >= MAX_DEMO_ACCOUNTS:
+                # One more is refused, and moves no money.
+                with pytest.raises(ValidationError):
+                    account_open_demo(user=self.users[user])
+                return multiple()
             return self._open(user)
 
         def _open(self, user):
