@@ -131,6 +131,7 @@ class DerivClient:
         max_subscriptions: int = 100,
         on_state: Callable[[str, str], None] | None = None,
         jitter: Callable[[], float] = random.random,
+        on_unmatched: Callback | None = None,
     ):
         if (url is None) == (url_provider is None):
             raise ValueError("give either url or url_provider")
@@ -147,6 +148,9 @@ class DerivClient:
         self._limiter = RequestRateLimiter(max_requests_per_second)
         self._on_state = on_state
         self._jitter = jitter
+        # Messages no pending call or known stream claims (a late buy answer, a contract update under a
+        # subscription id we never saw): given to this on the reading thread, for routing by content.
+        self._on_unmatched = on_unmatched
 
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
@@ -362,10 +366,15 @@ class DerivClient:
             message = json.loads(text)
         except ValueError:
             message = None
-        if not isinstance(message, dict) or not isinstance(message.get("msg_type"), str):
+        msg_type = adapter.message_type(message) if isinstance(message, dict) else None
+        if msg_type is None:
             log.warning("%s: ignored a malformed message from Deriv: %s", self.name, redact(text)[:200])
             return
-        req_id = message.get("req_id") if isinstance(message.get("req_id"), int) else None
+        # Deriv's quirks, normalised once for every reader: no msg_type (the body names it), req_id as a string.
+        message["msg_type"] = msg_type
+        req_id = adapter.request_id(message)
+        if req_id is not None:
+            message["req_id"] = req_id
         sub_id = adapter.subscription_id(message)
         with self._lock:
             pending = self._pending.pop(req_id, None) if req_id is not None else None
@@ -395,6 +404,11 @@ class DerivClient:
                 self._stream_failed(sub, from_ws(message))
             else:
                 self._deliver(sub, message)
+        elif self._on_unmatched is not None and "error" not in message:
+            try:
+                self._on_unmatched(message)
+            except Exception:
+                log.exception("%s: the unmatched-message callback failed", self.name)
         else:
             log.debug("%s: unmatched %s message ignored", self.name, message["msg_type"])
 
