@@ -3,11 +3,13 @@
 from django.dispatch import receiver
 
 from apps.accounts.models import TradingAccount
+from apps.ledger.signals import ledger_checked
 from apps.trading.models import Contract
 from apps.trading.services import deriv_contract_refuse
 from apps.trading.signals import account_refusals_requested, contracts_bought
 
 from . import gateway
+from .checks import unlinked_escrow_breaches
 from .selectors import deriv_unavailable, orders_to_send
 from .signals import deriv_unlinked
 
@@ -42,3 +44,9 @@ def hand_orders_over(sender, contract_ids: list[int], wait: bool = False, **kwar
 def on_unlinked(sender, user_id: int, **kwargs) -> None:
     """Whichever process unlinks, the connection manager closes the trader's sockets at once."""
     gateway.unlinked(user_id)
+
+
+@receiver(ledger_checked, dispatch_uid="deriv.unlinked_escrow")
+def check_unlinked_escrow(sender, **kwargs) -> list[str]:
+    """ledger_check: escrow held for Deriv accounts that are no longer linked."""
+    return unlinked_escrow_breaches()
