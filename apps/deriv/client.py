@@ -11,7 +11,10 @@ After a dropped socket it reconnects with exponential backoff and jitter, asks
 `url_provider` for a fresh OTP URL (an OTP works once), and re-subscribes every
 live stream (a bought contract's stream as `proposal_open_contract`, never by
 buying again). A `buy` whose answer never came raises UncertainPurchase and is
-not retried: the caller checks open contracts first. Our own limits keep us
+not retried: the caller checks open contracts first. Deriv's transport quirks are
+normalised on arrival (a `req_id` echoed as a string, a message without `msg_type`),
+and a message nobody waits for and no known stream claims (a late buy answer, a
+contract update under an unknown subscription id) goes to `on_unmatched`. Our own limits keep us
 under Deriv's (100 requests/s and 100 subscriptions per socket).
 """
 

@@ -19,19 +19,29 @@ asks Deriv for a `proposal` on this socket (the real minimum stake and payout
 come from it), then `buy`s it with `price` = the stake (the most we accept),
 subscribed to its `proposal_open_contract` stream. Deriv refusing, at either
 step, refuses the contract (stake back) with Deriv's reason in a trader's
-words. A `buy` whose answer never came (socket dropped, timeout) is never sent
-again: before anything else the session waits for the socket, reads
-`portfolio`, and either records the matching open contract as bought or
-refuses ours. Matching: same symbol, contract type and price, not already
-recorded; several at once are paired newest first. Known gap: a contract that
-is bought and already settled by the time `portfolio` is read does not show
-there; ours is refunded, and the balance stream brings the money in line.
+words, but only when the answer says Deriv bought nothing (DEFINITE_REFUSALS:
+InvalidContractProposal, InsufficientBalance, PriceMoved...). A `buy` whose
+answer is late or ambiguous (no answer in time, a dropped socket, InternalError,
+an error without a code) is uncertain and never sent again. The buy carries our
+contract id as `passthrough`, so a late answer still opens the contract. Meanwhile
+the session reads `portfolio` (open contracts), `profit_table` (sold ones: bought
+and already settled) and `statement` (every buy), and records a matching contract
+as bought. Matching: same symbol, contract type and price, not already recorded;
+several at once are paired newest first. Only once Deriv has had UNCERTAIN_WAIT_S
+(30 s after the send) to show it does the session decide the order never reached
+Deriv and refuse it (stake back). The manager's sweep hands any order still
+PENDING a minute after it was sent back to its session to reconcile.
 
 Contracts are followed with their POC streams (re-subscribed by the client
 after a reconnect, with a fresh OTP). A stream that cannot be had
 (AlreadySubscribed on re-subscription, a rate limit) is replaced by a
-one-shot POC poll every POLL_S until the contract settles. Settlement writes
-Deriv's result once (apps.trading.services.venue).
+one-shot POC poll every POLL_S until the contract settles. Updates are routed
+by contract id: one that arrives under a subscription id the client never saw
+(or without `msg_type`) reaches its contract all the same. A contract still open
+WATCHDOG_GRACE_S (15 s) after its expected end is polled once whatever its stream
+looks like (a live stream can be silent), then every WATCHDOG_REPOLL_S. An update
+with `is_sold` is final whatever its `status`; settlement writes Deriv's result
+once (apps.trading.services.venue).
 
 Balances: the `balance` stream is applied (`deriv_balance_apply`) only while
 no contract of the account is PENDING or OPEN, because while one is, Deriv's
@@ -171,7 +181,7 @@ class AccountSession:
     # venue_expected_end) is asked about once with a one-shot POC, whatever its stream looks like,
     # then again every WATCHDOG_REPOLL_S while it stays open.
     WATCHDOG_GRACE_S = 15.0
-    WATCHDOG_EVERY_S = 1.0
+    WATCHDOG_EVERY_S = 2.0
     WATCHDOG_REPOLL_S = 60.0
 
     def __init__(
