@@ -6,10 +6,13 @@ Parsers accept the Legacy spellings too (`symbol`, `underlying`, `exit_tick`),
 which costs nothing and keeps a half-migrated Deriv from breaking us.
 """
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from .errors import WrongResponse, from_ws
+
+log = logging.getLogger(__name__)
 
 RISE, FALL = "RISE", "FALL"
 CONTRACT_TYPES = {RISE: "CALL", FALL: "PUT"}
@@ -40,16 +43,53 @@ def _required_decimal(data: dict, *names: str) -> Decimal:
 
 
 def _int(value) -> int | None:
+    """An id, count or epoch: a number or a numeric string, "1700000000.0" included (a whole value only)."""
     if value is None or value == "" or isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str | float | Decimal):
+        raise WrongResponse(f"not an integer: {value!r}")
     try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
         raise WrongResponse(f"not an integer: {value!r}") from exc
+    if not number.is_finite() or number != number.to_integral_value():
+        raise WrongResponse(f"not an integer: {value!r}")
+    return int(number)
 
 
 def _flag(value) -> bool:
+    """Deriv's 0/1 flags, also sent as JSON booleans or their strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
     return bool(_int(value) or 0)
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise WrongResponse(f"not a string: {value!r}")
+    return value
+
+
+class _Fields:
+    """Reads optional fields one by one: an odd one (wrong type) becomes None and is named, never fatal."""
+
+    def __init__(self, body: dict):
+        self.body = body
+        self.odd: list[str] = []
+
+    def get(self, parse, *names: str):
+        value = next((self.body[n] for n in names if self.body.get(n) is not None), None)
+        try:
+            return parse(value)
+        except (WrongResponse, TypeError, ValueError, AttributeError):
+            self.odd.append(names[0])
+            return None
 
 
 def _number(value: Decimal | int | float) -> int | float:
@@ -74,6 +114,48 @@ def _body(message: dict, key: str) -> dict:
 def subscription_id(message: dict) -> str | None:
     sub = message.get("subscription")
     return sub.get("id") if isinstance(sub, dict) else None
+
+
+# A message's body key when Deriv leaves out `msg_type` (the body key names it; `tick` for ticks…).
+_BODY_TYPES = (
+    "proposal_open_contract",
+    "buy",
+    "sell",
+    "balance",
+    "proposal",
+    "portfolio",
+    "profit_table",
+    "statement",
+    "tick",
+    "history",
+    "candles",
+    "ohlc",
+    "active_symbols",
+    "forget_all",
+    "forget",
+    "ping",
+    "time",
+)
+
+
+def message_type(message: dict) -> str | None:
+    """`msg_type`, or for a message without one the type its body says (None if neither)."""
+    msg_type = message.get("msg_type")
+    if isinstance(msg_type, str) and msg_type:
+        return msg_type
+    return next((name for name in _BODY_TYPES if name in message), None)
+
+
+def request_id(message: dict) -> int | None:
+    """The echoed `req_id`, also when it comes back as a string ("7")."""
+    value = message.get("req_id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 # ---------------------------------------------------------------- market data
@@ -221,7 +303,12 @@ def parse_buy(message: dict) -> Purchase:
 
 @dataclass(frozen=True)
 class OpenContract:
-    """One `proposal_open_contract` update; settled once `is_sold` (status won / lost / sold)."""
+    """One `proposal_open_contract` update; final once `is_sold`, whatever `status` says (API.md §5.6).
+
+    `status` is "open", "won", "lost", "sold", "cancelled", or None (Deriv sends null
+    now and then, sold contracts included). What a final contract paid is read by
+    apps.trading.services.venue from `sell_price`, else `payout` (won), else `profit`.
+    """
 
     contract_id: int
     contract_type: str
@@ -248,10 +335,11 @@ class OpenContract:
     sell_time: int | None
     sell_transaction_id: int | None
     subscription_id: str | None = None
+    odd_fields: tuple[str, ...] = ()  # optional fields of the wrong type, read as missing
 
     @property
     def is_settled(self) -> bool:
-        return self.is_sold and self.status in ("won", "lost", "sold")
+        return self.is_sold
 
     @property
     def won(self) -> bool:
@@ -259,38 +347,51 @@ class OpenContract:
 
 
 def parse_open_contract(message: dict) -> OpenContract | None:
-    """None for the empty `{}` Deriv sends when there are no open contracts."""
+    """None for the empty `{}` Deriv sends when there are no open contracts.
+
+    Only `contract_id` is required; every other field is read on its own, so one
+    of the wrong type is logged and read as missing instead of losing the update.
+    """
     body = _body(message, "proposal_open_contract")
     if not body:
         return None
+    contract_id = _int(body.get("contract_id"))
+    if contract_id is None:
+        raise WrongResponse("contract update without contract_id")
+    f = _Fields(body)
     txns = body.get("transaction_ids") if isinstance(body.get("transaction_ids"), dict) else {}
-    return OpenContract(
-        contract_id=_int(body.get("contract_id")),
-        contract_type=str(body.get("contract_type") or ""),
-        currency=str(body.get("currency") or ""),
-        symbol=str(body.get("underlying_symbol") or body.get("underlying") or ""),
-        status=body.get("status"),
-        is_expired=_flag(body.get("is_expired")),
-        is_sold=_flag(body.get("is_sold")),
-        is_valid_to_sell=_flag(body.get("is_valid_to_sell")),
-        buy_price=decimal(body.get("buy_price")),
-        payout=decimal(body.get("payout")),
-        bid_price=decimal(body.get("bid_price")),
-        profit=decimal(body.get("profit")),
-        sell_price=decimal(body.get("sell_price")),
-        entry_spot=decimal(body.get("entry_spot", body.get("entry_tick"))),
-        entry_spot_time=_int(body.get("entry_spot_time", body.get("entry_tick_time"))),
-        exit_spot=decimal(body.get("exit_spot", body.get("exit_tick"))),
-        exit_spot_time=_int(body.get("exit_spot_time", body.get("exit_tick_time"))),
-        current_spot=decimal(body.get("current_spot")),
-        current_spot_time=_int(body.get("current_spot_time")),
-        tick_count=_int(body.get("tick_count")),
-        date_start=_int(body.get("date_start")),
-        date_expiry=_int(body.get("date_expiry")),
-        sell_time=_int(body.get("sell_time")),
-        sell_transaction_id=_int(txns.get("sell")),
-        subscription_id=subscription_id(message) or body.get("id"),
+    status = f.get(_text, "status")
+    poc = OpenContract(
+        contract_id=contract_id,
+        contract_type=f.get(_text, "contract_type") or "",
+        currency=f.get(_text, "currency") or "",
+        symbol=f.get(_text, "underlying_symbol", "underlying") or "",
+        status=status.strip().lower() if status else None,
+        is_expired=bool(f.get(_flag, "is_expired")),
+        is_sold=bool(f.get(_flag, "is_sold")),
+        is_valid_to_sell=bool(f.get(_flag, "is_valid_to_sell")),
+        buy_price=f.get(decimal, "buy_price"),
+        payout=f.get(decimal, "payout"),
+        bid_price=f.get(decimal, "bid_price"),
+        profit=f.get(decimal, "profit"),
+        sell_price=f.get(decimal, "sell_price"),
+        entry_spot=f.get(decimal, "entry_spot", "entry_tick"),
+        entry_spot_time=f.get(_int, "entry_spot_time", "entry_tick_time"),
+        exit_spot=f.get(decimal, "exit_spot", "exit_tick"),
+        exit_spot_time=f.get(_int, "exit_spot_time", "exit_tick_time"),
+        current_spot=f.get(decimal, "current_spot"),
+        current_spot_time=f.get(_int, "current_spot_time"),
+        tick_count=f.get(_int, "tick_count"),
+        date_start=f.get(_int, "date_start"),
+        date_expiry=f.get(_int, "date_expiry"),
+        sell_time=f.get(_int, "sell_time"),
+        sell_transaction_id=_Fields(txns).get(_int, "sell"),
+        subscription_id=subscription_id(message) or f.get(_text, "id"),
+        odd_fields=tuple(f.odd),
     )
+    if poc.odd_fields:
+        log.warning("Deriv contract %s: odd fields read as missing: %s", contract_id, ", ".join(poc.odd_fields))
+    return poc
 
 
 @dataclass(frozen=True)
@@ -317,6 +418,64 @@ def parse_portfolio(message: dict) -> list[PortfolioEntry]:
             transaction_id=_int(c.get("transaction_id")),
         )
         for c in body.get("contracts") or []
+    ]
+
+
+@dataclass(frozen=True)
+class PastContract:
+    """A contract from `profit_table` (sold) or `statement` (its buy): what reconciliation matches on."""
+
+    contract_id: int
+    contract_type: str  # "" when only the shortcode says it (see `matches`)
+    symbol: str
+    buy_price: Decimal
+    payout: Decimal | None
+    purchase_time: int | None
+    transaction_id: int | None
+    shortcode: str
+    sell_price: Decimal | None = None
+
+    def matches(self, *, symbol: str, contract_type: str) -> bool:
+        """Same market and type; from the shortcode ("CALL_R_10_19.5_1700000000_5T_S0P_0") when fields are absent."""
+        if self.symbol and self.contract_type:
+            return self.symbol == symbol and self.contract_type == contract_type
+        return self.shortcode.startswith(f"{contract_type}_{symbol}_")
+
+
+def _past(item: dict, *, buy_price: Decimal, sell_price: Decimal | None) -> PastContract:
+    f = _Fields(item)
+    return PastContract(
+        contract_id=_int(item.get("contract_id")),
+        contract_type=f.get(_text, "contract_type") or "",
+        symbol=f.get(_text, "underlying_symbol", "symbol") or "",
+        buy_price=buy_price,
+        payout=f.get(decimal, "payout"),
+        purchase_time=f.get(_int, "purchase_time", "transaction_time"),
+        transaction_id=f.get(_int, "transaction_id"),
+        shortcode=f.get(_text, "shortcode") or "",
+        sell_price=sell_price,
+    )
+
+
+def parse_profit_table(message: dict) -> list[PastContract]:
+    """Sold contracts, newest first (`sort: DESC`)."""
+    body = _body(message, "profit_table")
+    items = body.get("transactions") or []
+    return [
+        _past(t, buy_price=_required_decimal(t, "buy_price"), sell_price=decimal(t.get("sell_price")))
+        for t in items
+        if isinstance(t, dict) and t.get("contract_id") is not None
+    ]
+
+
+def parse_statement_buys(message: dict) -> list[PastContract]:
+    """The `buy` transactions of a statement (amount is minus the price), newest first."""
+    body = _body(message, "statement")
+    items = body.get("transactions") or []
+    return [
+        _past(t, buy_price=abs(_required_decimal(t, "amount")), sell_price=None)
+        for t in items
+        if isinstance(t, dict) and t.get("action_type") == "buy" and t.get("contract_id") is not None
     ]
 
 
@@ -423,12 +582,29 @@ def proposal_request(
     return request
 
 
-def buy_request(proposal_id: str, price: Decimal, *, subscribe: bool = True) -> dict:
-    """`price` is the most we accept: the proposal's ask price, as a JSON number."""
-    request = {"buy": proposal_id, "price": _number(price)}
+def buy_request(proposal_id: str, price: Decimal, *, subscribe: bool = True, order: int | None = None) -> dict:
+    """`price` is the most we accept: the proposal's ask price, as a JSON number.
+
+    `order`: our contract's id, sent as `passthrough` (Deriv echoes it on the answer and the
+    contract's stream), so an answer that arrives after we stopped waiting still finds its order.
+    """
+    request: dict = {"buy": proposal_id, "price": _number(price)}
     if subscribe:
         request["subscribe"] = 1
+    if order is not None:
+        request["passthrough"] = {"order": int(order)}
     return request
+
+
+def passthrough_order(message: dict) -> int | None:
+    """The order id a buy_request(order=...) carried, from its (possibly late) answer."""
+    passthrough = message.get("passthrough")
+    if not isinstance(passthrough, dict):
+        passthrough = (
+            (message.get("echo_req") or {}).get("passthrough") if isinstance(message.get("echo_req"), dict) else None
+        )
+    value = passthrough.get("order") if isinstance(passthrough, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def open_contract_request(contract_id: int | None = None, *, subscribe: bool = True) -> dict:
@@ -442,6 +618,14 @@ def open_contract_request(contract_id: int | None = None, *, subscribe: bool = T
 
 def portfolio_request() -> dict:
     return {"portfolio": 1}
+
+
+def profit_table_request(*, limit: int = 50) -> dict:
+    return {"profit_table": 1, "description": 1, "limit": int(limit), "sort": "DESC"}
+
+
+def statement_request(*, limit: int = 50) -> dict:
+    return {"statement": 1, "description": 1, "action_type": "buy", "limit": int(limit)}
 
 
 def balance_request(*, subscribe: bool = True) -> dict:

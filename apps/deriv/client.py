@@ -11,9 +11,12 @@ After a dropped socket it reconnects with exponential backoff and jitter, asks
 `url_provider` for a fresh OTP URL (an OTP works once), and re-subscribes every
 live stream (a bought contract's stream as `proposal_open_contract`, never by
 buying again). A `buy` whose answer never came raises UncertainPurchase and is
-not retried: the caller checks open contracts first. Our own limits keep us
-under Deriv's: 100 requests/s and 100 subscriptions per socket, and the
-per-minute groups of apps.deriv.budget (`client.budget`; polls give way first,
+not retried: the caller checks open contracts first. Deriv's transport quirks are
+normalised on arrival (a `req_id` echoed as a string, a message without `msg_type`),
+and a message nobody waits for and no known stream claims (a late buy answer, a
+contract update under an unknown subscription id) goes to `on_unmatched`. Our own
+limits keep us under Deriv's: 100 requests/s and 100 subscriptions per socket, and
+the per-minute groups of apps.deriv.budget (`client.budget`; polls give way first,
 and a group Deriv answered RateLimit for cools off a minute).
 """
 
@@ -135,6 +138,7 @@ class DerivClient:
         on_state: Callable[[str, str], None] | None = None,
         jitter: Callable[[], float] = random.random,
         budget: Budget | None = None,
+        on_unmatched: Callback | None = None,
     ):
         if (url is None) == (url_provider is None):
             raise ValueError("give either url or url_provider")
@@ -152,6 +156,9 @@ class DerivClient:
         self.budget = budget or socket_budget(name=name)
         self._on_state = on_state
         self._jitter = jitter
+        # Messages no pending call or known stream claims (a late buy answer, a contract update under a
+        # subscription id we never saw): given to this on the reading thread, for routing by content.
+        self._on_unmatched = on_unmatched
 
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
@@ -369,10 +376,15 @@ class DerivClient:
             message = json.loads(text)
         except ValueError:
             message = None
-        if not isinstance(message, dict) or not isinstance(message.get("msg_type"), str):
+        msg_type = adapter.message_type(message) if isinstance(message, dict) else None
+        if msg_type is None:
             log.warning("%s: ignored a malformed message from Deriv: %s", self.name, redact(text)[:200])
             return
-        req_id = message.get("req_id") if isinstance(message.get("req_id"), int) else None
+        # Deriv's quirks, normalised once for every reader: no msg_type (the body names it), req_id as a string.
+        message["msg_type"] = msg_type
+        req_id = adapter.request_id(message)
+        if req_id is not None:
+            message["req_id"] = req_id
         sub_id = adapter.subscription_id(message)
         if isinstance(message.get("error"), dict) and message["error"].get("code") == "RateLimit":
             self.budget.refused(message["msg_type"])  # before anyone waiting hears of it
@@ -404,6 +416,11 @@ class DerivClient:
                 self._stream_failed(sub, from_ws(message))
             else:
                 self._deliver(sub, message)
+        elif self._on_unmatched is not None and "error" not in message:
+            try:
+                self._on_unmatched(message)
+            except Exception:
+                log.exception("%s: the unmatched-message callback failed", self.name)
         else:
             log.debug("%s: unmatched %s message ignored", self.name, message["msg_type"])
 

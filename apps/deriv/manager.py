@@ -51,6 +51,7 @@ class DerivConnections:
 
     REFRESH_S = 2.0  # links and unlinks are picked up this often
     SWEEP_S = 5.0
+    PENDING_RECONCILE_S = 60.0
 
     def __init__(self, *, client_options: dict | None = None, listen: bool = True):
         self.client_options = dict(client_options or {})
@@ -229,8 +230,13 @@ class DerivConnections:
             log.info("Deriv connections: session for %s closed", session.external_id)
 
     def sweep(self) -> int:
-        """Orders nobody sent in time (no manager was listening) are refused: their price is gone."""
+        """Orders nobody sent in time (no manager was listening) are refused: their price is gone.
+
+        Orders sent and still PENDING after PENDING_RECONCILE_S (an answer lost in a way the session
+        did not notice) are handed to their account's session to reconcile.
+        """
         self.last_sweep = time.monotonic()
+        self._reconcile_pending()
         old = timezone.now() - timedelta(seconds=trading.SEND_DEADLINE_S)
         stale = Contract.objects.filter(
             at_deriv=True, status=Status.PENDING, deriv_sent_at=None, purchased_at__lt=old
@@ -241,3 +247,17 @@ class DerivConnections:
                 contract_id=pk, note="Deriv trading was not available in time. Your stake is back.", unsent_only=True
             )
         return refused
+
+    def _reconcile_pending(self) -> None:
+        sent_before = timezone.now() - timedelta(seconds=self.PENDING_RECONCILE_S)
+        rows = Contract.objects.filter(at_deriv=True, status=Status.PENDING, deriv_sent_at__lt=sent_before).values_list(
+            "pk", "account_id"
+        )
+        by_account: dict[int, list[int]] = {}
+        for pk, account_id in rows.order_by("pk"):
+            by_account.setdefault(account_id, []).append(pk)
+        for account_id, pks in by_account.items():
+            session = self.sessions.get(account_id)
+            if session is not None:
+                log.warning("Deriv connections: contracts %s still pending; reconciling", pks)
+                session.post("reconcile", pks)

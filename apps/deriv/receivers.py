@@ -4,6 +4,7 @@ from django.conf import settings
 from django.dispatch import receiver
 
 from apps.accounts.models import TradingAccount
+from apps.ledger.signals import ledger_checked
 from apps.markets.feed import OutsideFeed
 from apps.markets.signals import feeds_requested
 from apps.trading.models import Contract
@@ -11,6 +12,7 @@ from apps.trading.services import deriv_contract_refuse
 from apps.trading.signals import account_refusals_requested, contracts_bought
 
 from . import gateway
+from .checks import unlinked_escrow_breaches
 from .feed import DerivFeed
 from .selectors import deriv_unavailable, orders_to_send
 from .signals import deriv_unlinked
@@ -61,3 +63,9 @@ def deriv_feed(sender, **kwargs) -> OutsideFeed:
         DerivFeed().run_forever(should_stop=should_stop)
 
     return OutsideFeed(name="deriv", note=f"Deriv feed running on {settings.DERIV['WS_PUBLIC']}.", run=run)
+
+
+@receiver(ledger_checked, dispatch_uid="deriv.unlinked_escrow")
+def check_unlinked_escrow(sender, **kwargs) -> list[str]:
+    """ledger_check: escrow held for Deriv accounts that are no longer linked."""
+    return unlinked_escrow_breaches()

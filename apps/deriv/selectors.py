@@ -1,9 +1,12 @@
 from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.accounts.models import AccountType, TradingAccount
-from apps.trading.models import Contract, Status
+from apps.trading.models import HELD, Contract, Status
 
 from .models import Connection, DerivAccount
 
@@ -65,3 +68,20 @@ def deriv_uid_for(*, account_ids: Iterable[str]) -> str:
         .first()
     )
     return known or ids[0]
+
+
+def escrow_held_unlinked(*, held_for: timedelta, now: datetime | None = None) -> dict[str, list[tuple[int, Decimal]]]:
+    """Open or pending contracts (stake in escrow) of Deriv accounts that are unlinked, placed or sent
+    more than `held_for` ago (on our clock): {external account id: [(contract id, stake), ...]}."""
+    before = (now or timezone.now()) - held_for
+    rows = (
+        Contract.objects.filter(at_deriv=True, status__in=HELD)
+        .filter(Q(account__deriv__connection=Connection.UNLINKED) | Q(account__deriv__link__isnull=True))
+        .filter(Q(deriv_sent_at__lt=before) | Q(deriv_sent_at__isnull=True, purchased_at__lt=before))
+        .values_list("account__external_id", "pk", "stake")
+        .order_by("account__external_id", "pk")
+    )
+    held: dict[str, list[tuple[int, Decimal]]] = {}
+    for external_id, pk, stake in rows:
+        held.setdefault(external_id, []).append((pk, stake))
+    return held

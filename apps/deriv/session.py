@@ -19,19 +19,29 @@ asks Deriv for a `proposal` on this socket (the real minimum stake and payout
 come from it), then `buy`s it with `price` = the stake (the most we accept),
 subscribed to its `proposal_open_contract` stream. Deriv refusing, at either
 step, refuses the contract (stake back) with Deriv's reason in a trader's
-words. A `buy` whose answer never came (socket dropped, timeout) is never sent
-again: before anything else the session waits for the socket, reads
-`portfolio`, and either records the matching open contract as bought or
-refuses ours. Matching: same symbol, contract type and price, not already
-recorded; several at once are paired newest first. Known gap: a contract that
-is bought and already settled by the time `portfolio` is read does not show
-there; ours is refunded, and the balance stream brings the money in line.
+words, but only when the answer says Deriv bought nothing (DEFINITE_REFUSALS:
+InvalidContractProposal, InsufficientBalance, PriceMoved...). A `buy` whose
+answer is late or ambiguous (no answer in time, a dropped socket, InternalError,
+an error without a code) is uncertain and never sent again. The buy carries our
+contract id as `passthrough`, so a late answer still opens the contract. Meanwhile
+the session reads `portfolio` (open contracts), `profit_table` (sold ones: bought
+and already settled) and `statement` (every buy), and records a matching contract
+as bought. Matching: same symbol, contract type and price, not already recorded;
+several at once are paired newest first. Only once Deriv has had UNCERTAIN_WAIT_S
+(30 s after the send) to show it does the session decide the order never reached
+Deriv and refuse it (stake back). The manager's sweep hands any order still
+PENDING a minute after it was sent back to its session to reconcile.
 
 Contracts are followed with their POC streams (re-subscribed by the client
 after a reconnect, with a fresh OTP). A stream that cannot be had
 (AlreadySubscribed on re-subscription, a rate limit) is replaced by a
-one-shot POC poll every POLL_S until the contract settles. Settlement writes
-Deriv's result once (apps.trading.services.venue).
+one-shot POC poll every POLL_S until the contract settles. Updates are routed
+by contract id: one that arrives under a subscription id the client never saw
+(or without `msg_type`) reaches its contract all the same. A contract still open
+WATCHDOG_GRACE_S (15 s) after its expected end is polled once whatever its stream
+looks like (a live stream can be silent), then every WATCHDOG_REPOLL_S. An update
+with `is_sold` is final whatever its `status`; settlement writes Deriv's result
+once (apps.trading.services.venue).
 
 Balances: the `balance` stream is applied (`deriv_balance_apply`) only while
 no contract of the account is PENDING or OPEN, because while one is, Deriv's
@@ -63,23 +73,30 @@ from django.utils import timezone
 
 from apps.trading import services as trading
 from apps.trading.models import HELD, Contract, Status
+from apps.trading.selectors import venue_contracts_overdue
 
 from . import adapter, budget
 from .client import CLOSED, CONNECTED, FAILED, RECONNECTING, DerivClient, Subscription
 from .errors import (
     AlreadySubscribed,
     ContractBuyValidationError,
+    ContractCreationFailure,
     DerivAuthError,
     DerivError,
     DerivTransportError,
+    Disconnected,
+    InputValidationFailed,
     InsufficientBalance,
     InvalidContractProposal,
+    InvalidSymbol,
     MarketIsClosed,
     OfferingsValidationError,
     PriceMoved,
     RateLimit,
+    TooManySubscriptions,
     Unauthorized,
     UncertainPurchase,
+    UnrecognisedRequest,
 )
 from .models import Connection, DerivLink
 from .services import (
@@ -96,6 +113,33 @@ _STOP = object()
 
 # How a session answers a request: reply(to, payload), `to` = (reply channel, request id) or None.
 Reply = Callable[[tuple[str, str] | None, dict], None]
+
+
+# Answers to a `buy` that say Deriv did not buy: the order is refused at once. Any other failure
+# (InternalError, an error without a code, no answer in time, a dropped socket) leaves the
+# order uncertain until reconciliation finds it at Deriv or gives up on it (UNCERTAIN_WAIT_S).
+# Disconnected and TooManySubscriptions are raised before anything is sent.
+DEFINITE_REFUSALS = (
+    InvalidContractProposal,
+    PriceMoved,
+    InsufficientBalance,
+    ContractBuyValidationError,
+    ContractCreationFailure,
+    OfferingsValidationError,
+    MarketIsClosed,
+    InvalidSymbol,
+    RateLimit,
+    DerivAuthError,
+    InputValidationFailed,
+    UnrecognisedRequest,
+    Disconnected,
+    TooManySubscriptions,
+)
+
+
+def definite_refusal(error: DerivError) -> bool:
+    """True when a buy's error means Deriv bought nothing (UncertainPurchase is a Disconnected too)."""
+    return isinstance(error, DEFINITE_REFUSALS) and not isinstance(error, UncertainPurchase)
 
 
 def trader_message(error: DerivError, *, market: str = "", currency: str = "") -> str:
@@ -129,6 +173,16 @@ class AccountSession:
     RECONCILE_WAIT_S = 10.0
     RETRY_INITIAL_S, RETRY_MAX_S = 2.0, 60.0  # opening the socket again after Deriv refused it
     RATE_COOLOFF_S = 5.0  # at least; after Deriv's RateLimit, as long as the client's budget cools off (a minute)
+    # An uncertain buy is refunded only once Deriv has had this long to show it (portfolio,
+    # profit_table, statement); until then it is looked for again every RECONCILE_EVERY_S.
+    UNCERTAIN_WAIT_S = 30.0
+    RECONCILE_EVERY_S = 2.0
+    # The watchdog: a contract still open this long after its expected end (apps.trading.selectors.
+    # venue_expected_end) is asked about once with a one-shot POC, whatever its stream looks like,
+    # then again every WATCHDOG_REPOLL_S while it stays open.
+    WATCHDOG_GRACE_S = 15.0
+    WATCHDOG_EVERY_S = 2.0
+    WATCHDOG_REPOLL_S = 60.0
 
     def __init__(
         self,
@@ -149,6 +203,9 @@ class AccountSession:
         self.followed: dict[int, Subscription | None] = {}  # contract pk -> its POC stream (None: polled)
         self.entry_known: set[int] = set()
         self.uncertain: list[int] = []  # buys whose answer never came, oldest first
+        self.last_reconcile = 0.0
+        self.last_watchdog = 0.0
+        self.watchdog_polled: dict[int, float] = {}  # contract pk -> when the watchdog last asked
         self.deferred_balance = False
         self.rate_limited_until = 0.0
         self.retry_at = 0.0
@@ -216,6 +273,10 @@ class AccountSession:
             self._on_balance(*args)
         elif kind == "state":
             self._on_state(*args)
+        elif kind == "unmatched":
+            self._on_unmatched(*args)
+        elif kind == "reconcile":
+            self._on_reconcile(*args)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -225,11 +286,14 @@ class AccountSession:
                 deriv_account_connection(account_id=self.account_id, connected=True)
         if not self.connected:
             return
-        if self.uncertain:
+        if self.uncertain and now - self.last_reconcile >= self.RECONCILE_EVERY_S:
             self._reconcile()
         if now - self.last_poll >= self.POLL_S:
             self.last_poll = now
             self._poll_unfollowed()
+        if now - self.last_watchdog >= self.WATCHDOG_EVERY_S:
+            self.last_watchdog = now
+            self._watchdog()
         if self.deferred_balance and not self._held():
             self._read_balance()
 
@@ -256,7 +320,9 @@ class AccountSession:
         if self.client is not None:
             self.client.close()
         options = {"name": f"deriv-{self.external_id}", **self.client_options}
-        self.client = DerivClient(url_provider=self._otp_url, on_state=self._state_changed, **options)
+        self.client = DerivClient(
+            url_provider=self._otp_url, on_state=self._state_changed, on_unmatched=self._unmatched, **options
+        )
         self.balance_sub = None
         self.followed = {pk: None for pk in self.followed}  # the old socket's streams died with it
         try:
@@ -390,16 +456,23 @@ class AccountSession:
             return self._refuse(pk, note + " Your stake is back.")
         try:
             answer, sub = self.client.buy(
-                adapter.buy_request(proposal.id, contract.stake),
+                adapter.buy_request(proposal.id, contract.stake, order=pk),
                 functools.partial(self._poc_message, pk),
                 on_error=functools.partial(self._poc_error, pk),
             )
-        except UncertainPurchase:
-            log.warning("Deriv session %s: no answer to the buy of contract %s; reconciling", self.external_id, pk)
+        except DerivError as exc:
+            if definite_refusal(exc):
+                return self._refused(pk, exc, market.name, currency)
+            # Late, lost or ambiguous: Deriv may have bought it. A late answer still opens it
+            # (_on_unmatched); otherwise reconciliation decides, never a second buy.
+            log.warning(
+                "Deriv session %s: the buy of contract %s is uncertain (%s); reconciling",
+                self.external_id,
+                pk,
+                exc.code,
+            )
             self.uncertain.append(pk)
             return Status.PENDING
-        except DerivError as exc:
-            return self._refused(pk, exc, market.name, currency)
         try:
             purchase = adapter.parse_buy(answer)
         except DerivError:
@@ -431,44 +504,58 @@ class AccountSession:
             return Status.REFUSED
         return Contract.objects.filter(pk=pk).values_list("status", flat=True).first() or "missing"
 
+    def _on_reconcile(self, contract_ids: list[int]) -> None:
+        """The manager's sweep: sent orders still PENDING long after they went out."""
+        for pk in contract_ids:
+            if pk not in self.uncertain:
+                self.uncertain.append(pk)
+        if self.uncertain and self.connected:
+            self._reconcile()
+
     def _reconcile(self) -> None:
-        """Orders sent without an answer: bought (an open contract at Deriv matches) or refused. Never re-sent."""
+        """Orders sent without a clear answer: bought (found at Deriv) or, once Deriv has had
+        UNCERTAIN_WAIT_S to show them, refused. Never re-sent.
+
+        Deriv is asked three ways, since each can miss a contract: `portfolio` (open ones),
+        `profit_table` (sold ones: bought and already settled) and `statement` (every buy).
+        """
+        self.last_reconcile = time.monotonic()
         if not self._wait_connected(self.RECONCILE_WAIT_S):
             return
+        found: dict[int, adapter.PortfolioEntry | adapter.PastContract] = {}
         try:
-            entries = adapter.parse_portfolio(self.client.call(adapter.portfolio_request()))
+            for entry in adapter.parse_portfolio(self.client.call(adapter.portfolio_request())):
+                found.setdefault(entry.contract_id, entry)
+            for entry in adapter.parse_profit_table(self.client.call(adapter.profit_table_request())):
+                found.setdefault(entry.contract_id, entry)
+            for entry in adapter.parse_statement_buys(self.client.call(adapter.statement_request())):
+                found.setdefault(entry.contract_id, entry)
         except DerivError as exc:
-            log.warning("Deriv session %s: portfolio failed (%s); reconciling later", self.external_id, exc.code)
+            log.warning("Deriv session %s: reconciliation read failed (%s); later", self.external_id, exc.code)
             return
         known = set(
-            Contract.objects.filter(deriv_contract_id__in=[e.contract_id for e in entries]).values_list(
-                "deriv_contract_id", flat=True
-            )
+            Contract.objects.filter(deriv_contract_id__in=list(found)).values_list("deriv_contract_id", flat=True)
         )
         candidates = sorted(
-            (e for e in entries if e.contract_id not in known), key=lambda e: e.purchase_time or 0, reverse=True
+            (e for e in found.values() if e.contract_id not in known),
+            key=lambda e: (e.purchase_time or 0, e.contract_id),
+            reverse=True,
         )
+        give_up = timezone.now() - timedelta(seconds=self.UNCERTAIN_WAIT_S)
         for pk in list(self.uncertain):
             contract = Contract.objects.select_related("market").filter(pk=pk).first()
-            self.uncertain.remove(pk)
             if contract is None or contract.status != Status.PENDING:
+                self.uncertain.remove(pk)
                 continue
-            wanted = adapter.contract_type(contract.direction)
-            match = next(
-                (
-                    e
-                    for e in candidates
-                    if e.symbol == contract.market.symbol
-                    and e.contract_type == wanted
-                    and Decimal(e.buy_price).quantize(Decimal("0.01")) == contract.stake
-                ),
-                None,
-            )
+            match = next((e for e in candidates if self._same_order(e, contract)), None)
             if match is None:
-                log.warning("Deriv session %s: contract %s was not bought at Deriv", self.external_id, pk)
-                self._refuse(pk, "Deriv did not take the order (the connection dropped). Your stake is back.")
-                continue
+                if contract.deriv_sent_at is None or contract.deriv_sent_at <= give_up:
+                    self.uncertain.remove(pk)
+                    log.warning("Deriv session %s: contract %s was not bought at Deriv", self.external_id, pk)
+                    self._refuse(pk, "Deriv did not take the order (the connection dropped). Your stake is back.")
+                continue  # Deriv may still show it: asked again later
             candidates.remove(match)
+            self.uncertain.remove(pk)
             purchase = adapter.Purchase(
                 contract_id=match.contract_id,
                 transaction_id=match.transaction_id,
@@ -482,7 +569,72 @@ class AccountSession:
             )
             log.info("Deriv session %s: contract %s was bought as %s", self.external_id, pk, match.contract_id)
             trading.deriv_contract_opened(contract_id=pk, purchase=purchase)
-            self._follow(pk, match.contract_id)
+            self._follow(pk, match.contract_id)  # a sold one's first answer is its final word
+
+    @staticmethod
+    def _same_order(entry, contract: Contract) -> bool:
+        """Same symbol, contract type and price (matching is all reconciliation has: see the module doc)."""
+        wanted = adapter.contract_type(contract.direction)
+        if isinstance(entry, adapter.PastContract):
+            same = entry.matches(symbol=contract.market.symbol, contract_type=wanted)
+        else:
+            same = entry.symbol == contract.market.symbol and entry.contract_type == wanted
+        return same and Decimal(entry.buy_price).quantize(Decimal("0.01")) == contract.stake
+
+    def _unmatched(self, message: dict) -> None:
+        self.post("unmatched", message)  # the client's reading thread: no database there
+
+    def _on_unmatched(self, message: dict) -> None:
+        """A message no waiting call or known stream claimed: a late buy answer, or a contract
+        update under a subscription id we never saw. Routed by what it says."""
+        msg_type = message.get("msg_type")
+        if msg_type == "buy":
+            self._late_buy(message)
+        elif msg_type == "proposal_open_contract":
+            body = message.get("proposal_open_contract")
+            deriv_id = body.get("contract_id") if isinstance(body, dict) else None
+            pk = self._pk_of(deriv_id)
+            if pk is not None:
+                self._on_poc(pk, message)
+
+    def _late_buy(self, message: dict) -> None:
+        pk = adapter.passthrough_order(message)
+        try:
+            purchase = adapter.parse_buy(message)
+        except DerivError as exc:
+            log.warning("Deriv session %s: an unreadable late buy answer (%s)", self.external_id, exc.code)
+            return
+        if pk is None:
+            return
+        current = Contract.objects.filter(pk=pk, account_id=self.account_id).values_list("status", "deriv_contract_id")
+        row = current.first()
+        if row is None:
+            return
+        if row == (Status.OPEN, purchase.contract_id):
+            return  # reconciliation found it first
+        if row[0] != Status.PENDING:
+            log.error(
+                "Deriv session %s: Deriv bought contract %s late (Deriv %s) but it is %s here",
+                self.external_id,
+                pk,
+                purchase.contract_id,
+                row[0],
+            )
+            return
+        log.info("Deriv session %s: a late answer opened contract %s", self.external_id, pk)
+        if pk in self.uncertain:
+            self.uncertain.remove(pk)
+        trading.deriv_contract_opened(contract_id=pk, purchase=purchase)
+        self._follow(pk, purchase.contract_id)
+
+    def _pk_of(self, deriv_id) -> int | None:
+        if not isinstance(deriv_id, int | str) or not str(deriv_id).isdigit():
+            return None
+        return (
+            Contract.objects.filter(account_id=self.account_id, deriv_contract_id=int(deriv_id))
+            .values_list("pk", flat=True)
+            .first()
+        )
 
     # ------------------------------------------------------------------ following contracts
 
@@ -530,9 +682,19 @@ class AccountSession:
             return
         if poc is None:
             return
+        deriv_id = Contract.objects.filter(pk=pk).values_list("deriv_contract_id", flat=True).first()
+        if deriv_id is not None and poc.contract_id != deriv_id:
+            # Another contract's update on this stream (an all-contracts stream, a reused id): route by its id.
+            other = self._pk_of(poc.contract_id)
+            if other is None:
+                return
+            pk = other
         if poc.is_settled:
             trading.deriv_contract_settle(contract_id=pk, poc=poc)
+            if Contract.objects.filter(pk=pk, status=Status.OPEN).exists():
+                return  # final without a price: the watchdog asks again
             self._unfollow(pk)
+            self.watchdog_polled.pop(pk, None)
             self._after_close()
         elif poc.entry_spot is not None and pk not in self.entry_known:
             self.entry_known.add(pk)
@@ -563,6 +725,30 @@ class AccountSession:
                 log.warning("Deriv session %s: contract %s poll failed (%s)", self.external_id, pk, exc.code)
                 continue
             self._on_poc(pk, answer)
+
+    def _watchdog(self) -> None:
+        """Contracts still open WATCHDOG_GRACE_S past their expected end are asked about once (a
+        one-shot POC), whatever their stream looks like: a stream can be live and silent."""
+        now = time.monotonic()
+        overdue = venue_contracts_overdue(past_end=timedelta(seconds=self.WATCHDOG_GRACE_S), account_id=self.account_id)
+        for row in overdue:
+            last = self.watchdog_polled.get(row.contract_id)
+            if row.venue_contract_id is None or (last is not None and now - last < self.WATCHDOG_REPOLL_S):
+                continue
+            self.watchdog_polled[row.contract_id] = now
+            log.warning(
+                "Deriv session %s: contract %s is still open past its end; asking Deriv",
+                self.external_id,
+                row.contract_id,
+            )
+            try:
+                answer = self.client.call(adapter.open_contract_request(row.venue_contract_id, subscribe=False))
+            except DerivError as exc:
+                log.warning(
+                    "Deriv session %s: contract %s poll failed (%s)", self.external_id, row.contract_id, exc.code
+                )
+                continue
+            self._on_poc(row.contract_id, answer)
 
     # ------------------------------------------------------------------ balances
 

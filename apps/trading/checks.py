@@ -1,11 +1,19 @@
 """Contract money invariants, run by ledger_check with the ledger's own."""
 
 from collections import defaultdict
+from datetime import timedelta
 from decimal import Decimal
+
+from django.utils import timezone
 
 from apps.ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
 
 from .models import HELD, Contract
+from .selectors import venue_contracts_overdue
+
+# A Deriv contract still open this long after its expected end is stuck (the session's watchdog
+# asks Deriv 15 s after the end): its stake sits in escrow until someone looks.
+VENUE_OVERDUE_REPORT = timedelta(minutes=10)
 
 
 def contract_breaches() -> list[str]:
@@ -55,4 +63,15 @@ def contract_breaches() -> list[str]:
             breaches.append(f"escrow {realm} {currency} holds {balance}, open stakes total {expected}")
     for (realm, currency), total in open_stakes.items():
         breaches.append(f"open stakes {realm} {currency} total {total} but there is no escrow account")
+    breaches.extend(venue_overdue_breaches())
     return breaches
+
+
+def venue_overdue_breaches() -> list[str]:
+    """Deriv contracts open long past their expected end (VENUE_OVERDUE_REPORT)."""
+    now = timezone.now()
+    return [
+        f"Deriv contract {row.contract_id} (Deriv {row.venue_contract_id}) is still open "
+        f"{int((now - row.expected_end).total_seconds() // 60)} min past its expected end"
+        for row in venue_contracts_overdue(past_end=VENUE_OVERDUE_REPORT, now=now)
+    ]

@@ -192,3 +192,62 @@ def markets_to_tell_paused() -> list[Market]:
 def open_contract_user_ids(*, market: Market) -> set[int]:
     """The traders holding OPEN contracts on `market`."""
     return set(Contract.objects.filter(market=market, status=Status.OPEN).values_list("user_id", flat=True))
+
+
+@dataclass(frozen=True)
+class VenueOverdue:
+    contract_id: int
+    venue_contract_id: int | None
+    account_id: int
+    expected_end: datetime
+
+
+def venue_expected_end(
+    *, duration: int, unit: str, expires_at: datetime | None, sent_at: datetime, tick_interval_ms: int
+) -> datetime:
+    """When a contract bought at Deriv should have ended, on our own clock (never Deriv's, which may differ).
+
+    Minute contracts: their expiry. Tick contracts have none, so the bound is the
+    time the order went out plus (duration + 2) ticks at the market's interval:
+    the entry is the tick after the purchase, and one more tick covers Deriv's
+    own latency. Synthetic indices tick every 1 or 2 s, so a 5-tick contract on
+    R_10 (2 s) is due 14 s after it was sent.
+    """
+    if unit == DurationUnit.MINUTES:
+        return expires_at or sent_at + timedelta(minutes=duration)
+    return sent_at + timedelta(milliseconds=tick_interval_ms * (duration + 2))
+
+
+def venue_contracts_overdue(
+    *, past_end: timedelta, account_id: int | None = None, now: datetime | None = None
+) -> list[VenueOverdue]:
+    """OPEN contracts at Deriv still open `past_end` after their expected end (see venue_expected_end)."""
+    now = now or timezone.now()
+    rows = Contract.objects.filter(status=Status.OPEN, at_deriv=True)
+    if account_id is not None:
+        rows = rows.filter(account_id=account_id)
+    overdue = []
+    fields = (
+        "pk",
+        "deriv_contract_id",
+        "account_id",
+        "duration",
+        "duration_unit",
+        "expires_at",
+        "deriv_sent_at",
+        "purchased_at",
+        "market__tick_interval_ms",
+    )
+    for pk, venue_id, account, duration, unit, expires_at, sent_at, purchased_at, interval in rows.values_list(
+        *fields
+    ).order_by("pk"):
+        end = venue_expected_end(
+            duration=duration,
+            unit=unit,
+            expires_at=expires_at,
+            sent_at=sent_at or purchased_at,
+            tick_interval_ms=interval,
+        )
+        if end + past_end < now:
+            overdue.append(VenueOverdue(pk, venue_id, account, end))
+    return overdue

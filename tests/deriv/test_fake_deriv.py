@@ -70,6 +70,8 @@ PROPOSAL = {
         ({"balance": 1, "account": "all"}, "account"),
         ({"proposal_open_contract": 1, "contract_id": 1, "loginid": "CR1"}, "loginid"),
         ({"ticks": "R_50", "req_id": "7"}, "req_id"),
+        ({"profit_table": 1, "loginid": "CR1"}, "loginid"),
+        ({"statement": 1, "action_type": "bet"}, "action_type"),
     ],
 )
 def test_new_api_schema_refuses(request_, field):
@@ -89,6 +91,8 @@ def test_new_api_schema_refuses(request_, field):
         {"active_symbols": "brief", "contract_type": ["CALL", "PUT"]},
         {"sell": 1, "price": 0},
         {"portfolio": 1},
+        {"profit_table": 1, "description": 1, "limit": 50, "sort": "DESC"},
+        {"statement": 1, "description": 1, "action_type": "buy", "limit": 50},
     ],
 )
 def test_new_api_schema_accepts(request_):
@@ -216,6 +220,30 @@ def test_a_timed_contract_exits_on_the_last_tick_at_or_before_expiry(fake_deriv,
     # bought at …000, expiry …060: entry is the tick at …002 (10.0), exit the one at …060 (12.0)
     assert contract["entry_spot"] == 10.0 and contract["exit_spot"] == 12.0
     assert contract["exit_spot_time"] == 1700000060 and contract["status"] == "won"
+
+
+def test_a_sold_contract_is_in_the_profit_table_and_its_buy_and_sell_in_the_statement(fake_deriv, raw):
+    sock = raw(OtpProvider(fake_deriv)())
+    proposal = sock.ask({**PROPOSAL, "underlying_symbol": "R_10"})["proposal"]
+    contract_id = sock.ask({"buy": proposal["id"], "price": 10})["buy"]["contract_id"]
+    assert sock.ask({"profit_table": 1, "limit": 5})["profit_table"]["transactions"] == []
+    fake_deriv.advance(14)
+    (sold,) = sock.ask({"profit_table": 1, "description": 1, "limit": 5, "sort": "DESC"})["profit_table"][
+        "transactions"
+    ]
+    assert sold["contract_id"] == contract_id and sold["buy_price"] == 10
+    assert sold["sell_price"] == fake_deriv.contract(contract_id)["proposal_open_contract"]["sell_price"]
+    rows = sock.ask({"statement": 1, "limit": 10})["statement"]["transactions"]
+    assert [(r["action_type"], r["contract_id"]) for r in rows] == [("sell", contract_id), ("buy", contract_id)]
+    assert rows[1]["amount"] == -10
+
+
+def test_a_buy_failed_after_the_fact_is_bought_and_answered_with_the_error(fake_deriv, raw):
+    sock = raw(OtpProvider(fake_deriv)())
+    proposal = sock.ask(PROPOSAL)["proposal"]
+    fake_deriv.fail_next("buy", None, "Something went wrong", processed=True)
+    answer = sock.ask({"buy": proposal["id"], "price": 10})
+    assert answer["error"] == {"message": "Something went wrong"} and len(fake_deriv.open_contracts()) == 1
 
 
 def test_the_default_walk_repeats_quotes_now_and_then(fake_deriv):

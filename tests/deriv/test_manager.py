@@ -97,8 +97,9 @@ def test_a_restarted_manager_reconciles_what_an_earlier_run_sent_and_never_sends
     account = deriv(trader, AccountType.DERIV_DEMO)
     market = deriv_market()
     # What a manager that died mid-buy leaves: two orders marked sent, only one of which Deriv took.
-    bought = pending(trader, account, market, key="bought")
-    lost = pending(trader, account, market, key="lost", direction="FALL")
+    # Sent a minute ago: long enough for Deriv to show whatever it bought.
+    bought = pending(trader, account, market, key="bought", age=timedelta(minutes=1))
+    lost = pending(trader, account, market, key="lost", direction="FALL", age=timedelta(minutes=1))
     crashed = clients(url_provider=OtpProvider(deriv_on), name="crashed").connect()
     quote = adapter.parse_proposal(
         crashed.call(

@@ -38,7 +38,7 @@ class Gateway:
     def buy(self, contract_id, *, timeout=None):
         self.bought.append(contract_id)
         if self.on_buy:
-            self.on_buy(contract_id)
+            self.on_buy(contract_id=contract_id)
         return self.answer
 
     def buy_many(self, contract_ids):

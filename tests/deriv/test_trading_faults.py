@@ -132,6 +132,7 @@ def test_a_buy_that_never_reached_deriv_is_refunded_after_the_portfolio_check(tr
         raise UncertainPurchase("socket lost before the buy answer")
 
     monkeypatch.setattr(DerivClient, "buy", lost)
+    monkeypatch.setattr(AccountSession, "UNCERTAIN_WAIT_S", 1.0)
     try:
         buy(trader, account, deriv_market())  # PENDING, or already reconciled by the time we look
     except ValidationError as refused:
@@ -139,6 +140,7 @@ def test_a_buy_that_never_reached_deriv_is_refunded_after_the_portfolio_check(tr
     contract = Contract.objects.get()
     wait_for(lambda: Contract.objects.get(pk=contract.pk).status == Status.REFUSED, timeout=15)
     assert deriv_on.open_contracts() == [] and deriv_on.requests("portfolio")
+    assert deriv_on.requests("profit_table") and deriv_on.requests("statement")
     assert mirror_matches(deriv_on, account)
     # The next order goes through.
     assert buy(trader, account, deriv_market(), key="next").status == Status.OPEN

@@ -8,15 +8,23 @@ A Deriv contract goes through these states, each change a conditional update
 on `status`, so it happens once whoever tries it twice (the connection
 manager after a reconnect, a web request that gave up waiting):
 
-    PENDING ──buy answered──────────────> OPEN ──Deriv's result──> WON / LOST
+    PENDING ──buy answered──────────────> OPEN ──Deriv's result──> WON / LOST / VOID
        │  (Deriv's contract id, price, payout)     (POC: status, sell price, spots)
        └──Deriv refused / never sent────> REFUSED (the mirrored stake comes back)
+
+Deriv's result is final once it says `is_sold`, whatever its `status`
+(won, lost, sold, cancelled or null). What it paid: `sell_price`; a win
+without one pays Deriv's `payout` (never a win with nothing paid); else
+buy price + `profit`. A cancelled contract, or one sold for its stake,
+is VOID: the stake comes back as a refund. A sold-back contract is judged by
+what came back.
 
 Money (realm DERIV_DEMO or REAL, the account's currency):
 
 * purchase (`contract_buy`): STAKE, the trader's account → escrow, before the
   order leaves, so the ledger balance drops when Deriv's does;
 * refused: REFUND, escrow → the trader (nothing happened at Deriv);
+* void (cancelled, or sold for the stake): REFUND, escrow → the trader;
 * settled for P (Deriv's sell price, 0 when lost): up to the stake from
   escrow back to the trader, the rest of the stake to the realm's Deriv world
   (LOSS), and what P adds over the stake from the Deriv world (PAYOUT).
@@ -69,9 +77,12 @@ class VenuePurchase(Protocol):
 class VenueResult(Protocol):
     """The venue's view of an open contract (Deriv's POC: apps.deriv.adapter.OpenContract)."""
 
-    is_settled: bool
-    status: str | None  # "won", "lost", or anything else when sold back early
-    sell_price: Decimal | None  # what came back (None: nothing)
+    is_settled: bool  # final at the venue (Deriv: is_sold)
+    status: str | None  # "won", "lost", "cancelled", or anything else (None too) when sold back early
+    sell_price: Decimal | None  # what came back (None: not said)
+    payout: Decimal | None  # what a win pays
+    buy_price: Decimal | None
+    profit: Decimal | None
     sell_time: int | None
     entry_spot: Decimal | None
     entry_spot_time: int | None
@@ -176,18 +187,40 @@ def deriv_contract_entry(*, contract_id: int, spot: Decimal, epoch: int | None) 
         send_after_commit(contracts_opened, sender=Contract, contract_ids=[contract_id], user_ids=[user_id])
 
 
-def _outcome(poc: VenueResult, stake: Decimal) -> tuple[str, Decimal]:
-    paid = to_money(poc.sell_price if poc.sell_price is not None else Decimal(0))
-    if poc.status == "won":
+def _outcome(poc: VenueResult, stake: Decimal) -> tuple[str, Decimal] | None:
+    """(status, paid) from the venue's final word; None when it does not say what was paid."""
+    if poc.status == "cancelled":
+        return Status.VOID, stake
+    if poc.sell_price is not None:
+        paid = to_money(poc.sell_price)
+    elif poc.status == "won" and poc.payout is not None:
+        paid = to_money(poc.payout)
+    elif poc.status == "lost":
+        paid = Decimal("0.00")
+    elif poc.profit is not None and poc.buy_price is not None:
+        paid = max(Decimal("0.00"), to_money(poc.buy_price + poc.profit))
+    else:
+        return None
+    if poc.status == "won" and paid > 0:
         return Status.WON, paid
-    if poc.status == "lost":
+    if poc.status == "lost" and paid < stake:
         return Status.LOST, paid
-    # Sold back early (Nexus does not sell, but Deriv's own site can): judged by what came back.
+    # Sold back early (Deriv's own site can), or a status that contradicts the money: judged by what came back.
+    if paid == stake:
+        return Status.VOID, stake
     return (Status.WON if paid > stake else Status.LOST), paid
 
 
+_NOTICE = {
+    Status.WON: (Kind.CONTRACT_WON, "Won"),
+    Status.LOST: (Kind.CONTRACT_LOST, "Lost"),
+    Status.VOID: (Kind.CONTRACT_REFUNDED, "Void, stake refunded"),
+}
+
+
 def deriv_contract_settle(*, contract_id: int, poc: VenueResult) -> bool:
-    """Settle one Deriv contract from Deriv's result, once. False if it was not OPEN (already settled)."""
+    """Settle one Deriv contract from Deriv's result, once. False if it was not OPEN (already settled),
+    or if Deriv's final word does not say what was paid (the contract stays OPEN and is asked again)."""
     if not poc.is_settled:
         raise ValueError("not settled at Deriv yet")
     with transaction.atomic():
@@ -210,7 +243,13 @@ def deriv_contract_settle(*, contract_id: int, poc: VenueResult) -> bool:
         if row is None:
             return False
         stake = row["stake"]
-        status, paid = _outcome(poc, stake)
+        result = _outcome(poc, stake)
+        if result is None:
+            logger.error(
+                "Deriv contract %s is final without a price (status %r); asking again", contract_id, poc.status
+            )
+            return False
+        status, paid = result
         updated = Contract.objects.filter(pk=contract_id, status=Status.OPEN).update(
             status=status,
             amount_paid=paid,
@@ -229,20 +268,23 @@ def deriv_contract_settle(*, contract_id: int, poc: VenueResult) -> bool:
         ref = f"contract:{contract_id}"
         back = min(paid, stake)
         specs = []
-        if back:
-            specs.append(TransferSpec(escrow, user, back, TransferKind.PAYOUT, f"{ref}:return", ref))
-        if stake - back:
-            specs.append(TransferSpec(escrow, world, stake - back, TransferKind.LOSS, f"{ref}:loss", ref))
-        if paid > stake:
-            specs.append(TransferSpec(world, user, paid - stake, TransferKind.PAYOUT, f"{ref}:win", ref))
+        if status == Status.VOID:  # the stake back, as tick settlement refunds a void contract
+            specs.append(TransferSpec(escrow, user, stake, TransferKind.REFUND, f"{ref}:refund", ref))
+        else:
+            if back:
+                specs.append(TransferSpec(escrow, user, back, TransferKind.PAYOUT, f"{ref}:return", ref))
+            if stake - back:
+                specs.append(TransferSpec(escrow, world, stake - back, TransferKind.LOSS, f"{ref}:loss", ref))
+            if paid > stake:
+                specs.append(TransferSpec(world, user, paid - stake, TransferKind.PAYOUT, f"{ref}:win", ref))
         transfer_many(specs, return_transfers=False)
         if row["notify_result"]:
-            verdict = "Won" if status == Status.WON else "Lost"
+            kind, verdict = _NOTICE[status]
             notifications_create(
                 [
                     NewNotification(
                         user_id=row["user_id"],
-                        kind=Kind.CONTRACT_WON if status == Status.WON else Kind.CONTRACT_LOST,
+                        kind=kind,
                         title=f"{verdict}: {row['direction'].title()} on {row['market__name']} (Deriv)",
                         body=f"Stake {stake}, paid {paid} ({paid - stake:+}).",
                         link=reverse("trading:contract", args=[contract_id]),

@@ -7,7 +7,10 @@
     fake.advance(10)                             # ticks, stream updates and settlements up to now+10 s
     fake.inject_ticks("R_100", [100, 100])       # exact quotes for the next ticks
     fake.fail_next("buy", "InsufficientBalance") # any documented error, WS call or REST operation
+    fake.fail_next("buy", "InternalError", processed=True)  # carried out, but answered with the error
     fake.drop_sockets("demo", mode="abrupt")     # or mode="close", code=1001
+    fake.quirk("status_null", "req_id_string")   # what a real Deriv does now and then (server.QUIRKS)
+    fake.close_contract(contract_id, "cancelled")  # end a contract now as Deriv says it
     fake.stop()
 
 Deriv's limits, as its Limits page gives them: per socket 100 requests a second, and a minute

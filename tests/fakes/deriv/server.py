@@ -35,6 +35,21 @@ ws_log = logging.getLogger("tests.fakes.deriv.websockets")
 ws_log.setLevel(logging.WARNING)
 
 WS_PATH = "/trading/v1/options/ws/"
+
+# Things a real Deriv does now and then that the fake does only when a test turns them on (quirk()).
+QUIRKS = {
+    # proposal_open_contract payloads
+    "flags_as_booleans": "is_sold, is_expired… as JSON true/false instead of 1/0",
+    "epochs_as_strings": 'epochs as numeric strings ("1700000006.0")',
+    "odd_field": "one optional field of the wrong type (current_spot_time as a list)",
+    "status_null": "a sold contract's status is null",
+    "no_sell_price": "a sold contract's final update has no sell_price",
+    # transport
+    "req_id_string": 'req_id echoed as a string ("7")',
+    "no_msg_type": "stream updates without msg_type",
+    "poc_other_subscription": "contract updates arrive under a subscription id the client never saw",
+    "silent_poc_streams": "contract streams send nothing after their first answer (polls still answer)",
+}
 DEFAULT_START = 1_700_000_000  # a fixed epoch keeps frozen-clock tests reproducible
 
 
@@ -94,6 +109,7 @@ class FakeDeriv(RestApi, WsApi):
         self.inactivity_timeout = inactivity_timeout
         self.string_money = string_money
         self.omit_echo_req = omit_echo_req
+        self.quirks: set[str] = set()  # see QUIRKS and quirk()
 
         now = self.clock.now()
         self.series = {s: TickSeries(spec, seed, int(now), history_seconds) for s, spec in SYMBOLS.items()}
@@ -367,11 +383,50 @@ class FakeDeriv(RestApi, WsApi):
 
     # ------------------------------------------------------------------ faults
 
-    def fail_next(self, call: str, code: str, message: str | None = None, *, details=None, status=None, times=1):
+    def fail_next(
+        self,
+        call: str,
+        code: str | None,
+        message: str | None = None,
+        *,
+        details=None,
+        status=None,
+        times=1,
+        processed=False,
+    ):
         """The next `times` calls of this type (WS method, or token|accounts|create_account|otp|
-        reset_demo_balance|authorize) get this documented error instead of being processed."""
-        fault = Fault("error", code=code, message=message, details=details, status=status)
+        reset_demo_balance|authorize) get this documented error instead of being processed.
+
+        `processed` (WebSocket calls): the call is carried out (a buy buys) and only its answer is the
+        error, as when Deriv fails after the fact. `code=None`: an error object without a code.
+        """
+        fault = Fault("error", code=code, message=message, details=details, status=status, processed=processed)
         self._call(lambda: self.faults[call].extend([fault] * times))
+
+    def clear_faults(self, call: str) -> None:
+        """Forget the faults still queued for this call type."""
+        self._call(lambda: self.faults.pop(call, None))
+
+    def quirk(self, *names: str, on: bool = True) -> None:
+        """Turn Deriv quirks on (or off): the names in QUIRKS."""
+        unknown = set(names) - set(QUIRKS)
+        if unknown:
+            raise ValueError(f"unknown quirks {sorted(unknown)}")
+        self._call(lambda: self.quirks.update(names) if on else self.quirks.difference_update(names))
+
+    def close_contract(self, contract_id: int, status: str, sell_price=None) -> None:
+        """End an open contract now as Deriv says it (e.g. "cancelled" at its buy price, "sold" for a price);
+        its stream and the balance are updated as for any settlement."""
+
+        def run():
+            c = self.contracts[contract_id]
+            price = c.terms.ask_price if sell_price is None else Decimal(str(sell_price))
+            c.exit = c.exit or c.current
+            self._close_contract(c, status, price)
+            self._push_contract(c)
+            self._push_balance(c.account_id)
+
+        self._call(run)
 
     def delay_next(self, call: str, seconds: float, *, times: int = 1) -> None:
         """The next responses to this call type are sent `seconds` (real time) late."""

@@ -124,6 +124,7 @@ class Fault:
     seconds: float = 0.0
     drop: Drop | None = None
     after_response: bool = False
+    processed: bool = False  # an error answer to a call that was carried out
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 # Order matters only for messages carrying two method keys (invalid anyway).
 METHODS = (
     "proposal_open_contract",
+    "profit_table",
+    "statement",
     "ticks_history",
     "active_symbols",
     "forget_all",
@@ -139,10 +141,56 @@ _PORTFOLIO_SCHEMA = {
 }
 
 
+# `profit_table` and `statement` have no schema in the copied set either: written from the Legacy
+# schemas of binary-com/websockets (config/v3/<call>/send.json), without loginid (API.md §5.12).
+_LIST_FIELDS = {
+    "description": {"type": "integer", "enum": [0, 1]},
+    "limit": {"type": "number", "minimum": 0, "maximum": 999},
+    "offset": {"type": "number", "minimum": 0},
+    "passthrough": {"type": "object"},
+    "req_id": {"type": "integer"},
+}
+_PROFIT_TABLE_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["profit_table"],
+    "properties": {
+        "profit_table": {"type": "integer", "enum": [1]},
+        "contract_type": {"type": "array", "items": {"type": "string"}},
+        "date_from": {"type": "string"},
+        "date_to": {"type": "string"},
+        "sort": {"type": "string", "enum": ["ASC", "DESC"]},
+        **_LIST_FIELDS,
+    },
+}
+_STATEMENT_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["statement"],
+    "properties": {
+        "statement": {"type": "integer", "enum": [1]},
+        "action_type": {
+            "type": "string",
+            "enum": ["buy", "sell", "deposit", "withdrawal", "escrow", "adjustment", "virtual_credit"],
+        },
+        "date_from": {"type": "integer", "minimum": 0, "maximum": 9999999999},
+        "date_to": {"type": "integer", "minimum": 0, "maximum": 9999999999},
+        **_LIST_FIELDS,
+    },
+}
+_INLINE_SCHEMAS = {
+    "portfolio": _PORTFOLIO_SCHEMA,
+    "profit_table": _PROFIT_TABLE_SCHEMA,
+    "statement": _STATEMENT_SCHEMA,
+}
+
+
 @cache
 def schema_for(method: str) -> dict:
-    if method == "portfolio":
-        return _PORTFOLIO_SCHEMA
+    if method in _INLINE_SCHEMAS:
+        return _INLINE_SCHEMAS[method]
     schema = json.loads((SCHEMA_DIR / method / "send.json").read_text())
     schema = copy.deepcopy(schema)
     patch = _NEW_API_PATCHES.get(method)

@@ -11,7 +11,7 @@ from .market import SYMBOLS, Tick, fmt_quote
 from .state import Drop, InvalidRequest, Socket, Sub
 from .validation import LEGACY_ONLY, find_method, validate
 
-AUTH_CALLS = ("buy", "sell", "balance", "proposal_open_contract", "portfolio")
+AUTH_CALLS = ("buy", "sell", "balance", "proposal_open_contract", "portfolio", "profit_table", "statement")
 DEFAULT_MESSAGES = {
     "AuthorizationRequired": "Please log in.",
     "InvalidToken": "The token is invalid.",
@@ -103,7 +103,17 @@ class WsApi:
 
         fault = self._take_fault(method)
         if fault and fault.kind == "error":
-            message = fault.message or DEFAULT_MESSAGES.get(fault.code, fault.code).format(call=method)
+            message = fault.message or DEFAULT_MESSAGES.get(fault.code or "InternalError", fault.code).format(
+                call=method
+            )
+            if fault.processed and sock.account_id is not None:
+                self._suppress = sock  # carried out; only the answer is lost
+                try:
+                    getattr(self, f"_ws_{method}")(sock, req)
+                except (WsError, ContractRefused):
+                    pass
+                finally:
+                    self._suppress = None
             self._error(sock, req, method, fault.code, message, fault.details)
             return
         if method in AUTH_CALLS and sock.account_id is None:
@@ -148,7 +158,7 @@ class WsApi:
 
     def _echo(self, message: dict, req: dict) -> None:
         if isinstance(req.get("req_id"), int):
-            message["req_id"] = req["req_id"]
+            message["req_id"] = str(req["req_id"]) if "req_id_string" in self.quirks else req["req_id"]
         if isinstance(req.get("passthrough"), dict):
             message["passthrough"] = req["passthrough"]
         # New API: echo_req is not guaranteed; leave it out now and then so clients never rely on it.
@@ -156,13 +166,21 @@ class WsApi:
             message["echo_req"] = req
 
     def _error(self, sock, req, msg_type, code, message, details=None) -> None:
-        error = {"code": code, "message": message}
+        error = {"code": code, "message": message} if code else {"message": message}
         if details:
             error["details"] = details
         self._reply(sock, req, msg_type, {"error": error})
 
     def _stream_send(self, sock: Socket, sub: Sub, msg_type: str, payload: dict) -> None:
-        message = {"msg_type": msg_type, **payload, "subscription": {"id": sub.id}}
+        if msg_type == "proposal_open_contract" and "silent_poc_streams" in self.quirks:
+            return
+        sub_id = sub.id
+        if msg_type == "proposal_open_contract" and "poc_other_subscription" in self.quirks:
+            sub_id = str(uuid.uuid4())
+            payload = {msg_type: {**payload[msg_type], "id": sub_id}}
+        message = {"msg_type": msg_type, **payload, "subscription": {"id": sub_id}}
+        if "no_msg_type" in self.quirks:
+            del message["msg_type"]
         self._echo(message, sub.echo)
         sock.outbox.put_nowait((sub, message))
 
@@ -479,7 +497,25 @@ class WsApi:
             payload["transaction_ids"]["sell"] = c.sell_transaction
         if sub is not None:
             payload["id"] = sub.id
+        if strings:
+            self._poc_quirks(payload)
         return {"proposal_open_contract": payload}
+
+    def _poc_quirks(self, payload: dict) -> None:
+        if "flags_as_booleans" in self.quirks:
+            for name in [k for k in payload if k.startswith("is_")]:
+                payload[name] = bool(payload[name])
+        if "epochs_as_strings" in self.quirks:
+            for name in [k for k in payload if k.endswith(("_time", "date_start", "date_expiry", "date_settlement"))]:
+                if isinstance(payload[name], int):
+                    payload[name] = f"{payload[name]}.0"
+        if "odd_field" in self.quirks and payload.get("current_spot_time") is not None:
+            payload["current_spot_time"] = [payload["current_spot_time"]]
+        if payload.get("is_sold"):
+            if "status_null" in self.quirks:
+                payload["status"] = None
+            if "no_sell_price" in self.quirks:
+                payload.pop("sell_price", None)
 
     def _ws_proposal_open_contract(self, sock: Socket, req: dict) -> None:
         contract_id = req.get("contract_id")
@@ -555,6 +591,72 @@ class WsApi:
             if c.account_id == sock.account_id and not c.is_sold
         ]
         self._reply(sock, req, "portfolio", {"portfolio": {"contracts": contracts}})
+
+    def _ws_profit_table(self, sock: Socket, req: dict) -> None:
+        sold = sorted(
+            (c for c in self.contracts.values() if c.account_id == sock.account_id and c.is_sold),
+            key=lambda c: (c.sell_time or 0, c.contract_id),
+            reverse=req.get("sort", "DESC") == "DESC",
+        )
+        offset = int(req.get("offset", 0))
+        sold = sold[offset : offset + int(req.get("limit", 50))]
+        transactions = [
+            {
+                "app_id": 1,
+                "buy_price": float(c.terms.ask_price),
+                "contract_id": c.contract_id,
+                "contract_type": c.terms.contract_type,
+                "duration_type": "ticks" if c.terms.tick_count else "seconds",
+                "longcode": c.terms.longcode(),
+                "payout": float(c.terms.payout),
+                "purchase_time": c.purchase_time,
+                "sell_price": float(c.sell_price),
+                "sell_time": c.sell_time,
+                "shortcode": c.shortcode,
+                "transaction_id": c.buy_transaction,
+                "underlying_symbol": c.terms.symbol,
+            }
+            for c in sold
+        ]
+        self._reply(
+            sock, req, "profit_table", {"profit_table": {"count": len(transactions), "transactions": transactions}}
+        )
+
+    def _ws_statement(self, sock: Socket, req: dict) -> None:
+        rows = []
+        for c in self.contracts.values():
+            if c.account_id != sock.account_id:
+                continue
+            common = {"contract_id": c.contract_id, "longcode": c.terms.longcode(), "shortcode": c.shortcode}
+            rows.append(
+                {
+                    **common,
+                    "action_type": "buy",
+                    "amount": -float(c.terms.ask_price),
+                    "payout": float(c.terms.payout),
+                    "purchase_time": c.purchase_time,
+                    "reference_id": c.buy_transaction,
+                    "transaction_id": c.buy_transaction,
+                    "transaction_time": c.purchase_time,
+                }
+            )
+            if c.is_sold:
+                rows.append(
+                    {
+                        **common,
+                        "action_type": "sell",
+                        "amount": float(c.sell_price),
+                        "reference_id": c.buy_transaction,
+                        "transaction_id": c.sell_transaction,
+                        "transaction_time": c.sell_time,
+                    }
+                )
+        if req.get("action_type"):
+            rows = [r for r in rows if r["action_type"] == req["action_type"]]
+        rows.sort(key=lambda r: (r["transaction_time"] or 0, r["transaction_id"]), reverse=True)
+        offset = int(req.get("offset", 0))
+        rows = rows[offset : offset + int(req.get("limit", 100))]
+        self._reply(sock, req, "statement", {"statement": {"count": len(rows), "transactions": rows}})
 
     # ------------------------------------------------------------------ clock-driven streams
 
