@@ -28,8 +28,8 @@ from apps.accounts.models import AccountType, TradingAccount
 from apps.accounts.services import account_select
 from apps.audit.services import audit_log
 from apps.common.events import send_after_commit
-from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
-from apps.ledger.services import ledger_account_open, system_account, to_money, transfer
+from apps.ledger.models import AccountKind, Realm, Transfer, TransferKind
+from apps.ledger.services import ledger_account_open, ledger_accounts_lock, system_account, to_money, transfer
 
 from . import adapter, crypto, rest
 from .errors import (
@@ -294,6 +294,17 @@ def deriv_accounts_apply(*, link: DerivLink, accounts: list[adapter.Account], so
     return seen
 
 
+def deriv_ledger_lock(*, account: TradingAccount) -> Decimal:
+    """Lock a Deriv account's ledger row with its realm's Deriv world (the ledger's lock order); its balance.
+
+    Both: a balance adjustment writes the two, and taking the world after the account, when its id is
+    lower, would deadlock with a settlement of the same account.
+    """
+    ledger = account.ledger_account
+    world = system_account(kind=AccountKind.DERIV, realm=ledger.realm, currency=ledger.currency)
+    return ledger_accounts_lock(ids=[ledger.pk, world.pk])[ledger.pk]
+
+
 @transaction.atomic
 def deriv_balance_apply(*, account: TradingAccount, balance: Decimal, source: str) -> Transfer | None:
     """Bring the account's ledger balance to Deriv's `balance` with one ADJUSTMENT transfer.
@@ -306,11 +317,11 @@ def deriv_balance_apply(*, account: TradingAccount, balance: Decimal, source: st
     target = to_money(Decimal(balance))
     if target < 0:
         raise ValidationError("A Deriv balance is never negative.")
-    ledger = LedgerAccount.objects.select_for_update().get(pk=account.ledger_account_id)
-    difference = target - ledger.balance
+    difference = target - deriv_ledger_lock(account=account)
     DerivAccount.objects.filter(trading_account=account).update(balance_source=source[:20], balance_at=timezone.now())
     if not difference:
         return None
+    ledger = account.ledger_account
     world = system_account(kind=AccountKind.DERIV, realm=ledger.realm, currency=ledger.currency)
     debit, credit = (world, ledger) if difference > 0 else (ledger, world)
     made = transfer(
