@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.services import account_open_demo
 from apps.ledger.checks import ledger_breaches
@@ -118,6 +119,17 @@ def test_locking_accounts_takes_them_in_ascending_id_order_and_reads_their_balan
         balances = ledger_accounts_lock(ids=[newer.pk, house.pk, older.pk, newer.pk])
     assert list(balances) == [house.pk, older.pk, newer.pk]
     assert balances[newer.pk] == Decimal("100.00")
+
+
+def test_locking_accounts_is_one_ordered_locking_read(books):
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        ledger_accounts_lock(ids=[books["newer"].pk, books["older"].pk])
+    (query,) = [q["sql"] for q in queries if TABLE in q["sql"]]
+    # Ordered by the id, selected first ("1" when Django names it by position).
+    assert re.search(rf'ORDER BY (1|"{TABLE}"\."id") ASC', query)
+    assert query.startswith(f'SELECT "{TABLE}"."id"')
+    if connection.features.has_select_for_update:
+        assert query.endswith("FOR UPDATE")
 
 
 @pytest.fixture
