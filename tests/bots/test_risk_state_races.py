@@ -2,11 +2,10 @@
 
 Real threads, real transactions (transactional_db), run on PostgreSQL by the
 test command. The first of the two is held between reading the bot's state
-and writing it back until the second is done, or for PAUSE_S if the second has
+and writing it back until the second is done, or for a while if the second has
 to wait for it (as it must: the bot's row is locked by whoever read it first).
 """
 
-import threading
 from decimal import Decimal
 
 import pytest
@@ -18,13 +17,12 @@ from apps.ledger.checks import ledger_breaches
 from apps.trading.models import Contract, Status
 from apps.trading.services import contracts_settle
 from apps.trading.signals import account_refusals_requested
-from tests.support.threads import run_threads
+from tests.support.threads import Interleaving
 
 from .conftest import climb, write_ticks
 
 pytestmark = pytest.mark.dbsensitive
 
-PAUSE_S = 2.0
 STAKE = Decimal("1.00")
 # Entry far above the exit: a Rise contract bought before these ticks loses.
 A_LOSS = [500.0] + [10.0] * 7
@@ -33,37 +31,6 @@ A_LOSS = [500.0] + [10.0] * 7
 @pytest.fixture
 def patient_prices(settings):
     settings.NEXUS = {**settings.NEXUS, "STALE_TICK_SECONDS": 600.0}
-
-
-class Interleaving:
-    """Holds the first thread at its pause until the second is done (or PAUSE_S), once."""
-
-    def __init__(self):
-        self.second_may_start = threading.Event()
-        self.second_done = threading.Event()
-        self.paused = False
-
-    def pause(self):
-        if self.paused:
-            return
-        self.paused = True
-        self.second_may_start.set()
-        self.second_done.wait(timeout=PAUSE_S)
-
-    def run(self, first, second):
-        def target(i):
-            if i == 0:
-                try:
-                    return first()
-                finally:
-                    self.second_may_start.set()  # never leave the second waiting if the first failed early
-            assert self.second_may_start.wait(timeout=60)
-            try:
-                return second()
-            finally:
-                self.second_done.set()
-
-        return run_threads(2, target)
 
 
 @pytest.mark.parametrize("first", ["fan-out", "settlement"])
