@@ -28,7 +28,7 @@ from apps.accounts.models import AccountType, TradingAccount
 from apps.accounts.services import account_select
 from apps.audit.services import audit_log
 from apps.common.events import send_after_commit
-from apps.ledger.models import AccountKind, Realm, Transfer, TransferKind
+from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
 from apps.ledger.services import ledger_account_open, ledger_accounts_lock, system_account, to_money, transfer
 
 from . import adapter, crypto, rest
@@ -294,15 +294,15 @@ def deriv_accounts_apply(*, link: DerivLink, accounts: list[adapter.Account], so
     return seen
 
 
-def deriv_ledger_lock(*, account: TradingAccount) -> Decimal:
-    """Lock a Deriv account's ledger row with its realm's Deriv world (the ledger's lock order); its balance.
+def deriv_ledger_lock(*, account: TradingAccount) -> tuple[Decimal, LedgerAccount]:
+    """Lock a Deriv account's ledger row with its realm's Deriv world (the ledger's lock order).
 
     Both: a balance adjustment writes the two, and taking the world after the account, when its id is
-    lower, would deadlock with a settlement of the same account.
+    lower, would deadlock with a settlement of the same account. Returns the account's balance and the world.
     """
     ledger = account.ledger_account
     world = system_account(kind=AccountKind.DERIV, realm=ledger.realm, currency=ledger.currency)
-    return ledger_accounts_lock(ids=[ledger.pk, world.pk])[ledger.pk]
+    return ledger_accounts_lock(ids=[ledger.pk, world.pk])[ledger.pk], world
 
 
 @transaction.atomic
@@ -317,12 +317,12 @@ def deriv_balance_apply(*, account: TradingAccount, balance: Decimal, source: st
     target = to_money(Decimal(balance))
     if target < 0:
         raise ValidationError("A Deriv balance is never negative.")
-    difference = target - deriv_ledger_lock(account=account)
+    before, world = deriv_ledger_lock(account=account)
+    difference = target - before
     DerivAccount.objects.filter(trading_account=account).update(balance_source=source[:20], balance_at=timezone.now())
     if not difference:
         return None
     ledger = account.ledger_account
-    world = system_account(kind=AccountKind.DERIV, realm=ledger.realm, currency=ledger.currency)
     debit, credit = (world, ledger) if difference > 0 else (ledger, world)
     made = transfer(
         debit=debit,

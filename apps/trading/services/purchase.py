@@ -299,8 +299,8 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
     the contract id, or the ValidationError that refused it (the others still
     go through: balances are read under lock once the orders are validated, so
     an account that cannot pay refuses its own orders and nobody else's, and
-    the stakes' transfers cannot fail). An idempotency key already used by that user returns the first
-    contract, so a retried fan-out buys nothing twice. Orders from a Deriv
+    the stakes' transfers cannot fail). An idempotency key already used by that
+    user returns the first contract, so a retried fan-out buys nothing twice. Orders from a Deriv
     account are written PENDING and handed to Deriv after commit (by the
     receivers of `contracts_bought`); a disconnected Deriv account refuses with
     code UNAVAILABLE.
