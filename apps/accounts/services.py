@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_log
-from apps.ledger.models import AccountKind, LedgerAccount, Realm, TransferKind
-from apps.ledger.services import ledger_account_open, system_account, transfer
+from apps.ledger.models import AccountKind, Realm, TransferKind
+from apps.ledger.services import ledger_account_open, ledger_accounts_lock, system_account, transfer
 from apps.notifications.models import Kind
 from apps.notifications.services import notification_create
 
@@ -76,16 +76,16 @@ def account_reset_demo(*, user, account: TradingAccount, request=None) -> Tradin
         raise PermissionError("Not this user's account.")
     if account.type != AccountType.DEMO:
         raise ValidationError("Only demo accounts can be reset.")
-    # Locked, so a purchase cannot land between reading the balance and topping it up.
-    ledger_account = LedgerAccount.objects.select_for_update().get(pk=account.ledger_account_id)
-    before = ledger_account.balance
-    target = demo_balance()
     world = system_account(kind=AccountKind.WORLD, realm=Realm.DEMO, currency=account.currency)
+    # Locked with the world, in the ledger's lock order, so a purchase cannot land between reading
+    # the balance and topping it up.
+    before = ledger_accounts_lock(ids=[account.ledger_account_id, world.pk])[account.ledger_account_id]
+    target = demo_balance()
     key = f"demo-reset:{account.pk}:{uuid.uuid4().hex}"
     if before < target:
         transfer(
             debit=world,
-            credit=ledger_account,
+            credit=account.ledger_account,
             amount=target - before,
             kind=TransferKind.RESET,
             idempotency_key=key,
@@ -93,7 +93,7 @@ def account_reset_demo(*, user, account: TradingAccount, request=None) -> Tradin
         )
     elif before > target:
         transfer(
-            debit=ledger_account,
+            debit=account.ledger_account,
             credit=world,
             amount=before - target,
             kind=TransferKind.RESET,

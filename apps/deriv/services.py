@@ -29,7 +29,7 @@ from apps.accounts.services import account_select
 from apps.audit.services import audit_log
 from apps.common.events import send_after_commit
 from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
-from apps.ledger.services import ledger_account_open, system_account, to_money, transfer
+from apps.ledger.services import ledger_account_open, ledger_accounts_lock, system_account, to_money, transfer
 
 from . import adapter, budget, crypto, rest
 from .errors import (
@@ -346,6 +346,17 @@ def deriv_accounts_apply(*, link: DerivLink, accounts: list[adapter.Account], so
     return seen
 
 
+def deriv_ledger_lock(*, account: TradingAccount) -> tuple[Decimal, LedgerAccount]:
+    """Lock a Deriv account's ledger row with its realm's Deriv world (the ledger's lock order).
+
+    Both: a balance adjustment writes the two, and taking the world after the account, when its id is
+    lower, would deadlock with a settlement of the same account. Returns the account's balance and the world.
+    """
+    ledger = account.ledger_account
+    world = system_account(kind=AccountKind.DERIV, realm=ledger.realm, currency=ledger.currency)
+    return ledger_accounts_lock(ids=[ledger.pk, world.pk])[ledger.pk], world
+
+
 @transaction.atomic
 def deriv_balance_apply(*, account: TradingAccount, balance: Decimal, source: str) -> Transfer | None:
     """Bring the account's ledger balance to Deriv's `balance` with one ADJUSTMENT transfer.
@@ -358,12 +369,12 @@ def deriv_balance_apply(*, account: TradingAccount, balance: Decimal, source: st
     target = to_money(Decimal(balance))
     if target < 0:
         raise ValidationError("A Deriv balance is never negative.")
-    ledger = LedgerAccount.objects.select_for_update().get(pk=account.ledger_account_id)
-    difference = target - ledger.balance
+    before, world = deriv_ledger_lock(account=account)
+    difference = target - before
     DerivAccount.objects.filter(trading_account=account).update(balance_source=source[:20], balance_at=timezone.now())
     if not difference:
         return None
-    world = system_account(kind=AccountKind.DERIV, realm=ledger.realm, currency=ledger.currency)
+    ledger = account.ledger_account
     debit, credit = (world, ledger) if difference > 0 else (ledger, world)
     made = transfer(
         debit=debit,

@@ -105,6 +105,7 @@ from .services import (
     deriv_account_connection,
     deriv_balance_apply,
     deriv_call,
+    deriv_ledger_lock,
 )
 
 log = logging.getLogger(__name__)
@@ -774,13 +775,13 @@ class AccountSession:
     def _apply_balance(self, amount: Decimal) -> None:
         """Mirror Deriv's balance, unless a contract of ours is in flight (then later, read afresh)."""
         from apps.accounts.models import TradingAccount
-        from apps.ledger.models import LedgerAccount
 
         account = TradingAccount.objects.select_related("ledger_account").get(pk=self.account_id)
         with transaction.atomic():
-            # The ledger row first: a purchase writing its stake now is either done (and its contract
-            # seen as held below) or waits for us, so Deriv's figure and ours are never mixed up.
-            LedgerAccount.objects.select_for_update().filter(pk=account.ledger_account_id).first()
+            # The ledger rows first (the account's and its Deriv world, in the ledger's lock order): a
+            # purchase writing its stake now is either done (and its contract seen as held below) or
+            # waits for us, so Deriv's figure and ours are never mixed up.
+            deriv_ledger_lock(account=account)
             if self._held():
                 self.deferred_balance = True
                 return

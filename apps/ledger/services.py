@@ -4,6 +4,16 @@ Rounding rule: money is Decimal with two places. Amounts people type must
 already have at most two places (forms reject more); amounts the platform
 computes (payouts) are rounded down to the cent with `to_money`, so the
 platform never pays a fraction of a cent it did not earn.
+
+Lock order: ledger accounts are locked in ascending id order, everywhere, and
+last. `transfer` writes its two accounts lowest id first, `transfer_many`
+writes each account once in id order, and a caller that must read balances
+before moving money locks them with `ledger_accounts_lock` (ascending ids,
+every account the transaction will write, escrow and worlds included). Rows
+of other apps that a money-moving transaction locks (a contract, bots' risk
+state) are locked before any ledger account. So a manual buy (the trader's
+account and escrow), a bulk purchase and a settlement (escrow, the house and
+many traders) wait for each other on PostgreSQL instead of deadlocking.
 """
 
 from collections import defaultdict
@@ -81,6 +91,19 @@ def ledger_account_open(*, owner, code: str, name: str, realm: str = Realm.DEMO,
     )
 
 
+def ledger_accounts_lock(*, ids: Iterable[int]) -> dict[int, Decimal]:
+    """Lock these accounts until the caller's transaction ends, in ascending id order; their balances, by id.
+
+    For a caller that decides from balances before moving money: nobody else
+    changes them until it commits. Pass every account the transaction will
+    write (escrow and worlds too): one taken later, with a lower id, would
+    break the lock order. The dict is in ascending id order.
+    """
+    return dict(
+        LedgerAccount.objects.select_for_update().filter(pk__in=set(ids)).order_by("pk").values_list("pk", "balance")
+    )
+
+
 @dataclass(frozen=True)
 class TransferSpec:
     debit_id: int
@@ -104,7 +127,9 @@ def transfer(
     """Move `amount` from `debit` to `credit`, once per idempotency key.
 
     The debit is a conditional UPDATE (`balance >= amount`), so concurrent
-    spenders can never take an account below zero.
+    spenders can never take an account below zero. The two accounts are
+    written lowest id first (the lock order): when the credit comes first and
+    the debit is then refused, the credit rolls back with this transfer.
     """
     _check_amount(amount)
     if debit.currency != credit.currency or debit.realm != credit.realm:
@@ -118,12 +143,16 @@ def transfer(
     debited = LedgerAccount.objects.filter(pk=debit.pk)
     if not debit.allow_negative:
         debited = debited.filter(balance__gte=amount)
+    credited = LedgerAccount.objects.filter(pk=credit.pk)
     # Rounded to the cent in SQL: SQLite keeps decimals as binary floats, and
     # without it repeated updates drift (ten 0.10 stakes leave 0.9999999999999999),
     # so an account holding exactly enough is refused or breaks the >= 0 check.
+    if credit.pk < debit.pk:
+        credited.update(balance=Round(F("balance") + amount, 2))
     if debited.update(balance=Round(F("balance") - amount, 2)) != 1:
         raise InsufficientFunds(debit, amount)
-    LedgerAccount.objects.filter(pk=credit.pk).update(balance=Round(F("balance") + amount, 2))
+    if credit.pk > debit.pk:
+        credited.update(balance=Round(F("balance") + amount, 2))
     created = Transfer.objects.create(
         idempotency_key=idempotency_key,
         kind=kind,
@@ -204,8 +233,7 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
 
         table = connection.ops.quote_name(LedgerAccount._meta.db_table)
         try:
-            # In id order, so two batches touching the same accounts lock them
-            # in the same order and cannot deadlock on PostgreSQL.
+            # In id order: the ledger's lock order (see the module's docstring).
             cursor.executemany(
                 f"UPDATE {table} SET balance = ROUND(balance + %s, 2) WHERE id = %s",
                 [(delta, pk) for pk, delta in sorted(deltas.items()) if delta],

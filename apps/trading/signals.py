@@ -18,6 +18,9 @@ contracts_opened = Signal()
 # receiver's writes commit or roll back with the settlement itself (sent with
 # `send`, not `send_robust`: a receiver that fails rolls the batch back, and
 # the retry settles it once). Refused venue orders are reported here too.
+# Sent before the batch's ledger writes: a receiver locking rows of its own
+# (bots) takes them before any ledger account, the lock order documented in
+# apps/ledger/services.py.
 contracts_settled = Signal()
 
 # Sent synchronously while orders are validated, with `account_ids`: an app

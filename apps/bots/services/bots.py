@@ -191,7 +191,9 @@ def bots_stop(*, bot_ids, reason: str, detail: str, notify: bool = True) -> list
 
     The stop of every path (trader, staff, kill switch, risk manager in the cycle); returns the ids stopped.
     """
-    bots = list(Bot.objects.filter(pk__in=bot_ids, status=BotStatus.RUNNING).values_list("pk", "user_id", "name"))
+    running = Bot.objects.filter(pk__in=bot_ids, status=BotStatus.RUNNING)
+    # Locked in id order (a fan-out locks its bots the same way), so the update below waits for nobody.
+    bots = list(running.select_for_update(no_key=True).order_by("pk").values_list("pk", "user_id", "name"))
     if not bots:
         return []
     Bot.objects.filter(pk__in=[pk for pk, _, _ in bots], status=BotStatus.RUNNING).update(
@@ -270,7 +272,9 @@ def risk_states_save(*, states: list[tuple[int, risk.RiskState, str | None]], no
 def results_apply(*, results: list[tuple[int, str, Decimal, Decimal]]) -> None:
     """Settled contracts of bots update their risk state; a bot whose limit is now reached stops at once.
 
-    Called inside the settlement's transaction, so each result is applied exactly once.
+    Called inside the settlement's transaction, so each result is applied exactly once, and before its
+    ledger writes: the bots' rows are locked in id order before their state is read (a fan-out buying for
+    them meanwhile waits, or is waited for), and before any ledger account (the ledger's lock order).
     """
     by_contract = {pk: (stake, paid) for pk, _, stake, paid in results}
     trades = list(
@@ -280,10 +284,12 @@ def results_apply(*, results: list[tuple[int, str, Decimal, Decimal]]) -> None:
     )
     if not trades:
         return
-    rows = Bot.objects.filter(pk__in={bot_id for _, _, bot_id in trades})
+    rows = Bot.objects.filter(pk__in={bot_id for _, _, bot_id in trades}).select_for_update(no_key=True)
     bots = {
         row["pk"]: row
-        for row in rows.values("pk", "user_id", "status", "market_id", *RISK_SETTING_FIELDS, *RISK_STATE_FIELDS)
+        for row in rows.order_by("pk").values(
+            "pk", "user_id", "status", "market_id", *RISK_SETTING_FIELDS, *RISK_STATE_FIELDS
+        )
     }
     markets = Market.objects.in_bulk({row["market_id"] for row in bots.values()})
     states = {pk: risk.roll_day(risk_state_of(row), today()) for pk, row in bots.items()}

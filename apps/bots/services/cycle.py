@@ -176,7 +176,11 @@ def decision_execute(*, decision_id: int) -> Execution:
         decision = Decision.objects.select_related("market").get(pk=decision_id)
         market = decision.market
         rows = Bot.objects.filter(market=market, config_id=decision.config_id, status=BotStatus.RUNNING)
-        rows = list(rows.order_by("pk").values(*_FANOUT_FIELDS))
+        # Locked until commit, in id order, before their state is read: a settlement applying results to
+        # these bots (results_apply) waits for this fan-out, or this fan-out for it, and neither loses the
+        # other's counts. Bots before ledger accounts: the lock order of apps/ledger/services.py.
+        rows = rows.select_for_update(of=("self",), no_key=True).order_by("pk")
+        rows = list(rows.values(*_FANOUT_FIELDS))
         engaged = engaged_switches()
         day = now.date()
         states: dict[int, risk.RiskState] = {}
@@ -262,5 +266,10 @@ def _count_skips(skips, day: date, now) -> None:
 def decision_failed(*, decision_id: int) -> None:
     """A fan-out that raised counts one error against each of its bots (five in a row stop them)."""
     decision = Decision.objects.filter(pk=decision_id).values("market_id", "config_id").first()
-    if decision is not None:
-        Bot.objects.filter(status=BotStatus.RUNNING, **decision).update(consecutive_errors=F("consecutive_errors") + 1)
+    if decision is None:
+        return
+    with transaction.atomic():
+        # Locked in id order first, as every writer of bots' risk state does: a bare UPDATE locks in no set order.
+        bots = Bot.objects.filter(status=BotStatus.RUNNING, **decision).select_for_update(no_key=True).order_by("pk")
+        ids = list(bots.values_list("pk", flat=True))
+        Bot.objects.filter(pk__in=ids).update(consecutive_errors=F("consecutive_errors") + 1)

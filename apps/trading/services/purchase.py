@@ -26,8 +26,16 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
 from apps.common.bulk import insert_rows
 from apps.common.events import send_after_commit
-from apps.ledger.models import AccountKind, LedgerAccount, TransferKind
-from apps.ledger.services import InsufficientFunds, TransferSpec, system_account, to_money, transfer, transfer_many
+from apps.ledger.models import AccountKind, TransferKind
+from apps.ledger.services import (
+    InsufficientFunds,
+    TransferSpec,
+    ledger_accounts_lock,
+    system_account,
+    to_money,
+    transfer,
+    transfer_many,
+)
 from apps.markets.models import Market, Source
 
 from ..models import Contract, Direction, DurationUnit, Status, duration_error
@@ -289,8 +297,10 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
 
     For the bots' fan-out, inside the caller's transaction. Returns, per order,
     the contract id, or the ValidationError that refused it (the others still
-    go through). An idempotency key already used by that user returns the first
-    contract, so a retried fan-out buys nothing twice. Orders from a Deriv
+    go through: balances are read under lock once the orders are validated, so
+    an account that cannot pay refuses its own orders and nobody else's, and
+    the stakes' transfers cannot fail). An idempotency key already used by that
+    user returns the first contract, so a retried fan-out buys nothing twice. Orders from a Deriv
     account are written PENDING and handed to Deriv after commit (by the
     receivers of `contracts_bought`); a disconnected Deriv account refuses with
     code UNAVAILABLE.
@@ -305,11 +315,8 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
             user_id__in={o.account.user_id for o in orders}, idempotency_key__in=[o.idempotency_key for o in orders]
         ).values_list("user_id", "idempotency_key", "id")
     )
-    balances = dict(
-        LedgerAccount.objects.filter(pk__in={o.account.ledger_account_id for o in orders}).values_list("id", "balance")
-    )
     unavailable = account_refusals(account_ids={o.account.pk for o in orders if is_deriv(o.account)})
-    accepted: list[int] = []
+    valid: list[int] = []
     for i, order in enumerate(orders):
         account = order.account
         if (account.user_id, order.idempotency_key) in existing:
@@ -330,7 +337,23 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
         except ValidationError as error:
             results[i] = error
             continue
-        if balances[account.ledger_account_id] < order.stake:
+        valid.append(i)
+    if not valid:
+        return results
+
+    escrows: dict[tuple[str, str], int] = {}
+    for i in valid:
+        book = (orders[i].account.realm, orders[i].account.currency)
+        if book not in escrows:
+            escrows[book] = system_account(kind=AccountKind.ESCROW, realm=book[0], currency=book[1]).pk
+    # Read under lock, every account the stakes will move (the ledger's lock order): a purchase
+    # elsewhere cannot spend a balance between this check and the transfers, so they cannot fail,
+    # and an account that cannot pay refuses its own orders only.
+    balances = ledger_accounts_lock(ids=[*escrows.values(), *(orders[i].account.ledger_account_id for i in valid)])
+    accepted: list[int] = []
+    for i in valid:
+        account, stake = orders[i].account, orders[i].stake
+        if balances[account.ledger_account_id] < stake:
             results[i] = ValidationError(
                 {
                     "stake": f"Your balance ({balances[account.ledger_account_id]} {account.currency}) "
@@ -338,7 +361,7 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
                 }
             )
             continue
-        balances[account.ledger_account_id] -= order.stake
+        balances[account.ledger_account_id] -= stake
         accepted.append(i)
     if not accepted:
         return results
@@ -377,18 +400,13 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
                 cursor, Contract, _CONTRACT_FIELDS, rows, returning=("user", "idempotency_key", "id")
             )
         }
-    escrows: dict[tuple[str, str], int] = {}
     specs, audits = [], []
     for i in accepted:
         o, buyer = orders[i], orders[i].account
         pk = results[i] = ids[(buyer.user_id, o.idempotency_key)]
-        book = (buyer.realm, buyer.currency)
-        if book not in escrows:
-            escrows[book] = system_account(kind=AccountKind.ESCROW, realm=book[0], currency=book[1]).pk
         ref = f"contract:{pk}"
-        specs.append(
-            TransferSpec(buyer.ledger_account_id, escrows[book], o.stake, TransferKind.STAKE, f"{ref}:stake", ref)
-        )
+        escrow = escrows[(buyer.realm, buyer.currency)]
+        specs.append(TransferSpec(buyer.ledger_account_id, escrow, o.stake, TransferKind.STAKE, f"{ref}:stake", ref))
         data = {"market": market.symbol, "direction": o.direction, "stake": str(o.stake)}
         data |= {"duration": f"{o.duration}{o.duration_unit}", **o.note}
         target = f"#{pk} {o.direction.title()} {market.pk} {o.stake}"

@@ -125,8 +125,7 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
                 if updated != len(chunk):
                     raise RuntimeError("Contracts were settled concurrently; rolling back this run.")
 
-        transfer_many(_settlement_transfers(groups), return_transfers=False)
-        notifications_create(_settlement_notices(groups))
+        # Before the ledger writes: receivers lock their rows (bots) before any ledger account is.
         contracts_settled.send(
             sender=Contract,
             results=[
@@ -136,6 +135,8 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
             ],
             user_ids=sorted({row["user_id"] for row in rows}),
         )
+        transfer_many(_settlement_transfers(groups), return_transfers=False)
+        notifications_create(_settlement_notices(groups))
     logger.info("settled %d contracts", len(rows))
     return [row["id"] for row in rows]
 

@@ -167,12 +167,13 @@ def deriv_contract_refuse(*, contract_id: int, note: str, unsent_only: bool = Fa
         ref = f"contract:{contract_id}"
         user = row["account__ledger_account_id"]
         refund = TransferSpec(escrow.pk, user, row["stake"], TransferKind.REFUND, f"{ref}:refund", ref)
-        transfer_many([refund], return_transfers=False)
+        # Before the ledger writes (the lock order: a bot's row before ledger accounts).
         contracts_settled.send(
             sender=Contract,
             results=[(contract_id, Status.REFUSED, row["stake"], row["stake"])],
             user_ids=[row["user_id"]],
         )
+        transfer_many([refund], return_transfers=False)
     logger.info("Deriv contract %s refused: %s", contract_id, note)
     return True
 
@@ -277,6 +278,8 @@ def deriv_contract_settle(*, contract_id: int, poc: VenueResult) -> bool:
                 specs.append(TransferSpec(escrow, world, stake - back, TransferKind.LOSS, f"{ref}:loss", ref))
             if paid > stake:
                 specs.append(TransferSpec(world, user, paid - stake, TransferKind.PAYOUT, f"{ref}:win", ref))
+        # Before the ledger writes (the lock order: a bot's row before ledger accounts).
+        contracts_settled.send(sender=Contract, results=[(contract_id, status, stake, paid)], user_ids=[row["user_id"]])
         transfer_many(specs, return_transfers=False)
         if row["notify_result"]:
             kind, verdict = _NOTICE[status]
@@ -291,6 +294,5 @@ def deriv_contract_settle(*, contract_id: int, poc: VenueResult) -> bool:
                     )
                 ]
             )
-        contracts_settled.send(sender=Contract, results=[(contract_id, status, stake, paid)], user_ids=[row["user_id"]])
     logger.info("Deriv contract %s settled: %s, paid %s", contract_id, status, paid)
     return True
