@@ -15,7 +15,7 @@ user_id: ContextVar[int | None] = ContextVar("user_id", default=None)
 
 # An incoming X-Request-ID is kept only when it looks like an id (a proxy's
 # UUID or trace id), so a client cannot write arbitrary text into our logs.
-REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:=-]{8,128}")
 
 
 def request_id_from_header(value: str | None) -> str:

@@ -54,9 +54,9 @@ class OpsEndpointsMiddleware:
 class RequestIdMiddleware(MiddlewareMixin):
     """Gives each request an id (the caller's X-Request-ID when well-formed) and returns it in the response.
 
-    The id stays set after the response, so Django's own `django.request`
-    line for a 4xx/5xx carries it too; the next request sets its own, and the
-    ASGI server runs each request in a context of its own.
+    The ids stay set until the request finishes (apps.ops.receivers clears
+    them on `request_finished`), so Django's own `django.request` line for a
+    4xx/5xx, written after the middleware returned, carries them too.
     """
 
     def process_request(self, request):

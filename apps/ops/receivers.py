@@ -2,6 +2,7 @@
 
 from contextvars import ContextVar
 
+from django.core.signals import request_finished
 from django.db import transaction
 from django.dispatch import receiver
 from django_q.signals import post_execute_in_worker, pre_enqueue, pre_execute
@@ -81,3 +82,10 @@ def task_context_leave(sender, task, **kwargs):
     context.request_id.set(request_id)
     context.task_id.set(task_id)
     context.user_id.set(user_id)
+
+
+@receiver(request_finished, dispatch_uid="ops.request_context_clear")
+def request_context_clear(sender, **kwargs):
+    """A request's ids end with it (a thread that serves the next one starts clean)."""
+    context.request_id.set(None)
+    context.user_id.set(None)
