@@ -18,6 +18,7 @@ process reads those once per scrape for the whole deployment.
 
 import logging
 import os
+from wsgiref.simple_server import WSGIServer
 
 from django.conf import settings
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
@@ -36,8 +37,8 @@ def worker_registry(path: str) -> CollectorRegistry:
     return registry
 
 
-def process_exporter_start(*, argv: list[str]) -> tuple[str, int] | None:
-    """Serve this process's metrics if it is the feed or the worker and its port is set: (process, port)."""
+def process_exporter_start(*, argv: list[str]) -> WSGIServer | None:
+    """Serve this process's metrics if it is the feed or the worker and its port is set."""
     command = argv[1] if len(argv) > 1 else ""
     if command not in PROCESSES:
         return None
@@ -53,6 +54,6 @@ def process_exporter_start(*, argv: list[str]) -> tuple[str, int] | None:
         registry = worker_registry(path)
     else:
         registry = REGISTRY
-    start_http_server(port, addr=settings.METRICS_ADDRESS, registry=registry)
-    logger.info("%s metrics on port %d", process, port)
-    return process, port
+    server, _thread = start_http_server(port, addr=settings.METRICS_ADDRESS, registry=registry)
+    logger.info("%s metrics on %s:%d", process, settings.METRICS_ADDRESS, port)
+    return server
