@@ -1,5 +1,7 @@
 """Request ids and user ids for log lines, and the operations endpoints answered first."""
 
+import functools
+
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.urls import resolve, reverse
 from django.utils.deprecation import MiddlewareMixin
@@ -9,12 +11,14 @@ from . import context
 ENDPOINTS = ("ops:health", "ops:ready", "ops:metrics")
 
 
+@functools.cache
+def _endpoint_paths() -> frozenset[str]:
+    return frozenset(reverse(name) for name in ENDPOINTS)
+
+
 def _endpoint(path: str):
     """The view of /health/, /ready/ or /metrics, else None."""
-    paths = getattr(_endpoint, "paths", None)
-    if paths is None:
-        paths = _endpoint.paths = frozenset(reverse(name) for name in ENDPOINTS)
-    return resolve(path).func if path in paths else None
+    return resolve(path).func if path in _endpoint_paths() else None
 
 
 class OpsEndpointsMiddleware:
