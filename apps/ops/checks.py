@@ -1,8 +1,9 @@
 """The readiness checks behind /ready/, as django-health-check checks.
 
-The database and Redis use the library's own checks; the feed, worker and
-queue checks read the database through apps.ops.selectors, on the request's
-thread (sync_to_async), as every Django query from async code must.
+The database and Redis use the library's own checks; the feed and worker
+checks read their heartbeats, and the queue check asks the broker, through
+apps.ops.selectors, on the request's thread (sync_to_async), as every Django
+query from async code must.
 """
 
 import dataclasses
@@ -17,6 +18,8 @@ from . import selectors
 
 
 class _DatabaseRead(HealthCheck):
+    """A check whose `problem()` reads the database: a message fails it."""
+
     name = ""
 
     def problem(self) -> str | None:
