@@ -9,6 +9,7 @@ ALLOWED_HOSTS and DEBUG=off (the default).
 import ipaddress
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -83,6 +84,8 @@ INSTALLED_APPS = [
     "csp",
     "channels",
     "django_q",
+    "health_check",
+    "django_prometheus",
     "apps.users",
     "apps.ledger",
     "apps.audit",
@@ -96,9 +99,14 @@ INSTALLED_APPS = [
     "apps.deriv.provider",
     "apps.dashboard",
     "apps.retention",
+    "apps.ops",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # /health/, /ready/ and /metrics, answered before host validation and the HTTPS redirect.
+    "apps.ops.middleware.OpsEndpointsMiddleware",
+    "apps.ops.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.common.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -106,12 +114,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.ops.middleware.UserIdMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.users.mfa.StaffMFAMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "nexus.urls"
@@ -155,6 +165,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django-prometheus's wrappers of the same backends count queries, errors and connections.
+_PROMETHEUS_BACKENDS = {
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_BACKENDS.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, cache, task broker -----------------------------
@@ -380,14 +398,51 @@ STORAGES = {
     },
 }
 
+# --- Operations: logs, health, metrics ------------------------------------------
+# One JSON object per line in production (request id or task id, user id on
+# each), plain text in development: apps/ops/logs.py.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise environ.ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "apps.ops.logs.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "apps.ops.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s%(context)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+OPS = {
+    # /ready/ and `manage.py healthcheck`: a feed reports every few seconds,
+    # the worker's heartbeat task runs every minute.
+    "FEED_HEARTBEAT_MAX_AGE_S": env.float("FEED_HEARTBEAT_MAX_AGE_S", default=30.0),
+    "WORKER_HEARTBEAT_MAX_AGE_S": env.float("WORKER_HEARTBEAT_MAX_AGE_S", default=180.0),
+    "READY_MAX_QUEUED_TASKS": env.int("READY_MAX_QUEUED_TASKS", default=1000),
+}
+# /metrics answers a bearer token or an address in the allow-list (IPs or
+# networks); with neither set it does not exist (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+for _network in METRICS_ALLOWED_IPS:
+    ipaddress.ip_network(_network, strict=False)  # a typo fails at start, not at the first scrape
+# The feed's and the worker's own metrics servers (0: off), on this address.
+METRICS_PORT_FEED = env.int("METRICS_PORT_FEED", default=0)
+METRICS_PORT_WORKER = env.int("METRICS_PORT_WORKER", default=0)
+METRICS_ADDRESS = env.str("METRICS_ADDRESS", default="127.0.0.1")
+if METRICS_PORT_WORKER and sys.argv[1:2] == ["qcluster"]:
+    # django-q2 forks its workers: their counters are summed through
+    # prometheus_client's multiprocess mode, which reads this variable when
+    # prometheus_client is first imported (after settings, before the apps).
+    # Emptied at each start: files of a previous run would add up again.
+    _multiproc_dir = VAR_DIR / "metrics-worker"
+    shutil.rmtree(_multiproc_dir, ignore_errors=True)
+    _multiproc_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_multiproc_dir)
 
 # --- Nexus ------------------------------------------------------------------
 NEXUS = {

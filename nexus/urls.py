@@ -10,5 +10,6 @@ urlpatterns = [
     path("notifications/", include("apps.notifications.urls")),
     path("bots/", include("apps.bots.urls")),
     path("deriv/", include("apps.deriv.urls")),
+    path("", include("apps.ops.urls")),
     path("", include("apps.dashboard.urls")),
 ]

@@ -16,6 +16,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from apps.ops.metrics import WS_CONNECTIONS, WS_TICKS_DROPPED
+
 from . import limits
 from .push import market_group, render_user_state, user_group
 
@@ -38,6 +40,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.session = limits.session_digest(getattr(self.scope.get("session"), "session_key", None))
         self.slot = limits.SocketSlot(user_id=user.pk, channel_name=self.channel_name)
         await self.accept()
+        WS_CONNECTIONS.inc()
         if not await self.slot.claim():
             logger.info("user %s is at the socket limit", user.pk)
             await self.close(code=limits.CLOSE_CODE, reason=limits.TOO_MANY_SOCKETS)
@@ -50,6 +53,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.rejoin_task = asyncio.ensure_future(self._rejoin_forever())
 
     async def disconnect(self, code):
+        if hasattr(self, "slot"):  # accepted: anonymous sockets are closed before
+            WS_CONNECTIONS.dec()
         task = getattr(self, "rejoin_task", None)
         if task:
             task.cancel()
@@ -101,6 +106,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         expires = event.get("expires")
         if expires is not None and time.time() > expires:
             self.dropped += 1
+            WS_TICKS_DROPPED.inc()
             return
         await self.send(text_data=event["html"])
 

@@ -20,6 +20,7 @@ from apps.markets.fragments import tick_fragment
 from apps.markets.models import Market
 from apps.notifications.fragments import bell_fragment, toasts_fragment
 from apps.notifications.models import Notification
+from apps.ops.metrics import WS_PUSHES
 from apps.trading.fragments import positions_fragment
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def send_group(group: str, html: str, *, ttl_s: float | None = None) -> None:
         message["expires"] = time.time() + ttl_s
     try:
         async_to_sync(layer.group_send)(group, message)
+        WS_PUSHES.labels(group=group.split(".", 1)[0]).inc()
     except Exception:
         logger.warning("push to %s failed", group, exc_info=True)
 
