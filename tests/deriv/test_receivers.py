@@ -100,7 +100,7 @@ def test_a_waiting_purchase_nobody_took_is_refused_and_the_stake_comes_back(trad
 def test_a_waiting_purchase_the_manager_took_stays_pending_without_an_answer(trader, demo, monkeypatch):
     contract = pending_order(trader, demo)
     # The manager claimed the order (it is on its way to Deriv) but its answer came too late.
-    Gateway(monkeypatch, answer=None, on_buy=lambda pk: deriv_contract_claim(contract_id=pk))
+    Gateway(monkeypatch, answer=None, on_buy=deriv_contract_claim)
 
     receivers.hand_orders_over(sender=Contract, contract_ids=[contract.pk], user_ids=[trader.pk], wait=True)
 
