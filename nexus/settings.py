@@ -433,6 +433,7 @@ for _network in METRICS_ALLOWED_IPS:
 # The feed's and the worker's own metrics servers (0: off), on this address.
 METRICS_PORT_FEED = env.int("METRICS_PORT_FEED", default=0)
 METRICS_PORT_WORKER = env.int("METRICS_PORT_WORKER", default=0)
+METRICS_PORT_DERIV = env.int("METRICS_PORT_DERIV", default=0)
 METRICS_ADDRESS = env.str("METRICS_ADDRESS", default="127.0.0.1")
 if METRICS_PORT_WORKER and sys.argv[1:2] == ["qcluster"]:
     # django-q2 forks its workers: their counters are summed through

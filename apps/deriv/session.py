@@ -71,6 +71,7 @@ from decimal import Decimal
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from apps.ops.metrics import DERIV_BUDGET_USED
 from apps.trading import services as trading
 from apps.trading.models import HELD, Contract, Status
 from apps.trading.selectors import venue_contracts_overdue
@@ -297,6 +298,8 @@ class AccountSession:
             self._watchdog()
         if self.deferred_balance and not self._held():
             self._read_balance()
+        for group, used in self.client.budget.used().items():
+            DERIV_BUDGET_USED.labels(account=str(self.account_id), group=group).set(used)
 
     # ------------------------------------------------------------------ the socket
 

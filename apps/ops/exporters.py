@@ -5,7 +5,8 @@ decisions in the worker. The web process serves its own at /metrics; these
 two serve theirs over prometheus_client's HTTP server, started when Django is
 set up for `runfeed` or `qcluster` and its port is set (off by default):
 
-- feed (`runfeed`, one process, threads): the default registry, as is.
+- feed (`runfeed`) and Deriv manager (`run_deriv`), one process each, with
+  threads: the default registry, as is.
 - worker (`qcluster`): django-q2 forks its worker processes, so counters are
   summed through prometheus_client's multiprocess mode: settings.py points
   PROMETHEUS_MULTIPROC_DIR at an emptied directory before anything imports
@@ -27,7 +28,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 logger = logging.getLogger(__name__)
 
 # command -> (process, setting naming its port)
-PROCESSES = {"runfeed": ("feed", "METRICS_PORT_FEED"), "qcluster": ("worker", "METRICS_PORT_WORKER")}
+PROCESSES = {
+    "runfeed": ("feed", "METRICS_PORT_FEED"),
+    "qcluster": ("worker", "METRICS_PORT_WORKER"),
+    "run_deriv": ("deriv", "METRICS_PORT_DERIV"),
+}
 
 
 def worker_registry(path: str) -> CollectorRegistry:
@@ -38,7 +43,7 @@ def worker_registry(path: str) -> CollectorRegistry:
 
 
 def process_exporter_start(*, argv: list[str]) -> WSGIServer | None:
-    """Serve this process's metrics if it is the feed or the worker and its port is set."""
+    """Serve this process's metrics if it is the feed, the worker or the Deriv manager and its port is set."""
     command = argv[1] if len(argv) > 1 else ""
     if command not in PROCESSES:
         return None

@@ -48,3 +48,11 @@ WS_TICKS_DROPPED = Counter(
     "nexus_ws_ticks_dropped",
     "Ticks a socket dropped because they arrived after their time to live.",
 )
+
+# Fed by the Deriv connection manager (apps/deriv/session.py), in the run_deriv process.
+DERIV_BUDGET_USED = Gauge(
+    "nexus_deriv_budget_used",
+    "Requests one Deriv account's socket sent in the last minute, per budget group (apps/deriv/budget.py).",
+    ["account", "group"],
+    multiprocess_mode="max",
+)

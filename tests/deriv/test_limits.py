@@ -215,3 +215,13 @@ def test_an_order_during_the_cool_off_is_refused_at_once_and_never_sent(trader, 
     assert services.REASON_RATE in second.value.messages[0]
     assert len(deriv_on.requests("proposal")) == proposals
     assert set(Contract.objects.values_list("status", flat=True)) == {Status.REFUSED}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_sockets_budget_used_is_a_metric(trader, account, deriv_on):
+    from prometheus_client import REGISTRY
+
+    buy(trader, account, deriv_market())
+    time.sleep(3 * AccountSession.TICK_S)  # the session reports its budget every tick
+    used = REGISTRY.get_sample_value("nexus_deriv_budget_used", {"account": str(account.pk), "group": budget.PRICING})
+    assert used is not None and used >= 2  # the proposal and the buy
