@@ -9,7 +9,7 @@ from apps.markets.selectors import markets_tradable
 
 def _summary(doc: str | None) -> str:
     """A strategy's one-line description: the first line of its docstring."""
-    return (doc or "").strip().splitlines()[0] if doc else ""
+    return doc.strip().splitlines()[0].replace("`", "") if doc else ""
 
 
 @require_GET
