@@ -141,6 +141,7 @@ TEMPLATES = [
                 "apps.accounts.context_processors.active_account",
                 "apps.notifications.context_processors.bell",
                 "apps.common.context_processors.live_updates",
+                "apps.common.context_processors.nav_section",
             ],
         },
     },
@@ -299,6 +300,8 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "apps.users.adapter.AccountAdapter"
+# Emails say which product sends them ("Nexus: Confirm your email address"), not the host name.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Nexus: "
 # allauth's default rate limits (failed logins, sign-ups, resets...) apply, on the
 # shared cache; they fail open, with a warning logged, while Redis is out of reach.
 ACCOUNT_RATE_LIMITS_ENABLED = env_bool("ACCOUNT_RATE_LIMITS_ENABLED", default=True)

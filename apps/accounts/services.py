@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_log
+from apps.common.money import money_text
 from apps.ledger.models import AccountKind, Realm, TransferKind
 from apps.ledger.services import ledger_account_open, ledger_accounts_lock, system_account, transfer
 from apps.notifications.models import Kind
@@ -110,8 +111,8 @@ def account_reset_demo(*, user, account: TradingAccount, request=None) -> Tradin
     notification_create(
         user=user,
         kind=Kind.DEMO_RESET,
-        title=f"{account.label} reset to {target} {account.currency}",
-        body=f"The balance was {before} {account.currency}.",
+        title=f"{account.label} reset to {money_text(target)} {account.currency}",
+        body=f"The balance was {money_text(before)} {account.currency}.",
     )
     account.ledger_account.refresh_from_db(fields=["balance"])
     return account

@@ -1,11 +1,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.common.http import redirect_back
+from apps.common.money import money_text
 from apps.common.ratelimit import rate_limited
 
 from .models import AccountType
@@ -22,6 +25,24 @@ def select(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def reset_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """Asks before a demo reset: the page behind the switcher's Reset link when no script opens its dialog."""
+    account = account_for_user(user=request.user, pk=pk)
+    if account.type != AccountType.DEMO:
+        raise Http404("Only demo accounts can be reset.")
+    target = request.GET.get("next", "")
+    ours = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return render(
+        request,
+        "accounts/reset_confirm.html",
+        {"account": account, "next": target if ours else reverse("trading:trade")},
+    )
+
+
+@login_required
 @require_POST
 @rate_limited("demo_resets")
 def reset(request: HttpRequest, pk: int) -> HttpResponse:
@@ -31,7 +52,9 @@ def reset(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"{account.label} is back to {account.ledger_account.balance} {account.currency}.")
+        messages.success(
+            request, f"{account.label} is back to {money_text(account.ledger_account.balance)} {account.currency}."
+        )
     return redirect_back(request)
 
 
@@ -45,7 +68,9 @@ def open_demo(request: HttpRequest) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
     else:
         account_select(user=request.user, account=account)
-        messages.success(request, f"Opened {account.label} with {account.ledger_account.balance} {account.currency}.")
+        messages.success(
+            request, f"Opened {account.label} with {money_text(account.ledger_account.balance)} {account.currency}."
+        )
     return redirect_back(request)
 
 

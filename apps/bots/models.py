@@ -282,6 +282,7 @@ class KillSwitch(models.Model):
     changed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "kill switches"
         constraints = [
             # The global row has no user: COALESCE makes it the one row with 0.
             models.UniqueConstraint(Coalesce("user", 0), name="one_kill_switch_per_scope"),

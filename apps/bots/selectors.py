@@ -173,6 +173,8 @@ def backtest_figures(report: dict | None) -> dict:
         "expectancy": "—" if report.get("expectancy") is None else f"{Decimal(str(report['expectancy'])):+.4f}",
         "longest_losing_streak": report.get("longest_losing_streak", 0),
         "stop_reason": _stop_label(stop) if stop else "ran to the end of the prices",
+        # A datetime, shown with the date filter in the trader's time zone (the report stores ISO text).
+        "stopped_at": datetime.fromisoformat(report["stopped_at"]) if report.get("stopped_at") else None,
         "final_balance": report.get("final_balance"),
     }
 

@@ -18,3 +18,29 @@ def live_updates_unavailable() -> bool:
 def live_updates(request: HttpRequest) -> dict:
     # A callable: templates call it only on pages that show the notice.
     return {"live_updates_unavailable": live_updates_unavailable}
+
+
+# The menu entry each page belongs to, by (URL namespace, URL name): exact names,
+# so "new" (a bot) is not mistaken for "backtest_new".
+NAV_SECTIONS = {
+    ("trading", "trade"): "trade",
+    ("trading", "contract"): "history",
+    ("trading", "history"): "history",
+    ("bots", "list"): "bots",
+    ("bots", "new"): "bots",
+    ("bots", "detail"): "bots",
+    ("bots", "edit"): "bots",
+    ("bots", "signals"): "signals",
+    ("bots", "backtests"): "backtests",
+    ("bots", "backtest_new"): "backtests",
+    ("bots", "backtest"): "backtests",
+    ("markets", "feed_status"): "feeds",
+}
+
+
+def nav_section(request: HttpRequest) -> dict:
+    """The main menu's entry for this page (marked aria-current), or None."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return {"nav_section": None}
+    return {"nav_section": NAV_SECTIONS.get((match.namespace, match.url_name))}

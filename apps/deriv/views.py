@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.selectors import account_for_user
+from apps.common.money import money_text
 from apps.common.ratelimit import rate_limited
 
 from .errors import DerivError
@@ -62,7 +63,7 @@ def reset(request: HttpRequest, pk: int) -> HttpResponse:
     except DerivError as error:
         messages.error(request, reason_for(error))
     else:
-        messages.success(request, f"{account.label} reset at Deriv: {account.balance} {account.currency}.")
+        messages.success(request, f"{account.label} reset at Deriv: {money_text(account.balance)} {account.currency}.")
     return redirect("deriv:accounts")
 
 

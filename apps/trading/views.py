@@ -12,6 +12,7 @@ from django_htmx.http import trigger_client_event
 
 from apps.accounts.selectors import selected_account
 from apps.common.forms import MoneyField
+from apps.common.money import money_text
 from apps.common.ratelimit import rate_limited
 from apps.markets.models import Market, Source, Timeframe
 from apps.markets.selectors import markets_tradable
@@ -22,6 +23,16 @@ from .forms import TradeForm
 from .fragments import positions_context
 from .models import Status
 from .services import contract_buy, is_deriv, market_refusal, payout_for
+
+# The order form's quick picks: buttons that fill the stake, or the duration and its unit.
+STAKE_PICKS = ("1", "5", "10", "25", "50", "100")
+DURATION_PICKS = (
+    ("1", "t", "1 tick"),
+    ("5", "t", "5 ticks"),
+    ("10", "t", "10 ticks"),
+    ("1", "m", "1 min"),
+    ("5", "m", "5 min"),
+)
 
 
 def _account_or_404(request: HttpRequest):
@@ -64,6 +75,8 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
         "refusal": market_refusal(account=account, market=market, check_prices=False),
         "preview": _preview(market, form["stake"].value()),
         "timeframes": [("ticks", "Ticks"), *((tf.value, tf.label) for tf in Timeframe)],
+        "stake_picks": STAKE_PICKS,
+        "duration_picks": DURATION_PICKS,
         **positions_context(account),
     }
 
@@ -117,15 +130,15 @@ def buy(request: HttpRequest) -> HttpResponse:
             if contract.status == Status.PENDING:
                 message = (
                     f"Sent {contract.get_direction_display()} on {market.name} to Deriv: "
-                    f"{contract.stake} {account.currency}. Deriv has not answered yet; "
+                    f"{money_text(contract.stake)} {account.currency}. Deriv has not answered yet; "
                     "the result shows in your positions."
                 )
             else:
                 message = (
                     f"Bought {contract.get_direction_display()} on {market.name}"
                     f"{' at Deriv' if contract.at_deriv else ''}: "
-                    f"{contract.stake} {account.currency} for {contract.duration_label}, "
-                    f"pays {contract.payout} if it wins."
+                    f"{money_text(contract.stake)} {account.currency} for {contract.duration_label}, "
+                    f"pays {money_text(contract.payout)} if it wins."
                 )
             if not request.htmx:
                 messages.success(request, message)
@@ -161,7 +174,11 @@ def preview(request: HttpRequest) -> HttpResponse:
     if not markets:
         raise Http404("No market is open.")
     market = _chosen_market(request, markets)
-    return render(request, "trading/trade.html#preview", {"preview": _preview(market, request.GET.get("stake"))})
+    return render(
+        request,
+        "trading/trade.html#preview",
+        {"preview": _preview(market, request.GET.get("stake")), "preview_oob": True},
+    )
 
 
 @login_required

@@ -40,3 +40,72 @@ document.addEventListener("htmx:afterSwap", tidyToasts);
 if (window.htmx) {
   htmx.config.wsReconnectDelay = (retryCount) => Math.min(500 * 2 ** retryCount, 5000) * (0.5 + Math.random() / 2);
 }
+
+// --- Layout and order entry: progressive enhancement of plain markup ----------
+
+// The header's menu folds away on a phone: the button shows once this script runs,
+// and without it the menu simply stays open.
+const PHONE = window.matchMedia("(max-width: 760px)");
+
+function setupMenu() {
+  const topbar = document.getElementById("topbar");
+  const button = topbar && topbar.querySelector(".menu-button");
+  if (!button) return;
+  button.hidden = false;
+  const fold = (folded) => {
+    topbar.classList.toggle("folded", folded);
+    button.setAttribute("aria-expanded", String(!folded));
+  };
+  fold(PHONE.matches);
+  button.addEventListener("click", () => fold(!topbar.classList.contains("folded")));
+  PHONE.addEventListener("change", (e) => fold(e.matches));
+}
+
+function fillField(form, name, value) {
+  const field = form && form.elements.namedItem(name);
+  if (!field) return;
+  field.value = value;
+  // The stake's payout preview listens for input.
+  field.dispatchEvent(new Event("input", { bubbles: true }));
+  field.dispatchEvent(new Event("change", { bubbles: true }));
+}
+
+document.addEventListener("click", (event) => {
+  const pick = event.target.closest("[data-fill-stake], [data-fill-duration]");
+  if (pick) {
+    const form = pick.closest("form");
+    if (pick.dataset.fillStake) fillField(form, "stake", pick.dataset.fillStake);
+    if (pick.dataset.fillDuration) {
+      fillField(form, "duration_unit", pick.dataset.fillUnit);
+      fillField(form, "duration", pick.dataset.fillDuration);
+    }
+    return;
+  }
+  // A link that asks first: its dialog when there is one (the link's page otherwise).
+  const opener = event.target.closest("[data-dialog]");
+  const dialog = opener && document.getElementById(opener.dataset.dialog);
+  if (dialog && dialog.showModal) {
+    event.preventDefault();
+    dialog.showModal();
+    return;
+  }
+  const closer = event.target.closest("dialog [data-dialog-close]");
+  if (closer) {
+    event.preventDefault();
+    closer.closest("dialog").close();
+  }
+});
+
+// A picker form (the markets on a phone) opens its choice at once.
+document.addEventListener("change", (event) => {
+  const form = event.target.closest("form[data-autosubmit]");
+  if (form && event.target.tagName === "SELECT") form.requestSubmit();
+});
+
+function hideAutosubmitButtons() {
+  for (const button of document.querySelectorAll("form[data-autosubmit] [data-autosubmit-button]")) button.hidden = true;
+}
+
+setupMenu();
+hideAutosubmitButtons();
+document.addEventListener("htmx:afterSwap", hideAutosubmitButtons);

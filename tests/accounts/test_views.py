@@ -46,7 +46,7 @@ def test_the_switcher_shows_the_demo_balance_from_settings(trader, demo_account,
     assert "Open another demo account with 2,500.00 USD" in body
 
 
-def test_the_home_page_offers_the_demo_balance_from_settings(client, settings):
+def test_the_home_page_offers_the_demo_balance_from_settings(client, db, settings):
     settings.NEXUS = {**settings.NEXUS, "DEMO_BALANCE": "2500.00"}
 
     assert "with 2,500.00 USD of virtual money" in client.get(reverse("dashboard:home")).content.decode()
@@ -93,3 +93,34 @@ def test_get_on_a_state_changing_url_is_405(trader, demo_account, name):
 
 def test_get_on_open_demo_is_405(trader):
     assert trader.get(reverse("accounts:open_demo")).status_code == 405
+
+
+def test_reset_and_open_messages_group_thousands_as_the_header_does(trader, demo_account):
+    reset = trader.post(reverse("accounts:reset", args=[demo_account.pk]), follow=True).content.decode()
+    opened = trader.post(reverse("accounts:open_demo"), follow=True).content.decode()
+
+    assert "is back to 10,000.00 USD." in reset and "10000.00" not in reset
+    assert "with 10,000.00 USD." in opened and "10000.00" not in opened
+
+
+def test_the_switcher_asks_before_a_reset_in_a_dialog_and_on_a_page(trader, demo_account, feed):
+    body = trader.get(reverse("trading:history")).content.decode()
+    confirm_url = reverse("accounts:reset_confirm", args=[demo_account.pk])
+
+    # The switcher links to the confirmation page; the dialog holds the same form.
+    assert f'href="{confirm_url}?next=/trade/history/"' in body
+    dialog = body[body.index('<dialog id="reset-dialog"') :]
+    assert f'action="{reverse("accounts:reset", args=[demo_account.pk])}"' in dialog
+
+    page = trader.get(confirm_url, {"next": "/trade/history/"}).content.decode()
+    assert "Reset Demo account?" in page or f"Reset {demo_account.label}?" in page
+    assert 'name="next" value="/trade/history/"' in page
+    elsewhere = trader.get(confirm_url, {"next": "https://evil.example/"}).content.decode()
+    assert 'value="https://evil.example/"' not in elsewhere and 'href="https://evil.example/"' not in elsewhere
+
+
+def test_only_a_demo_account_has_a_reset_confirmation(trader, other_user):
+    from apps.accounts.services import account_open_demo
+
+    theirs = account_open_demo(user=other_user)
+    assert trader.get(reverse("accounts:reset_confirm", args=[theirs.pk])).status_code == 404

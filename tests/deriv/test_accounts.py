@@ -114,7 +114,7 @@ def test_reset_a_deriv_demo_account_at_deriv_then_resync(client, linked, deriv_o
     client.force_login(linked)
     assert "Reset demo balance at Deriv" in client.get(reverse("deriv:accounts")).content.decode()
     response = client.post(reverse("deriv:reset", args=[demo.pk]), follow=True)
-    assert "reset at Deriv: 10000.00 USD" in response.content.decode()
+    assert "reset at Deriv: 10,000.00 USD" in response.content.decode()
     assert deriv_on.balance(demo.external_id) == Decimal("10000")
     assert deriv(linked, AccountType.DERIV_DEMO).balance == Decimal("10000.00")
 

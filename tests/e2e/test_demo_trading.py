@@ -45,8 +45,11 @@ def test_sign_up_trade_settle_and_reset(page, live_stack, running_feed):
 
     page.locator(".switcher summary").click()
     page.get_by_test_id("reset-demo").click()
+    # It asks first, in a dialog.
+    expect(page.locator("#reset-dialog")).to_be_visible()
+    page.locator("#reset-dialog").get_by_test_id("reset-confirm").click()
     expect(page.get_by_test_id("balance")).to_have_text("10,000.00")
-    expect(page.locator(".messages")).to_contain_text("back to 10000.00")
+    expect(page.locator(".messages")).to_contain_text("back to 10,000.00")
 
 
 def test_a_bad_stake_shows_a_message_next_to_the_field(signed_in):

@@ -60,7 +60,7 @@ def test_a_stake_above_the_balance_is_refused(demo_account, unchanged):
 
     message = refused("stake", account=demo_account, market=big, stake="10000.01")
 
-    assert "does not cover" in message and "10000.00" in message
+    assert "does not cover" in message and "10,000.00" in message
 
 
 def test_a_stake_with_more_than_two_decimals_is_refused(demo_account, market, unchanged):

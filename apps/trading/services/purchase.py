@@ -26,6 +26,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
 from apps.common.bulk import insert_rows
 from apps.common.events import send_after_commit
+from apps.common.money import money_text
 from apps.ledger.models import AccountKind, TransferKind
 from apps.ledger.services import (
     InsufficientFunds,
@@ -242,7 +243,10 @@ def _contract_buy(
     except InsufficientFunds:
         account.ledger_account.refresh_from_db(fields=["balance"])
         raise ValidationError(
-            {"stake": f"Your balance ({account.ledger_account.balance} {account.currency}) does not cover this stake."}
+            {
+                "stake": f"Your balance ({money_text(account.ledger_account.balance)} {account.currency}) "
+                "does not cover this stake."
+            }
         ) from None
     audit_log(
         actor=user,
@@ -356,7 +360,7 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
         if balances[account.ledger_account_id] < stake:
             results[i] = ValidationError(
                 {
-                    "stake": f"Your balance ({balances[account.ledger_account_id]} {account.currency}) "
+                    "stake": f"Your balance ({money_text(balances[account.ledger_account_id])} {account.currency}) "
                     "does not cover this stake."
                 }
             )

@@ -12,6 +12,7 @@ from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.common.money import money_text
 from apps.ledger.models import AccountKind, TransferKind
 from apps.ledger.services import TransferSpec, system_account, transfer_many
 from apps.markets.models import Market, Tick, TieRule
@@ -194,7 +195,10 @@ def _settlement_notices(groups: dict[str, list[dict]]):
                 user_id=row["user_id"],
                 kind=kind,
                 title=f"{verdict}: {row['direction'].title()} on {row['market__name']}",
-                body=f"Stake {row['stake']}, paid {paid} ({paid - row['stake']:+}).",
+                body=(
+                    f"Stake {money_text(row['stake'])}, paid {money_text(paid)} "
+                    f"({money_text(paid - row['stake'], signed=True)})."
+                ),
                 link=link.format(row["id"]),
             )
 

@@ -49,6 +49,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.common.events import send_after_commit
+from apps.common.money import money_text
 from apps.ledger.models import AccountKind, TransferKind
 from apps.ledger.services import TransferSpec, system_account, to_money, transfer_many
 from apps.notifications.models import Kind
@@ -289,7 +290,10 @@ def deriv_contract_settle(*, contract_id: int, poc: VenueResult) -> bool:
                         user_id=row["user_id"],
                         kind=kind,
                         title=f"{verdict}: {row['direction'].title()} on {row['market__name']} (Deriv)",
-                        body=f"Stake {stake}, paid {paid} ({paid - stake:+}).",
+                        body=(
+                            f"Stake {money_text(stake)}, paid {money_text(paid)} "
+                            f"({money_text(paid - stake, signed=True)})."
+                        ),
                         link=reverse("trading:contract", args=[contract_id]),
                     )
                 ]
