@@ -55,7 +55,9 @@ def redirect_back_views(demo_account, markets) -> list[str]:
     from tests.bots.conftest import TREND
 
     bot = bot_create(
-        user=demo_account.user, decision=TREND, settings={"name": "Back", "account": demo_account, "market": markets["VOL_10"]}
+        user=demo_account.user,
+        decision=TREND,
+        settings={"name": "Back", "account": demo_account, "market": markets["VOL_10"]},
     )
     return [
         reverse("accounts:select", args=[demo_account.pk]),
