@@ -11,14 +11,20 @@ from django.urls import URLResolver, get_resolver
 PARAM = re.compile(r"<(?:\w+:)?(?P<name>\w+)>|\(\?P<(?P<group>\w+)>[^)]*\)")
 
 
-def routes(patterns=None, prefix=""):
-    """Every URL pattern's full route (path converters and regex groups left in)."""
+def views(patterns=None, prefix=""):
+    """Every URL pattern's full route (path converters and regex groups left in) and its view."""
     for pattern in get_resolver().url_patterns if patterns is None else patterns:
         route = prefix + str(pattern.pattern).lstrip("^").rstrip("$")
         if isinstance(pattern, URLResolver):
-            yield from routes(pattern.url_patterns, route)
+            yield from views(pattern.url_patterns, route)
         else:
-            yield route
+            yield route, pattern.callback
+
+
+def routes():
+    """Every URL pattern's full route."""
+    for route, _ in views():
+        yield route
 
 
 def params(route: str) -> list[str]:
