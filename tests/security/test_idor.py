@@ -126,3 +126,12 @@ def test_lists_and_json_show_only_the_traders_own(victim, attacker, client):
     markers_url = f"{reverse('trading:markers')}?market={contract.market.symbol}"
     assert attacker.get(markers_url).json() == {"markers": []}
     assert client.get(markers_url).json()["markers"], "its owner sees their entry"
+
+
+def test_a_comparison_of_too_many_backtests_reads_none_of_them(victim, attacker, django_assert_max_num_queries):
+    """Up to a thousand ids fit in a query string: the count is checked before any backtest is read."""
+    ids = "&".join(f"compare={victim.backtest.pk + i}" for i in range(500))
+    with django_assert_max_num_queries(20):
+        response = attacker.get(f"{reverse('bots:backtests')}?{ids}")
+    assert response.status_code == 422
+    assert "Choose two to four backtests to compare." in response.content.decode()
