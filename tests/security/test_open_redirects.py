@@ -132,3 +132,16 @@ def test_the_deriv_oauth_return_does_follow_a_next_on_the_site(client, deriv_on,
     client.force_login(user)
     response = test_oauth.sign_in(client, process="connect", next_url="/bots/")
     assert response["Location"] == "/bots/"
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_the_second_factor_steps_never_leave_the_site(client, user, target):
+    """Entering a code (as the admin's gate asks staff to) and setting up an app both go on to `next`."""
+    from tests.support.mfa import totp_activate, totp_code
+
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    _, secret = totp_activate(user)
+    sign_in(client, user, mfa=False)
+    response = client.post(reverse("mfa_reauthenticate"), {"code": totp_code(secret), "next": target})
+    assert_on_site(response, target)
+    assert any(r["method"] == "mfa" for r in client.session["account_authentication_methods"])
