@@ -145,3 +145,16 @@ def test_the_second_factor_steps_never_leave_the_site(client, user, target):
     response = client.post(reverse("mfa_reauthenticate"), {"code": totp_code(secret), "next": target})
     assert_on_site(response, target)
     assert any(r["method"] == "mfa" for r in client.session["account_authentication_methods"])
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_the_slow_down_pages_way_back_stays_on_the_site(trader, demo_account, settings, target):
+    """A 429 page links back to the referer: an off-site one becomes the home page."""
+    settings.RATE_LIMITS = settings.RATE_LIMITS | {"demo_resets": "1/h"}
+    url = reverse("accounts:reset", args=[demo_account.pk])
+    trader.post(url)
+    response = trader.post(url, headers={"referer": target})
+    assert response.status_code == 429
+    assert '<a href="/">' in response.content.decode()
+    back = trader.post(url, headers={"referer": "/trade/?market=VOL_10"}).content.decode()
+    assert '<a href="/trade/?market=VOL_10">' in back
