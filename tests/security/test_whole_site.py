@@ -102,7 +102,8 @@ def test_a_get_changes_nothing(site, victim, client, admin_user):
     before = database_state()
     for who, visitor in {"anonymous": client, "owner": owner, "outsider": outsider, "staff": staff}.items():
         for url in site.values():
-            for headers in ({}, {"HX-Request": "true"}):
+            # Traders' pages answer htmx with their partials: those are read too.
+            for headers in ({}, {"HX-Request": "true"}) if who in ("owner", "outsider") else ({},):
                 response = visitor.get(url, headers=headers)
                 assert response.status_code < 500, f"{who} GET {url}: {response.status_code}"
             after = database_state()
