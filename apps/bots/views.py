@@ -223,13 +223,14 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
             ids = sorted({int(pk) for pk in wanted})
         except ValueError:
             raise Http404("No such backtest.") from None
-        compare = [selectors.with_report(_backtest_or_404(request, pk)) for pk in ids]
-        if not 2 <= len(compare) <= 4:
+        # Counted before any is read: a query string can name up to a thousand.
+        if not 2 <= len(ids) <= 4:
             compare_error = "Choose two to four backtests to compare."
-            compare = []
-        elif any(b.report is None for b in compare):
-            compare_error = "Only finished backtests can be compared."
-            compare = []
+        else:
+            compare = [selectors.with_report(_backtest_or_404(request, pk)) for pk in ids]
+            if any(b.report is None for b in compare):
+                compare_error = "Only finished backtests can be compared."
+                compare = []
     rows = [(label, [b.figures.get(key, "—") for b in compare]) for label, key in selectors.REPORT_ROWS]
     context = {"backtests": backtests, "compare": compare, "compare_rows": rows, "compare_error": compare_error}
     return render(request, "bots/backtests.html", context, status=422 if compare_error else 200)

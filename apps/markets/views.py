@@ -1,8 +1,9 @@
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+
+from apps.users.mfa import staff_required
 
 from .models import FeedStatus, Market, Timeframe
 from .selectors import candles, market_by_symbol, ticks_after
@@ -47,7 +48,7 @@ def tick_history(request: HttpRequest, symbol: str) -> HttpResponse:
     return JsonResponse({"symbol": symbol, "ticks": ticks_after(market=market, after_seq=after, limit=limit)})
 
 
-@staff_member_required
+@staff_required
 @require_GET
 def feed_status(request: HttpRequest) -> HttpResponse:
     """For staff: each feed's heartbeat and upstream usage, and every market's freshness."""

@@ -5,38 +5,14 @@ this test; its parameters are filled with the ids of objects made here (a
 new parameter name fails the test until it is given a value below).
 """
 
-import re
-
 import pytest
-from django.urls import URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from apps.bots.models import Backtest, Bot
 from apps.trading.models import Contract
 from tests.bots.test_backtests import backtest_form
 from tests.bots.test_views import bot_form
-
-PARAM = re.compile(r"<(?:\w+:)?(?P<name>\w+)>|\(\?P<(?P<group>\w+)>[^)]*\)")
-
-
-def routes(patterns=None, prefix=""):
-    """Every URL pattern's full route (path converters and regex groups left in)."""
-    for pattern in get_resolver().url_patterns if patterns is None else patterns:
-        route = prefix + str(pattern.pattern).lstrip("^").rstrip("$")
-        if isinstance(pattern, URLResolver):
-            yield from routes(pattern.url_patterns, route)
-        else:
-            yield route
-
-
-def fill(route: str, values: dict) -> str:
-    def value(match):
-        name = match["name"] or match["group"]
-        for prefix, by_name in values.items():
-            if route.startswith(prefix) and name in by_name:
-                return str(by_name[name])
-        raise AssertionError(f"no value for <{name}> in {route}: add one to the test")
-
-    return "/" + PARAM.sub(value, route).replace("\\", "")
+from tests.support.urls import fill, routes
 
 
 @pytest.fixture
