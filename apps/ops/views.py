@@ -10,6 +10,7 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotFound, JsonResponse
+from django.views.decorators.http import require_safe
 from health_check.checks import Database
 from health_check.contrib.redis import Redis
 from health_check.views import HealthCheckView
@@ -21,6 +22,7 @@ from .collectors import DOMAIN_REGISTRY
 from .selectors import feed_sources
 
 
+@require_safe
 def health(request: HttpRequest) -> HttpResponse:
     """The process is alive and serving: no database, no Redis."""
     response = HttpResponse("ok\n", content_type="text/plain")
@@ -34,6 +36,8 @@ class ReadyView(HealthCheckView):
     Database and Redis (when REDIS_URL is set), each feed's heartbeat, the
     worker's heartbeat and the task queue's depth.
     """
+
+    http_method_names = ["get", "head"]
 
     def get_checks(self):
         yield Database()
@@ -70,6 +74,7 @@ def _address_allowed(address: str) -> bool:
     return any(ip in ipaddress.ip_network(allowed, strict=False) for allowed in settings.METRICS_ALLOWED_IPS)
 
 
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics of the web process plus the domain's, for a bearer token or an allowed address.
 

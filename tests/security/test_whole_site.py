@@ -42,6 +42,10 @@ PUBLIC = {
 }
 # Staff pages outside the admin.
 STAFF_ONLY = {"markets/status/"}
+# Operations endpoints for load balancers and Prometheus: /health/ and /ready/
+# answer anyone (up or down, 503 when not ready), /metrics only a token or an
+# allowed address (404 otherwise). They read, never write.
+OPERATIONS = {"health/", "ready/", "metrics"}
 
 
 @pytest.fixture
@@ -80,7 +84,8 @@ def test_a_post_without_the_csrf_token_is_refused_everywhere(site, victim):
         before = database_state()
         for url in site.values():
             response = client.post(url, {"next": "/"})
-            assert response.status_code == 403, f"POST {url}: {response.status_code}"
+            # 405: the operations endpoints (/health/, /ready/, /metrics) take no POST at all.
+            assert response.status_code in (403, 405), f"POST {url}: {response.status_code}"
         assert database_state() == before
 
 
@@ -105,7 +110,8 @@ def test_a_get_changes_nothing(site, victim, client, admin_user):
             # Traders' pages answer htmx with their partials: those are read too.
             for headers in ({}, {"HX-Request": "true"}) if who in ("owner", "outsider") else ({},):
                 response = visitor.get(url, headers=headers)
-                assert response.status_code < 500, f"{who} GET {url}: {response.status_code}"
+                if resolve(url).route not in OPERATIONS:
+                    assert response.status_code < 500, f"{who} GET {url}: {response.status_code}"
             after = database_state()
             changed = {table for table in before if before[table] != after[table]}
             assert not changed, f"GET {url} by {who} changed {changed}"
@@ -122,6 +128,9 @@ def test_anonymous_visitors_reach_the_public_pages_only(site, client):
         if route in PUBLIC:
             assert response.status_code < 500, f"{url}: {response.status_code}"
             continue
+        if route in OPERATIONS:
+            assert response.status_code in (200, 503, 404), f"{url}: {response.status_code}"
+            continue
         assert response.status_code in (302, 404, 405), f"{url} answers {response.status_code} to anyone"
         if response.status_code == 302:
             location = response["Location"]
@@ -131,7 +140,7 @@ def test_anonymous_visitors_reach_the_public_pages_only(site, client):
 
 def test_every_public_route_exists():
     """A public page that disappears or moves is taken off the list, so the list never grows stale."""
-    assert set(routes()) >= PUBLIC | STAFF_ONLY
+    assert set(routes()) >= PUBLIC | STAFF_ONLY | OPERATIONS
 
 
 def staff_routes(site) -> dict:
