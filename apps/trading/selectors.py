@@ -8,14 +8,23 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
-from apps.markets.models import Market, Tick
+from apps.markets.models import Market, Tick, TieRule
 
-from .models import HELD, Contract, DurationUnit, Status
+from .models import HELD, Contract, Direction, DurationUnit, Status
 from .signals import account_refusals_requested
 
 
 def contracts_for(*, account: TradingAccount) -> QuerySet[Contract]:
     return Contract.objects.filter(account=account).select_related("market")
+
+
+def with_source(contracts: QuerySet[Contract]) -> QuerySet[Contract]:
+    """Each contract with `bot_name`: the bot that bought it, None when the trader bought it by hand.
+
+    Bots record each contract they buy as a BotTrade (`bot_trade` on the
+    contract): read through that relation, trading needs no import of bots.
+    """
+    return contracts.annotate(bot_name=F("bot_trade__bot__name"))
 
 
 def contract_for_user(*, user, pk: int) -> Contract:
@@ -29,8 +38,10 @@ def contract_for_user(*, user, pk: int) -> Contract:
 POSITIONS_SHOWN = 100
 
 
-def open_positions(*, account: TradingAccount, limit: int = POSITIONS_SHOWN) -> list[Contract]:
-    """The oldest `limit` open contracts, with what is left of them: ticks to go, or seconds to expiry.
+def open_positions(
+    *, account: TradingAccount, limit: int = POSITIONS_SHOWN, market: Market | None = None
+) -> list[Contract]:
+    """The oldest `limit` open contracts (on `market` only, if given), with what is left: ticks, or seconds to expiry.
 
     Deriv contracts are listed from the moment they are sent (PENDING) and
     show the entry spot Deriv reported; the ticks left count our copy of
@@ -41,9 +52,11 @@ def open_positions(*, account: TradingAccount, limit: int = POSITIONS_SHOWN) -> 
     # by the same query (one indexed lookup per row; a condition per contract
     # grows past what SQLite parses beyond about a thousand of them).
     entry_tick = Tick.objects.filter(market_id=OuterRef("market_id"), seq=OuterRef("purchase_seq") + 1).order_by()
+    held = contracts_for(account=account).filter(status__in=HELD)
+    if market is not None:
+        held = held.filter(market=market)
     positions = list(
-        contracts_for(account=account)
-        .filter(status__in=HELD)
+        with_source(held)
         .annotate(entry_tick_price=Subquery(entry_tick.values("price")[:1]))
         .order_by("purchased_at", "id")[:limit]
     )
@@ -52,9 +65,32 @@ def open_positions(*, account: TradingAccount, limit: int = POSITIONS_SHOWN) -> 
             contract.entry_spot = contract.entry_tick_price
         if contract.duration_unit == DurationUnit.TICKS:
             contract.ticks_left = max(contract.exit_seq - contract.market.last_seq, 0)
+            contract.progress_max = contract.duration
+            done = contract.market.last_seq - (contract.purchase_seq + 1)
+            contract.progress_done = min(max(done, 0), contract.duration)
         else:
             contract.seconds_left = max(int((contract.expires_at - now).total_seconds()), 0)
+            contract.progress_max = contract.duration * 60
+            contract.progress_done = contract.progress_max - min(contract.seconds_left, contract.progress_max)
+        contract.state_now, contract.pnl_now = position_now(contract, contract.market.last_price)
     return positions
+
+
+def position_now(contract: Contract, price: Decimal | None) -> tuple[str | None, Decimal | None]:
+    """How an open contract stands if it settled at `price` now ("winning", "losing" or "tie"), and its profit then.
+
+    A win brings the payout less the stake, a loss costs the stake; a tie
+    follows the contract's tie rule. (None, None) before the entry spot is
+    known. static/js/positions.js says the same on every tick.
+    """
+    if contract.entry_spot is None or price is None:
+        return None, None
+    if price == contract.entry_spot:
+        return "tie", Decimal("0.00") if contract.tie_rule == TieRule.REFUND else -contract.stake
+    rises = price > contract.entry_spot
+    if rises == (contract.direction == Direction.RISE):
+        return "winning", contract.payout - contract.stake
+    return "losing", -contract.stake
 
 
 def history(
@@ -128,6 +164,25 @@ def stats(contracts: QuerySet[Contract]) -> Stats:
         staked=Decimal(row["staked"] or 0).quantize(cent),
         paid=Decimal(row["paid"] or 0).quantize(cent),
     )
+
+
+def chart_open_contracts(*, account: TradingAccount, market: Market) -> list[dict]:
+    """The account's open contracts on a market, for the chart's lines: entry spot (None before its tick) and expiry.
+
+    `expires` (epoch seconds) for minute contracts, `exit_seq` (the exit
+    tick's number) for tick contracts.
+    """
+    return [
+        {
+            "id": c.pk,
+            "direction": c.direction,
+            "entry": None if c.entry_spot is None else str(c.entry_spot),
+            "entry_seq": c.purchase_seq + 1,
+            "expires": int(c.expires_at.timestamp()) if c.expires_at else None,
+            "exit_seq": c.exit_seq,
+        }
+        for c in open_positions(account=account, market=market)
+    ]
 
 
 def chart_markers(*, account: TradingAccount, market, limit: int = 200) -> list[dict]:

@@ -170,7 +170,7 @@ def history(request: HttpRequest) -> HttpResponse:
     account = _account_or_404(request)
     filters = HistoryFilter(request.GET or None, queryset=selectors.history(account=account))
     contracts = filters.contracts
-    page = Paginator(contracts, 25).get_page(request.GET.get("page"))
+    page = Paginator(selectors.with_source(contracts), 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -196,7 +196,12 @@ def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def markers(request: HttpRequest) -> HttpResponse:
-    """The trader's own entries and exits on one market, for the chart."""
+    """The trader's own entries and exits on one market, and the contracts still open there, for the chart."""
     account = _account_or_404(request)
     market = get_object_or_404(Market, symbol=request.GET.get("market", ""))
-    return JsonResponse({"markers": selectors.chart_markers(account=account, market=market)})
+    return JsonResponse(
+        {
+            "markers": selectors.chart_markers(account=account, market=market),
+            "open": selectors.chart_open_contracts(account=account, market=market),
+        }
+    )
