@@ -176,7 +176,7 @@ def chart_open_contracts(*, account: TradingAccount, market: Market) -> list[dic
         {
             "id": c.pk,
             "direction": c.direction,
-            "entry": None if c.entry_spot is None else str(c.entry_spot),
+            "entry": None if c.entry_spot is None else market.format_price(c.entry_spot),
             "entry_seq": c.purchase_seq + 1,
             "expires": int(c.expires_at.timestamp()) if c.expires_at else None,
             "exit_seq": c.exit_seq,
