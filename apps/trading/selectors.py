@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
+from apps.ledger.models import Transfer
 from apps.markets.models import Market, Tick, TieRule
 
 from .models import HELD, Contract, Direction, DurationUnit, Status
@@ -28,8 +29,90 @@ def with_source(contracts: QuerySet[Contract]) -> QuerySet[Contract]:
 
 
 def contract_for_user(*, user, pk: int) -> Contract:
-    """The user's own contract, or 404."""
-    return get_object_or_404(Contract.objects.select_related("market", "account"), pk=pk, user=user)
+    """The user's own contract (with `bot_name`, see with_source), or 404."""
+    return get_object_or_404(with_source(Contract.objects.select_related("market", "account")), pk=pk, user=user)
+
+
+# A contract's chart shows this many ticks before its purchase, and at most
+# this many points in all (a long minute contract's ticks are thinned, its
+# entry and exit always kept).
+CONTRACT_CHART_BEFORE = 5
+CONTRACT_CHART_POINTS = 1500
+
+
+def contract_chart(*, contract: Contract) -> dict:
+    """The stored ticks around a contract, from just before its purchase to its exit (or now), with entry and exit.
+
+    Entry and exit are the contract's own (settled) or, while it is open,
+    the tick after the purchase and nothing yet. Times are epoch milliseconds.
+    """
+    market = contract.market
+    ticks = Tick.objects.filter(market=market, seq__gte=contract.purchase_seq - CONTRACT_CHART_BEFORE)
+    if contract.exit_seq is not None:
+        ticks = ticks.filter(seq__lte=contract.exit_seq + 1)
+    elif end := contract.exit_time or contract.expires_at:
+        ticks = ticks.filter(time__lte=end + timedelta(seconds=1))
+    rows = list(ticks.order_by("seq").values_list("seq", "time", "price")[: CONTRACT_CHART_POINTS * 20])
+    entry = exit = None
+    if contract.entry_spot is not None and contract.entry_time is not None:
+        entry = {"ms": _ms(contract.entry_time), "price": market.format_price(contract.entry_spot)}
+    else:
+        entry = next(
+            ({"ms": _ms(t), "price": market.format_price(p)} for seq, t, p in rows if seq == contract.purchase_seq + 1),
+            None,
+        )
+    if contract.exit_spot is not None and contract.exit_time is not None:
+        exit = {"ms": _ms(contract.exit_time), "price": market.format_price(contract.exit_spot)}
+    kept = {_ms(t) for t in (contract.entry_time, contract.exit_time) if t}
+    step = max(len(rows) // CONTRACT_CHART_POINTS, 1)
+    points = [
+        [_ms(t), market.format_price(p)]
+        for i, (seq, t, p) in enumerate(rows)
+        if i % step == 0 or i == len(rows) - 1 or _ms(t) in kept or seq == contract.purchase_seq + 1
+    ]
+    return {"decimals": market.decimals, "direction": contract.direction, "ticks": points, "entry": entry, "exit": exit}
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def contract_timeline(*, contract: Contract) -> list[dict]:
+    """Bought, entry, exit, settled: each with its time (None while still to come)."""
+    market = contract.market
+    entry_time = contract.entry_time
+    entry_spot = contract.entry_spot
+    if entry_time is None and not contract.at_deriv:
+        tick = Tick.objects.filter(market=market, seq=contract.purchase_seq + 1).values_list("time", "price").first()
+        if tick:
+            entry_time, entry_spot = tick
+    return [
+        {"step": "Bought", "at": contract.purchased_at, "detail": f"after tick #{contract.purchase_seq}"},
+        {
+            "step": "Entry",
+            "at": entry_time,
+            "detail": market.format_price(entry_spot) if entry_spot is not None else "",
+        },
+        {
+            "step": "Exit",
+            "at": contract.exit_time,
+            "detail": market.format_price(contract.exit_spot) if contract.exit_spot is not None else "",
+        },
+        {
+            "step": "Settled",
+            "at": contract.settled_at,
+            "detail": contract.get_status_display() if contract.settled_at else "",
+        },
+    ]
+
+
+def contract_transfers(*, contract: Contract) -> list[Transfer]:
+    """The ledger transfers of a contract (its stake, and what settlement paid back or kept), oldest first."""
+    return list(
+        Transfer.objects.filter(reference=f"contract:{contract.pk}")
+        .select_related("debit", "credit")
+        .order_by("created_at", "id")
+    )
 
 
 # The trade page lists at most this many open positions (the oldest first) and

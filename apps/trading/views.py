@@ -190,7 +190,13 @@ def history(request: HttpRequest) -> HttpResponse:
 @require_GET
 def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contract = selectors.contract_for_user(user=request.user, pk=pk)
-    return render(request, "trading/contract_detail.html", {"contract": contract})
+    context = {
+        "contract": contract,
+        "chart": selectors.contract_chart(contract=contract),
+        "timeline": selectors.contract_timeline(contract=contract),
+        "transfers": selectors.contract_transfers(contract=contract),
+    }
+    return render(request, "trading/contract_detail.html", context)
 
 
 @login_required
