@@ -15,10 +15,18 @@
     return wins ? ["winning", cents(row.dataset.payout) - stake] : ["losing", -stake];
   }
 
+  // The page market's latest prices by tick number: a position whose entry
+  // tick arrived after its row was rendered takes its entry spot from here.
+  const seen = new Map();
+
   function refresh() {
     const quote = document.getElementById("quote");
     const symbol = quote && quote.dataset.fresh === "1" ? quote.dataset.symbol : null;
     const seq = symbol ? Number(quote.dataset.seq) : null;
+    if (symbol && quote.dataset.price && !seen.has(seq)) {
+      seen.set(seq, quote.dataset.price);
+      if (seen.size > 100) seen.delete(seen.keys().next().value);
+    }
     const now = Date.now() / 1000;
     for (const row of document.querySelectorAll("#positions tr.position")) {
       const bar = row.querySelector("progress.to-expiry");
@@ -27,6 +35,11 @@
       }
       if (row.dataset.symbol !== symbol || !quote.dataset.price) continue;
       if (bar && bar.dataset.ticksFrom) bar.value = Math.min(Math.max(seq - Number(bar.dataset.ticksFrom), 0), bar.max);
+      if (!row.dataset.entry && seen.has(Number(row.dataset.entrySeq))) {
+        row.dataset.entry = seen.get(Number(row.dataset.entrySeq));
+        const cell = row.querySelector("[data-entry-cell]");
+        if (cell) cell.textContent = Number(row.dataset.entry).toFixed(Number(row.dataset.decimals));
+      }
       if (!row.dataset.entry) continue;
       const price = Number(quote.dataset.price);
       const [state, pnl] = standing(row, price);
