@@ -6,8 +6,9 @@
 // Prices show with the market's own decimals (data-decimals). The trader's
 // contracts on this market are drawn over it: a dashed line at each open
 // contract's entry spot (titled with what is left of it), a mark at its
-// expiry once the chart reaches it, and entries and exits as markers,
-// combined when they fall on the same bar and capped in number.
+// expiry once the chart reaches it, and entries (arrows) and exits (dots,
+// green won, red lost) as markers, combined when they fall on the same bar
+// (with a count) and capped in number.
 (function () {
   const el = document.getElementById("chart");
   if (!el || !window.LightweightCharts || !window.NexusCharts) return;
@@ -79,11 +80,11 @@
           position: direction === "RISE" ? "belowBar" : "aboveBar",
           shape: direction === "RISE" ? "arrowUp" : "arrowDown",
           color: directionColor(direction),
-          text: n > 1 ? `${n}×` : `#${items[0].id}`,
+          text: n > 1 ? `${n}×` : "",
         };
       }
       if (key === "expiry") {
-        return { time, position: "aboveBar", shape: "square", color: look.colors.muted, text: n > 1 ? `${n} expire` : `#${items[0].id} expires` };
+        return { time, position: "aboveBar", shape: "square", color: look.colors.muted, text: n > 1 ? `${n} expire` : "expiry" };
       }
       const statuses = new Set(items.map((m) => m.status));
       const status = statuses.size === 1 ? items[0].status : null;
@@ -93,7 +94,7 @@
         position: "inBar",
         shape: "circle",
         color: status === "WON" ? look.colors.up : status === "LOST" ? look.colors.down : look.colors.muted,
-        text: n > 1 ? `${won}/${n} won` : items[0].status,
+        text: n > 1 ? `${won}/${n} won` : "",
       };
     });
     shapes.sort((a, b) => a.time - b.time);
