@@ -6,9 +6,9 @@
 // Prices show with the market's own decimals (data-decimals). The trader's
 // contracts on this market are drawn over it: a dashed line at each open
 // contract's entry spot (titled with what is left of it), a mark at its
-// expiry once the chart reaches it, and entries (arrows) and exits (dots,
-// green won, red lost) as markers, combined when they fall on the same bar
-// (with a count) and capped in number.
+// expiry once the chart reaches it, and entries (arrows) and exits (dots:
+// green won, red lost, grey mixed or tied) as markers, combined when they
+// fall on the same bar (entries with a count) and capped in number.
 (function () {
   const el = document.getElementById("chart");
   if (!el || !window.LightweightCharts || !window.NexusCharts) return;
@@ -88,13 +88,12 @@
       }
       const statuses = new Set(items.map((m) => m.status));
       const status = statuses.size === 1 ? items[0].status : null;
-      const won = items.filter((m) => m.status === "WON").length;
       return {
         time,
         position: "inBar",
         shape: "circle",
         color: status === "WON" ? look.colors.up : status === "LOST" ? look.colors.down : look.colors.muted,
-        text: n > 1 ? `${won}/${n} won` : "",
+        text: "",
       };
     });
     shapes.sort((a, b) => a.time - b.time);

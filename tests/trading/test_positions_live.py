@@ -117,8 +117,8 @@ def test_an_open_position_shows_the_price_now_its_standing_progress_link_and_sou
     assert (
         f'<a href="{reverse("trading:contract", args=[mine.pk])}" data-testid="position-link">#{mine.pk}</a>' in manual
     )
-    assert '<td data-testid="position-source">Manual</td>' in manual
-    assert f'<td class="num" data-now>{entry + Decimal("0.00010"):.5f}</td>' in manual
+    assert '<span data-testid="position-source">Manual</span>' in manual
+    assert f'<span class="cell-note" data-now>{entry + Decimal("0.00010"):.5f}</span>' in manual
     assert f">{mine.payout - mine.stake:+.2f}</td>" in manual
     # Two of its five ticks done (the entry tick is the first).
     assert re.search(r'<progress class="to-expiry" max="5" value="1"', manual)
@@ -126,7 +126,7 @@ def test_an_open_position_shows_the_price_now_its_standing_progress_link_and_sou
 
     bots = row(html, by_bot)
     assert "position--losing" in bots
-    assert '<td data-testid="position-source">Night owl</td>' in bots
+    assert '<span data-testid="position-source">Night owl</span>' in bots
     assert ">-10.00</td>" in bots
     assert re.search(r'<progress class="to-expiry" max="60" value="\d+"', bots)
     # No inline styles: the progress is an element, the colours are classes.
@@ -144,8 +144,8 @@ def test_recent_results_and_history_tell_manual_and_bot_trades_apart_and_history
     client.force_login(demo_account.user)
 
     trade = client.get(reverse("trading:trade")).content.decode()
-    assert '<td data-testid="contract-source">Night owl</td>' in trade
-    assert '<td data-testid="contract-source">Manual</td>' in trade
+    assert '<span class="cell-note" data-testid="contract-source">Night owl</span>' in trade
+    assert '<span class="cell-note" data-testid="contract-source">Manual</span>' in trade
 
     def listed(**query) -> set[int]:
         body = client.get(reverse("trading:history"), query).content.decode()
