@@ -2,6 +2,7 @@
 live positions, the contract page's chart, and pages that only get the fragments they show."""
 
 import re
+import threading
 import time
 from decimal import Decimal
 
@@ -14,6 +15,8 @@ pytestmark = pytest.mark.e2e
 # event (and a console error): record both from the first script on.
 WATCH = """
 window.__oobErrors = [];
+window.__wsMessages = 0;
+document.addEventListener("htmx:wsAfterMessage", () => { window.__wsMessages += 1; });
 document.addEventListener("htmx:oobErrorNoTarget", (e) => {
   window.__oobErrors.push((e.detail && e.detail.content && e.detail.content.id) || "?");
 }, true);
@@ -130,12 +133,30 @@ def test_pages_get_no_fragment_they_do_not_show_and_pushed_bot_status_keeps_the_
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     page.add_init_script(WATCH)
 
+    def push_state():
+        # As the worker does after a trade (from a thread: this one runs Playwright's event loop).
+        from django.db import connection
+
+        from apps.realtime.push import push_user_state
+
+        def run():
+            try:
+                push_user_state([user.pk])
+            finally:
+                connection.close()
+
+        pusher = threading.Thread(target=run)
+        pusher.start()
+        pusher.join()
+
     for path in ("/trade/", "/bots/signals/", "/bots/", f"/bots/{trader.pk}/", "/trade/history/"):
         page.goto(path)
-        # A few ticks and at least one push of the trader's state (a bot's trade) reach the page.
-        first = trader.trades.count()
-        page.wait_for_timeout(2500)
-        assert trader.trades.count() > first, path
+        # Ticks, signals (the busy bot's market is decided on every tick) and the trader's whole state reach the page.
+        page.wait_for_timeout(1500)
+        received = page.evaluate("window.__wsMessages")
+        push_state()
+        wait_until(page, f"window.__wsMessages > {received}", timeout_s=5)
+        page.wait_for_timeout(1000)
         assert page.evaluate("window.__oobErrors") == [], path
     assert not [text for text in console if "oobErrorNoTarget" in text]
 
