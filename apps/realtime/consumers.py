@@ -138,7 +138,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _resync(self) -> None:
         """The true state from the database: nothing the page showed before is trusted."""
-        if html := self._shown(await _render_user_state(self.user_id)):
+        if html := self._shown(await _render_user_state(self.user_id, self.parts)):
             await self.send(text_data=html)
 
     async def _rejoin_forever(self) -> None:
@@ -191,7 +191,7 @@ def _render_quote(symbol: str) -> str:
 
 
 @database_sync_to_async
-def _render_user_state(user_id: int) -> dict[str, str]:
+def _render_user_state(user_id: int, wanted: frozenset[str]) -> dict[str, str]:
     from django.contrib.auth import get_user_model
 
-    return render_user_state(get_user_model().objects.get(pk=user_id))
+    return render_user_state(get_user_model().objects.get(pk=user_id), wanted)

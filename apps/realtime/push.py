@@ -75,14 +75,17 @@ def send_group(group: str, parts: dict[str, str], *, ttl_s: float | None = None)
         logger.warning("push to %s failed", group, exc_info=True)
 
 
-def render_user_state(user) -> dict[str, str]:
-    """Every per-user fragment a page may show, by part, each rendered by the app that owns it."""
-    return {
-        "balance": balance_fragment(user),
-        "positions": positions_fragment(user),
-        "bell": bell_fragment(user),
-        **bots_fragments(user),
-    }
+def render_user_state(user, wanted: frozenset[str] = PARTS) -> dict[str, str]:
+    """The per-user fragments of the `wanted` parts (every one by default), each rendered by the app that owns it.
+
+    A push renders them all once for every page of the user; a socket that
+    (re)connects asks for its page's only.
+    """
+    renders = {"balance": balance_fragment, "positions": positions_fragment, "bell": bell_fragment}
+    parts = {name: render(user) for name, render in renders.items() if part_wanted(name, wanted)}
+    if any(name == "bots" or name.startswith("bots.") for name in wanted):
+        parts |= {name: html for name, html in bots_fragments(user).items() if part_wanted(name, wanted)}
+    return parts
 
 
 def _render(what: str, render: Callable, *args):

@@ -122,6 +122,18 @@ def test_market_parts_go_to_the_pages_that_show_them(demo_account, feed):
     run(scenario)
 
 
+def test_a_socket_renders_only_its_pages_parts_on_connect(demo_account, feed):
+    from apps.realtime.push import render_user_state
+
+    market = feed.markets_by_symbol["OTC_EUR_USD"]
+    mine, other = (make_bot(demo_account.user, demo_account, market, name) for name in ("Mine", "Other"))
+    user = demo_account.user
+    assert set(render_user_state(user, frozenset({"balance"}))) == {"balance"}
+    assert set(render_user_state(user, frozenset({"bell", f"bots.{mine.pk}"}))) == {"bell", f"bots.{mine.pk}"}
+    everything = {"balance", "positions", "bell", "bots.kill", f"bots.{mine.pk}", f"bots.{other.pk}"}
+    assert set(render_user_state(user)) == everything
+
+
 def test_unknown_parts_are_ignored_and_no_parts_means_every_part(demo_account, feed, caplog):
     async def scenario():
         odd = communicator(demo_account.user, "/ws/live/?parts=bell,user.2,bots.x,../positions")
