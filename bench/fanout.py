@@ -314,7 +314,7 @@ def feed_main() -> None:
     def naive_publisher(user_ids: list[int]):
         async def send_all(html: str) -> None:
             layer = get_channel_layer()
-            message = {"type": "push.html", "html": html}
+            message = {"type": "push.html", "parts": {"quote": html}}
             for user_id in user_ids:
                 await layer.group_send(user_group(user_id), message)
 

@@ -165,7 +165,8 @@ def _start_or_stop(request: HttpRequest, bot_id: int, *, start: bool) -> HttpRes
             messages.success(request, f"Bot {bot.name} {'started' if start else 'stopped'}.")
         return redirect_back(request, fallback=reverse("bots:list"))
     bot = selectors.bot_for(user=request.user, bot_id=bot.pk)
-    return render(request, "bots/_status.html", {"bot": bot, "error": error}, status=422 if error else 200)
+    context = {"bot": bot, "error": error, "actions": True, "actions_oob": True}
+    return render(request, "bots/_status.html", context, status=422 if error else 200)
 
 
 @login_required
@@ -181,7 +182,7 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
     if not request.htmx:
         messages.success(request, message)
         return redirect("bots:list")
-    context = {"switches": selectors.kill_switches_for(user=request.user), "message": message}
+    context = {"switches": selectors.kill_switches_for(user=request.user), "actions": True, "actions_oob": True}
     response = render(request, "bots/_kill_banner.html", context)
     # The bots' rows change too (stopped): the list reloads them from the server.
     response["HX-Trigger"] = "botsChanged"

@@ -2,7 +2,11 @@
 
 Signed-in users only: anonymous sockets are closed (every live page needs a
 sign-in). The consumer holds no business logic: it checks what a client
-asks for, joins groups, and forwards the fragments pushed to them. Its limits
+asks for, joins groups, and forwards the fragments pushed to them that its
+page shows: the page declares its live parts (`?parts=balance,bell,...`,
+checked against `push.PARTS`), and every pushed message carries its
+fragments by part, so htmx never gets a fragment with no place on the page
+(each of which it reports as `htmx:oobErrorNoTarget`). Its limits
 (messages per second, sockets per user, closing when the session ends) are
 counted in `limits.py`.
 """
@@ -19,12 +23,13 @@ from django.conf import settings
 from apps.ops.metrics import WS_CONNECTIONS, WS_TICKS_DROPPED
 
 from . import limits
-from .push import market_group, render_user_state, user_group
+from .push import PARTS, is_part, market_group, part_wanted, render_user_state, user_group
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 2048
 MAX_MARKETS = 8
+MAX_PARTS = 24
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -36,6 +41,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.dropped = 0
         self.groups_joined: set[str] = {user_group(user.pk)}
+        self.parts = _declared_parts(self.scope)
         self.rate = limits.MessageRate()
         self.session = limits.session_digest(getattr(self.scope.get("session"), "session_key", None))
         self.slot = limits.SocketSlot(user_id=user.pk, channel_name=self.channel_name)
@@ -108,7 +114,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.dropped += 1
             WS_TICKS_DROPPED.inc()
             return
-        await self.send(text_data=event["html"])
+        if html := self._shown(event["parts"]):
+            await self.send(text_data=html)
+
+    def _shown(self, parts: dict[str, str]) -> str:
+        """The fragments of the parts this socket's page shows, in the order they came."""
+        return "".join(html for part, html in parts.items() if part_wanted(part, self.parts))
 
     async def _subscribe(self, symbol: str) -> None:
         markets = {g for g in self.groups_joined if g.startswith("market.")}
@@ -119,7 +130,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             logger.info("user %s asked for unknown or inactive market %r", self.user_id, symbol[:40])
             return
         await self._join(market_group(symbol))
-        await self.send(text_data=await _render_quote(symbol))
+        if part_wanted("quote", self.parts):
+            await self.send(text_data=await _render_quote(symbol))
 
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
@@ -132,7 +144,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _resync(self) -> None:
         """The true state from the database: nothing the page showed before is trusted."""
-        await self.send(text_data=await _render_user_state(self.user_id))
+        if html := self._shown(await _render_user_state(self.user_id, self.parts)):
+            await self.send(text_data=html)
 
     async def _rejoin_forever(self) -> None:
         """Re-join now and then: memberships expire in the layer and vanish if Redis restarts."""
@@ -146,11 +159,26 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 logger.warning("re-joining groups failed; will retry", exc_info=True)
 
 
-def _query_param(scope, name: str) -> str | None:
+def _query_param(scope, name: str, *, max_length: int = 40) -> str | None:
     from urllib.parse import parse_qs
 
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
-    return values[0][:40] if values else None
+    return values[0][:max_length] if values else None
+
+
+def _declared_parts(scope) -> frozenset[str]:
+    """The live parts the page declared (`?parts=a,b`), the unknown ones left out.
+
+    A socket that declares none (a client from before parts existed) gets
+    every part, as it always did.
+    """
+    declared = _query_param(scope, "parts", max_length=400)
+    if declared is None:
+        return PARTS
+    names = [name.strip() for name in declared.split(",") if name.strip()][:MAX_PARTS]
+    if unknown := [name[:40] for name in names if not is_part(name)]:
+        logger.info("ignored unknown live parts %s", unknown)
+    return frozenset(name for name in names if is_part(name))
 
 
 @database_sync_to_async
@@ -169,7 +197,7 @@ def _render_quote(symbol: str) -> str:
 
 
 @database_sync_to_async
-def _render_user_state(user_id: int) -> str:
+def _render_user_state(user_id: int, wanted: frozenset[str]) -> dict[str, str]:
     from django.contrib.auth import get_user_model
 
-    return render_user_state(get_user_model().objects.get(pk=user_id))
+    return render_user_state(get_user_model().objects.get(pk=user_id), wanted)

@@ -1,11 +1,16 @@
 """Server-rendered fragments pushed over the channel layer.
 
 Every fragment is the partial the page itself renders; the browser's htmx
-ws extension swaps each one in by id. Pushing never raises into the caller:
-a push is best effort, and a page that missed one resyncs when it reconnects.
+ws extension swaps each one in by id. Each message carries its fragments
+by part (`parts`: {part: html}, see `PARTS`): a user's state is rendered
+once per user, and each socket forwards only the parts its page declared
+(`consumers.LiveConsumer`), so no page gets a fragment it has no place for.
+Pushing never raises into the caller: a push is best effort, and a page
+that missed one resyncs when it reconnects.
 """
 
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -15,7 +20,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
 from apps.accounts.fragments import balance_fragment
-from apps.bots.fragments import bots_fragment, signals_fragment
+from apps.bots.fragments import bots_fragments, signals_fragment
 from apps.markets.fragments import tick_fragment
 from apps.markets.models import Market
 from apps.notifications.fragments import bell_fragment, toasts_fragment
@@ -39,11 +44,30 @@ def market_group(symbol: str) -> str:
 TICK_TTL_S = 2.0
 
 
-def send_group(group: str, html: str, *, ttl_s: float | None = None) -> None:
+# The live parts a page may declare (`?parts=` on its socket's URL). A user's
+# state: `balance` (the header's), `bell`, `toasts`, `positions` (the trade
+# page), `bots` (every bot's status and the kill switch banner: the bots
+# list), or one bot's `bots.<id>` and `bots.kill` (a bot's page). A market's:
+# `quote` (the tick: quote and price in the market list) and `signals` (the
+# signals monitor). A part covers its dotted sub-parts (`bots` covers `bots.7`).
+PARTS = frozenset({"balance", "bell", "toasts", "positions", "bots", "bots.kill", "quote", "signals"})
+_BOT_PART = re.compile(r"bots\.[1-9][0-9]{0,17}")
+
+
+def is_part(name: str) -> bool:
+    return name in PARTS or _BOT_PART.fullmatch(name) is not None
+
+
+def part_wanted(part: str, wanted: frozenset[str]) -> bool:
+    """Whether a socket that declared `wanted` shows `part` (itself, or the part it belongs to)."""
+    return part in wanted or part.split(".", 1)[0] in wanted
+
+
+def send_group(group: str, parts: dict[str, str], *, ttl_s: float | None = None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "push.html", "html": html}
+    message = {"type": "push.html", "parts": parts}
     if ttl_s is not None:
         message["expires"] = time.time() + ttl_s
     try:
@@ -53,12 +77,20 @@ def send_group(group: str, html: str, *, ttl_s: float | None = None) -> None:
         logger.warning("push to %s failed", group, exc_info=True)
 
 
-def render_user_state(user) -> str:
-    """Every per-user fragment a page shows, each rendered by the app that owns it."""
-    return "".join(render(user) for render in (balance_fragment, positions_fragment, bell_fragment, bots_fragment))
+def render_user_state(user, wanted: frozenset[str] = PARTS) -> dict[str, str]:
+    """The per-user fragments of the `wanted` parts (every one by default), each rendered by the app that owns it.
+
+    A push renders them all once for every page of the user; a socket that
+    (re)connects asks for its page's only.
+    """
+    renders = {"balance": balance_fragment, "positions": positions_fragment, "bell": bell_fragment}
+    parts = {name: render(user) for name, render in renders.items() if part_wanted(name, wanted)}
+    if any(name == "bots" or name.startswith("bots.") for name in wanted):
+        parts |= {name: html for name, html in bots_fragments(user).items() if part_wanted(name, wanted)}
+    return parts
 
 
-def _render(what: str, render: Callable[..., str], *args) -> str | None:
+def _render(what: str, render: Callable, *args):
     """One group's fragments, or None when rendering them raised.
 
     Every push loops over many users or markets: one render that fails (a bad
@@ -75,12 +107,12 @@ def _render(what: str, render: Callable[..., str], *args) -> str | None:
 def push_user_state(user_ids: Iterable[int]) -> None:
     for user in get_user_model().objects.filter(pk__in=set(user_ids)):
         group = user_group(user.pk)
-        if (html := _render(group, render_user_state, user)) is not None:
-            send_group(group, html)
+        if (parts := _render(group, render_user_state, user)) is not None:
+            send_group(group, parts)
 
 
-def _state_and_toasts(user, notifications: list[Notification]) -> str:
-    return render_user_state(user) + toasts_fragment(notifications)
+def _state_and_toasts(user, notifications: list[Notification]) -> dict[str, str]:
+    return {**render_user_state(user), "toasts": toasts_fragment(notifications)}
 
 
 def push_notifications(notification_ids: list[int]) -> None:
@@ -90,8 +122,8 @@ def push_notifications(notification_ids: list[int]) -> None:
         by_user[notification.user].append(notification)
     for user, notifications in by_user.items():
         group = user_group(user.pk)
-        if (html := _render(group, _state_and_toasts, user, notifications)) is not None:
-            send_group(group, html)
+        if (parts := _render(group, _state_and_toasts, user, notifications)) is not None:
+            send_group(group, parts)
 
 
 def push_ticks(market_ids: list[int]) -> None:
@@ -99,7 +131,7 @@ def push_ticks(market_ids: list[int]) -> None:
     for market in Market.objects.filter(pk__in=market_ids):
         group = market_group(market.symbol)
         if (html := _render(group, tick_fragment, market)) is not None:
-            send_group(group, html, ttl_s=TICK_TTL_S)
+            send_group(group, {"quote": html}, ttl_s=TICK_TTL_S)
 
 
 def push_signals(market_ids: list[int]) -> None:
@@ -107,4 +139,4 @@ def push_signals(market_ids: list[int]) -> None:
     for market in Market.objects.filter(pk__in=market_ids):
         group = market_group(market.symbol)
         if (html := _render(group, signals_fragment, market)) is not None:
-            send_group(group, html)
+            send_group(group, {"signals": html})

@@ -1,4 +1,4 @@
-"""The history page's filters: market, result and the days a contract was bought.
+"""The history page's filters: market, result, source (by hand or which bot) and the days a contract was bought.
 
 The query string keeps the names the page has always used (`market` is a
 symbol, `result` a status, `date_from`/`date_to` days). Days are whole days in
@@ -17,6 +17,20 @@ from apps.markets.models import Market
 from .models import Contract, Status
 
 DATE_ERRORS = {"invalid": "Enter a date like 2026-01-31."}
+
+
+MANUAL, ANY_BOT = "manual", "bots"
+
+
+def source_choices(contracts: QuerySet[Contract]) -> list[tuple[str, str]]:
+    """By hand, by any bot, or by one of the bots that bought these contracts (`bot-<id>`)."""
+    bots = (
+        contracts.filter(bot_trade__isnull=False)
+        .order_by("bot_trade__bot__name", "bot_trade__bot_id")
+        .values_list("bot_trade__bot_id", "bot_trade__bot__name")
+        .distinct()
+    )
+    return [(MANUAL, "Manual"), (ANY_BOT, "Any bot"), *((f"bot-{pk}", name) for pk, name in bots)]
 
 
 def _day_start(day: date) -> datetime:
@@ -45,6 +59,12 @@ class HistoryFilter(django_filters.FilterSet):
         empty_label="All results",
         error_messages={"invalid_choice": "Choose one of the results."},
     )
+    source = django_filters.ChoiceFilter(
+        method="bought_by",
+        label="Source",
+        empty_label="All sources",
+        error_messages={"invalid_choice": "Choose one of the sources."},
+    )
     date_from = django_filters.DateFilter(
         method="bought_from", label="From", widget=forms.DateInput(attrs={"type": "date"}), error_messages=DATE_ERRORS
     )
@@ -54,8 +74,19 @@ class HistoryFilter(django_filters.FilterSet):
 
     class Meta:
         model = Contract
-        fields = ["market", "result", "date_from", "date_to"]
+        fields = ["market", "result", "source", "date_from", "date_to"]
         form = HistoryFilterForm
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["source"].extra["choices"] = source_choices(self.queryset)
+
+    def bought_by(self, queryset: QuerySet[Contract], name: str, value: str) -> QuerySet[Contract]:
+        if value == MANUAL:
+            return queryset.filter(bot_trade__isnull=True)
+        if value == ANY_BOT:
+            return queryset.filter(bot_trade__isnull=False)
+        return queryset.filter(bot_trade__bot_id=int(value.removeprefix("bot-")))
 
     def bought_from(self, queryset: QuerySet[Contract], name: str, value: date) -> QuerySet[Contract]:
         return queryset.filter(purchased_at__gte=_day_start(value))

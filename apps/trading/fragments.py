@@ -14,7 +14,7 @@ def positions_context(account) -> dict:
         "positions": positions,
         # Open positions past the listed ones (counted by the stats' query).
         "positions_more": max(stats.open - len(positions), 0),
-        "recent": contracts.exclude(status__in=HELD).order_by("-settled_at", "-id")[:8],
+        "recent": selectors.with_source(contracts.exclude(status__in=HELD)).order_by("-settled_at", "-id")[:8],
         "stats": stats,
     }
 

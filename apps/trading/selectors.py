@@ -8,9 +8,10 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.models import TradingAccount
-from apps.markets.models import Market, Tick
+from apps.ledger.models import Transfer
+from apps.markets.models import Market, Tick, TieRule
 
-from .models import HELD, Contract, DurationUnit, Status
+from .models import HELD, Contract, Direction, DurationUnit, Status
 from .signals import account_refusals_requested
 
 
@@ -18,9 +19,100 @@ def contracts_for(*, account: TradingAccount) -> QuerySet[Contract]:
     return Contract.objects.filter(account=account).select_related("market")
 
 
+def with_source(contracts: QuerySet[Contract]) -> QuerySet[Contract]:
+    """Each contract with `bot_name`: the bot that bought it, None when the trader bought it by hand.
+
+    Bots record each contract they buy as a BotTrade (`bot_trade` on the
+    contract): read through that relation, trading needs no import of bots.
+    """
+    return contracts.annotate(bot_name=F("bot_trade__bot__name"))
+
+
 def contract_for_user(*, user, pk: int) -> Contract:
-    """The user's own contract, or 404."""
-    return get_object_or_404(Contract.objects.select_related("market", "account"), pk=pk, user=user)
+    """The user's own contract (with `bot_name`, see with_source), or 404."""
+    return get_object_or_404(with_source(Contract.objects.select_related("market", "account")), pk=pk, user=user)
+
+
+# A contract's chart shows this many ticks before its purchase, and at most
+# this many points in all (a long minute contract's ticks are thinned, its
+# entry and exit always kept).
+CONTRACT_CHART_BEFORE = 5
+CONTRACT_CHART_POINTS = 1500
+
+
+def contract_chart(*, contract: Contract) -> dict:
+    """The stored ticks around a contract, from just before its purchase to its exit (or now), with entry and exit.
+
+    Entry and exit are the contract's own (settled) or, while it is open,
+    the tick after the purchase and nothing yet. Times are epoch milliseconds.
+    """
+    market = contract.market
+    ticks = Tick.objects.filter(market=market, seq__gte=contract.purchase_seq - CONTRACT_CHART_BEFORE)
+    if contract.exit_seq is not None:
+        ticks = ticks.filter(seq__lte=contract.exit_seq + 1)
+    elif end := contract.exit_time or contract.expires_at:
+        ticks = ticks.filter(time__lte=end + timedelta(seconds=1))
+    rows = list(ticks.order_by("seq").values_list("seq", "time", "price")[: CONTRACT_CHART_POINTS * 20])
+    entry = exit = None
+    if contract.entry_spot is not None and contract.entry_time is not None:
+        entry = {"ms": _ms(contract.entry_time), "price": market.format_price(contract.entry_spot)}
+    else:
+        entry = next(
+            ({"ms": _ms(t), "price": market.format_price(p)} for seq, t, p in rows if seq == contract.purchase_seq + 1),
+            None,
+        )
+    if contract.exit_spot is not None and contract.exit_time is not None:
+        exit = {"ms": _ms(contract.exit_time), "price": market.format_price(contract.exit_spot)}
+    kept = {_ms(t) for t in (contract.entry_time, contract.exit_time) if t}
+    step = max(len(rows) // CONTRACT_CHART_POINTS, 1)
+    points = [
+        [_ms(t), market.format_price(p)]
+        for i, (seq, t, p) in enumerate(rows)
+        if i % step == 0 or i == len(rows) - 1 or _ms(t) in kept or seq == contract.purchase_seq + 1
+    ]
+    return {"decimals": market.decimals, "direction": contract.direction, "ticks": points, "entry": entry, "exit": exit}
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def contract_timeline(*, contract: Contract) -> list[dict]:
+    """Bought, entry, exit, settled: each with its time (None while still to come)."""
+    market = contract.market
+    entry_time = contract.entry_time
+    entry_spot = contract.entry_spot
+    if entry_time is None and not contract.at_deriv:
+        tick = Tick.objects.filter(market=market, seq=contract.purchase_seq + 1).values_list("time", "price").first()
+        if tick:
+            entry_time, entry_spot = tick
+    return [
+        {"step": "Bought", "at": contract.purchased_at, "detail": f"after tick #{contract.purchase_seq}"},
+        {
+            "step": "Entry",
+            "at": entry_time,
+            "detail": market.format_price(entry_spot) if entry_spot is not None else "",
+        },
+        {
+            "step": "Exit",
+            "at": contract.exit_time,
+            "detail": market.format_price(contract.exit_spot) if contract.exit_spot is not None else "",
+        },
+        {
+            "step": "Settled",
+            "at": contract.settled_at,
+            "detail": contract.get_status_display() if contract.settled_at else "",
+        },
+    ]
+
+
+def contract_transfers(*, contract: Contract) -> list[Transfer]:
+    """The ledger transfers of a contract (its stake, and what settlement paid back or kept), oldest first."""
+    return list(
+        Transfer.objects.filter(reference=f"contract:{contract.pk}")
+        .select_related("debit", "credit")
+        .order_by("created_at", "id")
+    )
 
 
 # The trade page lists at most this many open positions (the oldest first) and
@@ -29,8 +121,10 @@ def contract_for_user(*, user, pk: int) -> Contract:
 POSITIONS_SHOWN = 100
 
 
-def open_positions(*, account: TradingAccount, limit: int = POSITIONS_SHOWN) -> list[Contract]:
-    """The oldest `limit` open contracts, with what is left of them: ticks to go, or seconds to expiry.
+def open_positions(
+    *, account: TradingAccount, limit: int = POSITIONS_SHOWN, market: Market | None = None
+) -> list[Contract]:
+    """The oldest `limit` open contracts (on `market` only, if given), with what is left: ticks, or seconds to expiry.
 
     Deriv contracts are listed from the moment they are sent (PENDING) and
     show the entry spot Deriv reported; the ticks left count our copy of
@@ -41,9 +135,11 @@ def open_positions(*, account: TradingAccount, limit: int = POSITIONS_SHOWN) -> 
     # by the same query (one indexed lookup per row; a condition per contract
     # grows past what SQLite parses beyond about a thousand of them).
     entry_tick = Tick.objects.filter(market_id=OuterRef("market_id"), seq=OuterRef("purchase_seq") + 1).order_by()
+    held = contracts_for(account=account).filter(status__in=HELD)
+    if market is not None:
+        held = held.filter(market=market)
     positions = list(
-        contracts_for(account=account)
-        .filter(status__in=HELD)
+        with_source(held)
         .annotate(entry_tick_price=Subquery(entry_tick.values("price")[:1]))
         .order_by("purchased_at", "id")[:limit]
     )
@@ -52,9 +148,32 @@ def open_positions(*, account: TradingAccount, limit: int = POSITIONS_SHOWN) -> 
             contract.entry_spot = contract.entry_tick_price
         if contract.duration_unit == DurationUnit.TICKS:
             contract.ticks_left = max(contract.exit_seq - contract.market.last_seq, 0)
+            contract.progress_max = contract.duration
+            done = contract.market.last_seq - (contract.purchase_seq + 1)
+            contract.progress_done = min(max(done, 0), contract.duration)
         else:
             contract.seconds_left = max(int((contract.expires_at - now).total_seconds()), 0)
+            contract.progress_max = contract.duration * 60
+            contract.progress_done = contract.progress_max - min(contract.seconds_left, contract.progress_max)
+        contract.state_now, contract.pnl_now = position_now(contract, contract.market.last_price)
     return positions
+
+
+def position_now(contract: Contract, price: Decimal | None) -> tuple[str | None, Decimal | None]:
+    """How an open contract stands if it settled at `price` now ("winning", "losing" or "tie"), and its profit then.
+
+    A win brings the payout less the stake, a loss costs the stake; a tie
+    follows the contract's tie rule. (None, None) before the entry spot is
+    known. static/js/positions.js says the same on every tick.
+    """
+    if contract.entry_spot is None or price is None:
+        return None, None
+    if price == contract.entry_spot:
+        return "tie", Decimal("0.00") if contract.tie_rule == TieRule.REFUND else -contract.stake
+    rises = price > contract.entry_spot
+    if rises == (contract.direction == Direction.RISE):
+        return "winning", contract.payout - contract.stake
+    return "losing", -contract.stake
 
 
 def history(
@@ -128,6 +247,25 @@ def stats(contracts: QuerySet[Contract]) -> Stats:
         staked=Decimal(row["staked"] or 0).quantize(cent),
         paid=Decimal(row["paid"] or 0).quantize(cent),
     )
+
+
+def chart_open_contracts(*, account: TradingAccount, market: Market) -> list[dict]:
+    """The account's open contracts on a market, for the chart's lines: entry spot (None before its tick) and expiry.
+
+    `expires` (epoch seconds) for minute contracts, `exit_seq` (the exit
+    tick's number) for tick contracts.
+    """
+    return [
+        {
+            "id": c.pk,
+            "direction": c.direction,
+            "entry": None if c.entry_spot is None else market.format_price(c.entry_spot),
+            "entry_seq": c.purchase_seq + 1,
+            "expires": int(c.expires_at.timestamp()) if c.expires_at else None,
+            "exit_seq": c.exit_seq,
+        }
+        for c in open_positions(account=account, market=market)
+    ]
 
 
 def chart_markers(*, account: TradingAccount, market, limit: int = 200) -> list[dict]:

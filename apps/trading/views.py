@@ -187,7 +187,7 @@ def history(request: HttpRequest) -> HttpResponse:
     account = _account_or_404(request)
     filters = HistoryFilter(request.GET or None, queryset=selectors.history(account=account))
     contracts = filters.contracts
-    page = Paginator(contracts, 25).get_page(request.GET.get("page"))
+    page = Paginator(selectors.with_source(contracts), 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -207,13 +207,24 @@ def history(request: HttpRequest) -> HttpResponse:
 @require_GET
 def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contract = selectors.contract_for_user(user=request.user, pk=pk)
-    return render(request, "trading/contract_detail.html", {"contract": contract})
+    context = {
+        "contract": contract,
+        "chart": selectors.contract_chart(contract=contract),
+        "timeline": selectors.contract_timeline(contract=contract),
+        "transfers": selectors.contract_transfers(contract=contract),
+    }
+    return render(request, "trading/contract_detail.html", context)
 
 
 @login_required
 @require_GET
 def markers(request: HttpRequest) -> HttpResponse:
-    """The trader's own entries and exits on one market, for the chart."""
+    """The trader's own entries and exits on one market, and the contracts still open there, for the chart."""
     account = _account_or_404(request)
     market = get_object_or_404(Market, symbol=request.GET.get("market", ""))
-    return JsonResponse({"markers": selectors.chart_markers(account=account, market=market)})
+    return JsonResponse(
+        {
+            "markers": selectors.chart_markers(account=account, market=market),
+            "open": selectors.chart_open_contracts(account=account, market=market),
+        }
+    )

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.bots.engine.strategies import STRATEGIES
-from apps.bots.fragments import bots_fragment
+from apps.bots.fragments import bots_fragments
 from apps.bots.models import Bot, BotStatus, BotTrade, Decision, KillSwitch, RegimeRecord, StrategyConfig
 from apps.bots.services import bot_start, kill_switch_set
 from apps.bots.shared import monitor_decision
@@ -144,11 +144,12 @@ def test_the_list_shows_each_bots_live_status_and_figures(trader, user, demo_acc
 def test_the_pushed_fragment_is_the_pages_partial_swapped_by_id(user, make_bot):
     bot = make_bot()
     bot_start(user=user, bot_id=bot.pk)
-    html = bots_fragment(user)
+    parts = bots_fragments(user)
+    html = parts[f"bots.{bot.pk}"]
     assert f'id="bot-live-{bot.pk}"' in html
     assert 'hx-swap-oob="true"' in html
     assert "Running" in html
-    assert 'id="bots-kill-banner"' in html
+    assert 'id="bots-kill-banner"' in parts["bots.kill"]
 
 
 # --- Create and edit ----------------------------------------------------------------
@@ -480,7 +481,7 @@ def test_the_signals_page_shows_each_active_market_and_follows_them_all(trader, 
         assert f'id="signals-{m.symbol}"' in body
     symbols = re.search(r'data-symbols="([^"]*)"', body).group(1).split(",")
     assert symbols == [m.symbol for m in active][:8]
-    assert f'ws-connect="/ws/live/?market={symbols[0]}"' in body
+    assert re.search(rf'ws-connect="/ws/live/\?parts=[a-z,]*,signals&amp;market={symbols[0]}"', body)
     assert "bots-signals.js" in body
     # The decided market shows its votes and regime.
     section = body.split(f'id="signals-{market.symbol}"')[1].split("</section>")[0]
@@ -489,7 +490,7 @@ def test_the_signals_page_shows_each_active_market_and_follows_them_all(trader, 
 
 def test_signals_are_pushed_as_the_pages_partial(market, monkeypatch):
     sent = []
-    monkeypatch.setattr("apps.realtime.push.send_group", lambda group, html: sent.append((group, html)))
+    monkeypatch.setattr("apps.realtime.push.send_group", lambda group, parts: sent.append((group, parts["signals"])))
     decide(market, monitor_config())
     push_signals([market.pk])
     group, html = sent[-1]

@@ -200,11 +200,13 @@ def test_a_tick_that_arrives_too_late_is_dropped_but_user_state_never_is(demo_ac
         await comm.connect()
         await receive_all(comm)
         layer = get_channel_layer()
-        stale = {"type": "push.html", "html": "<div id='quote'>old</div>", "expires": time.time() - 1}
-        fresh = {"type": "push.html", "html": "<div id='quote'>new</div>", "expires": time.time() + 5}
+        stale = {"type": "push.html", "parts": {"quote": "<div id='quote'>old</div>"}, "expires": time.time() - 1}
+        fresh = {"type": "push.html", "parts": {"quote": "<div id='quote'>new</div>"}, "expires": time.time() + 5}
         await layer.group_send(market_group("OTC_EUR_USD"), stale)
         await layer.group_send(market_group("OTC_EUR_USD"), fresh)
-        await layer.group_send(user_group(demo_account.user.pk), {"type": "push.html", "html": "<b id='x'>state</b>"})
+        await layer.group_send(
+            user_group(demo_account.user.pk), {"type": "push.html", "parts": {"bell": "<b id='x'>state</b>"}}
+        )
         said = await receive_all(comm)
         assert "old" not in said
         assert "new" in said and "state" in said

@@ -44,7 +44,7 @@ def listening(traders):
                 message = await asyncio.wait_for(layer.receive(channel), timeout=0.1)
             except TimeoutError:
                 return messages
-            messages.append(message["html"])
+            messages.append("".join(message["parts"].values()))
 
     def received(user) -> list[str]:
         return async_to_sync(drain)(channels[user.pk])

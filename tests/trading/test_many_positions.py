@@ -49,7 +49,7 @@ def test_the_pushed_positions_fragment_renders_with_entry_spots(crowded):
     assert "next tick" not in html
     first = Contract.objects.order_by("purchased_at", "id").first()
     entry = first.market.ticks.get(seq=first.purchase_seq + 1).price
-    assert f'<tr data-contract="{first.pk}">' in html
+    assert f'<tr data-contract="{first.pk}" ' in html
     assert f"{entry:.{first.market.decimals}f}" in html
 
 
