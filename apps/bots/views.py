@@ -91,28 +91,28 @@ def _bot_form(request: HttpRequest, *, bot: Bot | None) -> HttpResponse:
     form = BotForm(request.POST, user=request.user)
     # htmx checks the form as the trader fills it in: validate, save nothing.
     validate_only = request.POST.get("validate") == "1"
-    if form.is_valid():
-        settings = form.settings(BOT_SETTINGS)
-        if validate_only:
-            form.add_service_errors(bot_errors(bot=Bot(user=request.user, **settings)))
-        else:
-            try:
-                if bot is None:
-                    saved = bot_create(user=request.user, decision=form.decision, settings=settings, request=request)
-                    message = f"Bot {saved.name} created. It is stopped: start it when you are ready."
-                else:
-                    saved = bot_update(
-                        user=request.user, bot=bot, decision=form.decision, settings=settings, request=request
-                    )
-                    message = f"Bot {saved.name} saved." + (
-                        " The running bot uses the new settings from its next decision." if saved.is_running else ""
-                    )
-            except ValidationError as error:
-                form.add_service_errors(_error_messages(error))
+    valid = form.is_valid()
+    settings = form.settings(BOT_SETTINGS)
+    # The service's checks (the market for this account, regimes...) come with the form's own, in one round.
+    form.merge_service_errors(bot_errors(bot=Bot(user=request.user, **settings)))
+    if valid and not form.errors and not validate_only:
+        try:
+            if bot is None:
+                saved = bot_create(user=request.user, decision=form.decision, settings=settings, request=request)
+                message = f"Bot {saved.name} created. It is stopped: start it when you are ready."
             else:
-                messages.success(request, message)
-                url = reverse("bots:detail", args=[saved.pk])
-                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+                saved = bot_update(
+                    user=request.user, bot=bot, decision=form.decision, settings=settings, request=request
+                )
+                message = f"Bot {saved.name} saved." + (
+                    " The running bot uses the new settings from its next decision." if saved.is_running else ""
+                )
+        except ValidationError as error:
+            form.add_service_errors(_error_messages(error))
+        else:
+            messages.success(request, message)
+            url = reverse("bots:detail", args=[saved.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     status = 422 if form.errors else 200
     context = {"form": form, "bot": bot}
     if validate_only:

@@ -495,3 +495,36 @@ def test_signals_are_pushed_as_the_pages_partial(market, monkeypatch):
     group, html = sent[-1]
     assert group == f"market.{market.symbol}"
     assert f'id="signals-{market.symbol}"' in html and 'hx-swap-oob="true"' in html
+
+
+def test_independent_errors_of_the_form_and_the_service_show_in_one_round(trader, demo_account, markets):
+    """Bug 5: a name missing, a stake below the market's minimum, more agreeing votes than strategies, a
+    market the account cannot trade and every regime blocked, all in one submit."""
+    deriv = Market.objects.create(symbol="R_10", name="Deriv Volatility 10", source=Source.DERIV, base_price=100)
+    data = bot_form(
+        deriv,
+        demo_account,
+        name="",
+        base_stake="0.10",
+        min_agreeing="4",
+        blocked_regimes=["BULLISH", "BEARISH", "SIDEWAYS"],
+        **{"momentum-fast": "30"},
+    )
+    for extra, headers in (({}, {}), ({}, HX), ({"validate": "1"}, HX)):
+        response = trader.post(reverse("bots:new"), data | extra, headers=headers)
+        assert response.status_code == 422
+        body = response.content.decode()
+        assert "Give the bot a name." in field_error(body, "name")
+        assert "at least 0.35" in field_error(body, "base_stake")
+        assert "between 1 and the number of strategies (3), not 4" in field_error(body, "min_agreeing")
+        assert "cannot be traded from" in field_error(body, "market")
+        assert "never let the bot trade" in field_error(body, "blocked_regimes")
+        assert "must be shorter than the slow one" in field_error(body, "momentum-fast")
+    assert not Bot.objects.exists()
+
+
+def test_more_agreeing_votes_than_strategies_is_said_with_a_parameter_error(trader, demo_account, market):
+    data = bot_form(market, demo_account, min_agreeing="5", **{"breakout-margin": "abc"})
+    body = trader.post(reverse("bots:new"), data).content.decode()
+    assert "Enter a number." in field_error(body, "breakout-margin")
+    assert "not 5" in field_error(body, "min_agreeing")
