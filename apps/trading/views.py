@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -18,7 +16,7 @@ from apps.markets.selectors import markets_tradable
 
 from . import selectors
 from .filters import HistoryFilter
-from .forms import TradeForm
+from .forms import TradeForm, stake_limits
 from .fragments import positions_context
 from .models import Status
 from .services import contract_buy, is_deriv, market_refusal, payout_for
@@ -62,19 +60,24 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
         # Shown next to the form: why this account cannot trade here now (a Deriv account
         # that is disconnected says so with Deriv's reason). Prices are the banner's business.
         "refusal": market_refusal(account=account, market=market, check_prices=False),
-        "preview": _preview(market, form["stake"].value()),
+        "preview": _preview(market, form["stake"].value(), account.currency),
         "timeframes": [("ticks", "Ticks"), *((tf.value, tf.label) for tf in Timeframe)],
         **positions_context(account),
     }
 
 
-def _preview(market: Market, stake) -> dict:
+def _preview(market: Market, stake, currency: str) -> dict:
+    """The payout of a stake the market takes; for any other stake typed, the stakes it takes instead."""
     try:
-        stake = MoneyField(min_value=Decimal("0.01")).clean(stake)
+        amount = MoneyField().clean(stake)
     except ValidationError:
-        return {"valid": False, "market": market}
-    payout = payout_for(stake=stake, payout_percent=market.payout_percent)
-    return {"valid": True, "market": market, "stake": stake, "payout": payout, "profit": payout - stake}
+        amount = None
+    if amount is None:
+        return {"valid": False, "market": market, "limits": ""}
+    if not market.min_stake <= amount <= market.max_stake:
+        return {"valid": False, "market": market, "limits": stake_limits(market, currency)}
+    payout = payout_for(stake=amount, payout_percent=market.payout_percent)
+    return {"valid": True, "market": market, "stake": amount, "payout": payout, "profit": payout - amount}
 
 
 @login_required
@@ -161,7 +164,8 @@ def preview(request: HttpRequest) -> HttpResponse:
     if not markets:
         raise Http404("No market is open.")
     market = _chosen_market(request, markets)
-    return render(request, "trading/trade.html#preview", {"preview": _preview(market, request.GET.get("stake"))})
+    preview = _preview(market, request.GET.get("stake"), _account_or_404(request).currency)
+    return render(request, "trading/trade.html#preview", {"preview": preview})
 
 
 @login_required
