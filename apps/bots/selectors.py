@@ -1,10 +1,11 @@
 """Reads for the bots pages and the decision cycle. Selectors never write: a missing row reads as nothing."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 
 from apps.markets.models import Market
@@ -199,6 +200,69 @@ def backtest_equity(report: dict | None) -> list[dict]:
     return [{"time": t, "value": v} for t, v in sorted(points.items())]
 
 
+# Which way is better for each compared figure (higher or lower); the others are not ranked.
+BETTER = {
+    "win_rate_pct": ("win_rate", max),
+    "net_pnl": ("net_pnl", max),
+    "max_drawdown": ("max_drawdown", min),
+    "profit_factor": ("profit_factor", max),
+    "expectancy": ("expectancy", max),
+    "longest_losing_streak": ("longest_losing_streak", min),
+}
+
+
+def compare_rows(backtests: list[Backtest]) -> list[tuple[str, list[tuple[object, bool]]]]:
+    """REPORT_ROWS for backtests side by side: each value as text, and whether it is the row's best.
+
+    A row whose values are all equal (or missing) marks none.
+    """
+    rows = []
+    for label, key in REPORT_ROWS:
+        best = None
+        if key in BETTER:
+            raw, pick = BETTER[key]
+            values = [(b.report or {}).get(raw) for b in backtests]
+            numbers = [Decimal(str(v)) for v in values if v is not None]
+            if len(set(numbers)) > 1:
+                best = pick(numbers)
+            marks = [v is not None and best is not None and Decimal(str(v)) == best for v in values]
+        else:
+            marks = [False] * len(backtests)
+        rows.append((label, [(b.figures.get(key, "—"), mark) for b, mark in zip(backtests, marks, strict=True)]))
+    return rows
+
+
+def compare_curves(backtests: list[Backtest]) -> list[dict]:
+    """Each backtest's P&L over its run, for one chart: time is seconds since its first point,
+    so runs over different periods start together."""
+    curves = []
+    for backtest in backtests:
+        start = Decimal(str((backtest.report or {}).get("starting_balance") or 0))
+        points = backtest_equity(backtest.report)
+        first = points[0]["time"] if points else 0
+        curves.append(
+            {
+                "name": backtest.name,
+                "points": [{"time": p["time"] - first, "value": round(p["value"] - float(start), 2)} for p in points],
+            }
+        )
+    return curves
+
+
+def backtest_trades_page(*, backtest: Backtest, page, per_page: int = 25):
+    """A page of the backtest's stored simulated contracts, in the order they settled."""
+    return Paginator(backtest.trades.order_by("number"), per_page).get_page(page)
+
+
+def backtest_daily(report: dict | None) -> list[dict]:
+    """Per simulated UTC day: contracts bought, won, and their net P&L."""
+    rows = []
+    for day, row in sorted(((report or {}).get("daily") or {}).items()):
+        net = Decimal(str(row.get("net") or 0))
+        rows.append({"day": date.fromisoformat(day), "trades": row["trades"], "wins": row["wins"], "net": net})
+    return rows
+
+
 def with_report(backtest: Backtest) -> Backtest:
     backtest.figures = backtest_figures(backtest.report)
     backtest.equity_points = backtest_equity(backtest.report)
@@ -206,4 +270,7 @@ def with_report(backtest: Backtest) -> Backtest:
     backtest.skips = sorted(((_skip_label(k), n) for k, n in skips.items()), key=lambda item: -item[1])
     stops = (backtest.report or {}).get("daily_stops") or {}
     backtest.daily_stops = [(_stop_label(k), n) for k, n in sorted(stops.items())]
+    stopped_at = (backtest.report or {}).get("stopped_at")
+    backtest.stopped_at = datetime.fromisoformat(stopped_at) if stopped_at else None
+    backtest.daily = backtest_daily(backtest.report)
     return backtest

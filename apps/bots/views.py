@@ -230,8 +230,13 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
         elif any(b.report is None for b in compare):
             compare_error = "Only finished backtests can be compared."
             compare = []
-    rows = [(label, [b.figures.get(key, "—") for b in compare]) for label, key in selectors.REPORT_ROWS]
-    context = {"backtests": backtests, "compare": compare, "compare_rows": rows, "compare_error": compare_error}
+    context = {
+        "backtests": backtests,
+        "compare": compare,
+        "compare_rows": selectors.compare_rows(compare),
+        "compare_curves": selectors.compare_curves(compare),
+        "compare_error": compare_error,
+    }
     return render(request, "bots/backtests.html", context, status=422 if compare_error else 200)
 
 
@@ -282,7 +287,12 @@ def backtest_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def backtest_detail(request: HttpRequest, backtest_id: int) -> HttpResponse:
     backtest = selectors.with_report(_backtest_or_404(request, backtest_id))
-    context = {"backtest": backtest}
+    context = {
+        "backtest": backtest,
+        "trades": selectors.backtest_trades_page(backtest=backtest, page=request.GET.get("page")),
+    }
+    if request.htmx and request.htmx.target == "backtest-trades":
+        return render(request, "bots/backtest_detail.html#trades", context)
     if request.htmx and request.htmx.target == "backtest-result":
         return render(request, "bots/backtest_detail.html#result", context)
     return render(request, "bots/backtest_detail.html", context)
