@@ -11,7 +11,7 @@ from django.db.models import Count, Q, Sum
 from apps.markets.models import Market
 
 from .engine import risk
-from .models import Backtest, Bot, BotStatus, BotTrade, Decision, KillSwitch, RegimeRecord, SkipReason
+from .models import Backtest, Bot, BotStatus, Decision, KillSwitch, RegimeRecord, SkipReason
 from .shared import SIGNALS_WATCHED_KEY, monitor_decision, today
 
 
@@ -72,9 +72,34 @@ def bot_skip_counts(*, bot: Bot) -> list[dict]:
     return sorted(counts.values(), key=lambda row: -row["total"])
 
 
-def bot_trades(*, bot: Bot, limit: int = 50) -> list[BotTrade]:
-    """The bot's latest trades with their decision (votes, regime) and contract (result)."""
-    return list(bot.trades.select_related("decision", "contract").order_by("-id")[:limit])
+def bot_trades(*, bot: Bot, page=None, per_page: int = 25):
+    """A page of the bot's trades, newest first, with their decision (votes, regime) and contract (result)."""
+    trades = bot.trades.select_related("decision", "contract").order_by("-id")
+    return Paginator(trades, per_page).get_page(page)
+
+
+# The most points the bot's P&L chart draws (evenly spread, first and last kept).
+PNL_POINTS = 1000
+
+
+def bot_pnl_points(*, bot: Bot) -> list[dict]:
+    """The bot's cumulative P&L after each settled trade, as the chart reads it:
+    [{time: epoch seconds, value}], one point per second (the last of it)."""
+    rows = (
+        bot.trades.filter(contract__settled_at__isnull=False, contract__amount_paid__isnull=False)
+        .order_by("contract__settled_at", "contract_id")
+        .values_list("contract__settled_at", "contract__amount_paid", "stake")
+    )
+    total = Decimal("0")
+    points: dict[int, float] = {}
+    for settled_at, paid, stake in rows:
+        total += paid - stake
+        points[int(settled_at.timestamp())] = float(total)
+    series = sorted(points.items())
+    if len(series) > PNL_POINTS:
+        last = len(series) - 1
+        series = [series[round(i * last / (PNL_POINTS - 1))] for i in range(PNL_POINTS)]
+    return [{"time": t, "value": v} for t, v in series]
 
 
 @dataclass

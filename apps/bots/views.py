@@ -128,7 +128,8 @@ def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
     bot = _bot_or_404(request, bot_id)
     context = {
         "bot": bot,
-        "trades": selectors.bot_trades(bot=bot),
+        "trades": selectors.bot_trades(bot=bot, page=request.GET.get("page")),
+        "pnl_points": selectors.bot_pnl_points(bot=bot),
         "skips": selectors.bot_skip_counts(bot=bot),
         "stats": selectors.bot_stats(bot=bot),
         "switches": selectors.kill_switches_for(user=request.user),

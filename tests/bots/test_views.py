@@ -1,6 +1,7 @@
 """The bots pages: list, form, detail, start/stop, kill switch, signals; every bad input leaves nothing changed."""
 
 import html
+import json
 import re
 from dataclasses import MISSING, fields
 from decimal import Decimal
@@ -528,3 +529,41 @@ def test_more_agreeing_votes_than_strategies_is_said_with_a_parameter_error(trad
     body = trader.post(reverse("bots:new"), data).content.decode()
     assert "Enter a number." in field_error(body, "breakout-margin")
     assert "not 5" in field_error(body, "min_agreeing")
+
+
+def test_the_detail_page_pages_its_trades_and_charts_the_cumulative_pnl(trader, user, market, make_bot):
+    from apps.trading.services import contracts_settle
+
+    bot = make_bot(duration=1, max_open_contracts=1000, max_consecutive_losses=1000, daily_loss_limit=Decimal("500"))
+    bot_start(user=user, bot_id=bot.pk)
+    for _ in range(27):
+        decide(market, bot.config)
+    write_ticks(market, [float(market.last_price or 100) + 1, float(market.last_price or 100) + 2])
+    contracts_settle()
+    trades = list(BotTrade.objects.filter(bot=bot).select_related("contract").order_by("id"))
+    assert len(trades) == 27
+
+    body = trader.get(reverse("bots:detail", args=[bot.pk])).content.decode()
+    assert body.count('data-testid="bot-trade"') == 25
+    assert body.count("<details>") == 25  # each explanation opens on demand
+    assert f'href="{reverse("bots:detail", args=[bot.pk])}?page=2"' in body
+    assert "lightweight-charts" in body and 'id="bot-pnl-chart"' in body
+    points = json.loads(re.search(r'<script id="bot-pnl-data" type="application/json">(.*?)</script>', body).group(1))
+    settled = [t for t in trades if t.contract.amount_paid is not None]
+    assert settled
+    assert Decimal(str(points[-1]["value"])) == sum(t.contract.amount_paid - t.stake for t in settled)
+    assert [p["time"] for p in points] == sorted({p["time"] for p in points})
+
+    page2 = trader.get(
+        reverse("bots:detail", args=[bot.pk]), {"page": "2"}, headers=HX | {"HX-Target": "bot-activity"}
+    ).content.decode()
+    assert page2.lstrip().startswith('<section id="bot-activity"')
+    assert page2.count('data-testid="bot-trade"') == 2
+    # A reload after a push keeps the page the trader is on.
+    assert f'hx-get="{reverse("bots:detail", args=[bot.pk])}?page=2"' in page2
+
+
+def test_a_bot_without_settled_trades_says_the_chart_starts_later(trader, make_bot):
+    bot = make_bot()
+    body = trader.get(reverse("bots:detail", args=[bot.pk])).content.decode()
+    assert 'data-testid="bot-pnl-empty"' in body and 'id="bot-pnl-chart"' not in body
