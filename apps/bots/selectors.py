@@ -11,6 +11,7 @@ from django.db.models import Count, Q, Sum
 from apps.markets.models import Market
 
 from .engine import risk
+from .engine.votes import warmup_counts
 from .models import Backtest, Bot, BotStatus, Decision, KillSwitch, RegimeRecord, SkipReason
 from .shared import SIGNALS_WATCHED_KEY, monitor_decision, today
 
@@ -122,11 +123,36 @@ def bot_stats(*, bot: Bot) -> BotStats:
     return BotStats(figures["trades"], figures["wins"], figures["losses"], net)
 
 
+def signal_strategies() -> list[str]:
+    """The signals monitor's strategies, in the order of its grid's columns."""
+    return sorted(monitor_decision().strategies)
+
+
 @dataclass
 class MarketSignal:
     market: Market
     decision: Decision | None
     regime: RegimeRecord | None
+
+    @property
+    def cells(self) -> list[dict | None]:
+        """Each monitor strategy's vote (None when it did not vote), with `warmup` (seen, needed) while it
+        lacks history."""
+        votes = {v["strategy"]: v for v in (self.decision.votes if self.decision else [])}
+        return [
+            (votes[name] | {"warmup": warmup_counts(votes[name].get("reason", ""))}) if name in votes else None
+            for name in signal_strategies()
+        ]
+
+    @property
+    def warmup(self) -> tuple[int, int] | None:
+        """While any strategy lacks history: prices seen and the most any of them needs."""
+        counts = [cell["warmup"] for cell in self.cells if cell and cell["warmup"]]
+        return (min(c[0] for c in counts), max(c[1] for c in counts)) if counts else None
+
+    @property
+    def regime_warmup(self) -> tuple[int, int] | None:
+        return warmup_counts(self.regime.reason) if self.regime else None
 
 
 def market_signals(*, market: Market) -> MarketSignal:

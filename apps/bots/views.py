@@ -207,7 +207,7 @@ def signals(request: HttpRequest) -> HttpResponse:
     overview = selectors.signals_overview()[:SIGNALS_MAX_MARKETS]
     if request.htmx and request.htmx.target == "signals-watch":
         return HttpResponse(status=204)
-    return render(request, "bots/signals.html", {"signals": overview})
+    return render(request, "bots/signals.html", {"signals": overview, "strategies": selectors.signal_strategies()})
 
 
 # --- Backtests -----------------------------------------------------------------------

@@ -567,3 +567,58 @@ def test_a_bot_without_settled_trades_says_the_chart_starts_later(trader, make_b
     bot = make_bot()
     body = trader.get(reverse("bots:detail", args=[bot.pk])).content.decode()
     assert 'data-testid="bot-pnl-empty"' in body and 'id="bot-pnl-chart"' not in body
+
+
+def test_the_signals_grid_shows_arrows_confidence_bars_and_prices_to_the_markets_decimals(trader, markets, market):
+    decision = decide(market, monitor_config())
+    body = trader.get(reverse("bots:signals")).content.decode()
+    row = body.split(f'id="signals-{market.symbol}"')[1].split("</section>")[0]
+    assert row.count('data-testid="signal-vote"') == len(STRATEGIES)
+    assert row.count("▲") == len(STRATEGIES) + 2  # each vote, the consensus and the bullish regime
+    assert '<meter min="0" max="1" low="0.5" high="0.7" optimum="1" value="0.80">' in row
+    price = re.search(r'data-testid="signal-price">([^<]*)<', row).group(1)
+    assert price == f"{decision.price:.{market.decimals}f}"
+    assert 'style="' not in body
+    assert "warming up" not in row
+
+
+def test_a_strategy_and_regime_short_of_history_say_warming_up_not_sideways(trader, markets, market):
+    config = monitor_config()
+    tick = write_ticks(market, [100.0])[-1]
+    votes = [
+        {
+            "strategy": name,
+            "direction": "NONE",
+            "confidence": 0.0,
+            "reason": f"only 335 prices so far; {name} needs 740",
+        }
+        for name in sorted(config.strategies)
+    ]
+    Decision.objects.create(
+        market=market,
+        config=config,
+        seq=tick.seq,
+        tick_time=tick.time,
+        price=tick.price,
+        direction="NONE",
+        confidence=Decimal("0"),
+        reason="no strategy voted",
+        votes=votes,
+        regime="SIDEWAYS",
+        regime_confidence=Decimal("0"),
+        regime_reason="only 335 prices so far; 740 needed to tell a trend",
+        decided_at=timezone.now(),
+    )
+    RegimeRecord.objects.create(
+        market=market,
+        seq=tick.seq,
+        time=tick.time,
+        kind="SIDEWAYS",
+        confidence=Decimal("0"),
+        reason="only 335 prices so far; 740 needed to tell a trend",
+    )
+    body = trader.get(reverse("bots:signals")).content.decode()
+    row = body.split(f'id="signals-{market.symbol}"')[1].split("</section>")[0]
+    shown = re.sub(r"<details.*?</details>", "", row, flags=re.S)
+    assert shown.count("warming up 335/740") == len(STRATEGIES) + 2  # the votes, the consensus, the regime
+    assert "Sideways" not in shown and "(0.00)" not in shown
