@@ -531,15 +531,19 @@ def test_more_agreeing_votes_than_strategies_is_said_with_a_parameter_error(trad
     assert "not 5" in field_error(body, "min_agreeing")
 
 
-def test_the_detail_page_pages_its_trades_and_charts_the_cumulative_pnl(trader, user, market, make_bot):
+def test_the_detail_page_pages_its_trades_and_charts_the_cumulative_pnl(
+    trader, user, market, make_bot, django_capture_on_commit_callbacks
+):
     from apps.trading.services import contracts_settle
 
     bot = make_bot(duration=1, max_open_contracts=1000, max_consecutive_losses=1000, daily_loss_limit=Decimal("500"))
     bot_start(user=user, bot_id=bot.pk)
-    for _ in range(27):
-        decide(market, bot.config)
-    write_ticks(market, [float(market.last_price or 100) + 1, float(market.last_price or 100) + 2])
-    contracts_settle()
+    # As committed: the after-commit work (pushes) runs and leaves nothing waiting for the next test.
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(27):
+            decide(market, bot.config)
+        write_ticks(market, [float(market.last_price or 100) + 1, float(market.last_price or 100) + 2])
+        contracts_settle()
     trades = list(BotTrade.objects.filter(bot=bot).select_related("contract").order_by("id"))
     assert len(trades) == 27
 
