@@ -372,3 +372,16 @@ def test_compare_overlays_each_runs_curve_and_marks_the_better_value(trader, sub
         assert "best" in cells[better] and "best" not in cells[1 - better]
     else:
         assert not any("best" in c for c in cells)
+
+
+def test_report_times_read_in_the_current_time_zone(trader, submit, settings):
+    submit(**(BUSY | {"max_consecutive_losses": "1"}))
+    backtest = Backtest.objects.get()
+    settings.TIME_ZONE = "Asia/Tokyo"
+    body = trader.get(reverse("bots:backtest", args=[backtest.pk])).content.decode()
+    stop = re.sub(r"<[^>]+>", "", body.split('data-testid="report-stop"')[1].split("</dd>")[0])
+    # The generated series starts at midnight UTC: 09:00 in Tokyo.
+    assert "at 2024-01-01 09:00:" in stop and "JST" in stop
+    trades = body.split('<section id="backtest-trades"')[1]
+    assert "(times Asia/Tokyo)" in trades
+    assert re.search(r">01-01 09:00:\d\d<", trades)
