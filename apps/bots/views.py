@@ -20,7 +20,7 @@ from apps.common.ratelimit import rate_limited
 
 from . import selectors
 from .backtests import BACKTEST_SETTINGS, backtest_create, backtest_errors, backtest_settings_initial
-from .forms import BacktestForm, BotForm
+from .forms import STRATEGY_LABELS, BacktestForm, BotForm
 from .models import Backtest, Bot
 from .services import (
     BOT_SETTINGS,
@@ -207,7 +207,8 @@ def signals(request: HttpRequest) -> HttpResponse:
     overview = selectors.signals_overview()[:SIGNALS_MAX_MARKETS]
     if request.htmx and request.htmx.target == "signals-watch":
         return HttpResponse(status=204)
-    return render(request, "bots/signals.html", {"signals": overview, "strategies": selectors.signal_strategies()})
+    strategies = [STRATEGY_LABELS.get(name, (name, ""))[0] for name in selectors.signal_strategies()]
+    return render(request, "bots/signals.html", {"signals": overview, "strategies": strategies})
 
 
 # --- Backtests -----------------------------------------------------------------------
