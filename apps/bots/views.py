@@ -263,13 +263,17 @@ def backtest_new(request: HttpRequest) -> HttpResponse:
 
     form = BacktestForm(request.POST)
     validate_only = request.POST.get("validate") == "1"
-    if form.is_valid():
-        data = form.cleaned_data
-        what = {name: data.get(name) for name in ("market", "source", "start", "end", "seed", "length")}
-        what["settings"] = form.settings(BACKTEST_SETTINGS)
-    if form.is_valid() and validate_only:
-        form.add_service_errors(backtest_errors(**what))
-    elif form.is_valid():
+    valid = form.is_valid()
+    data = form.cleaned_data
+    what = {name: data.get(name) for name in ("market", "source", "start", "end", "seed", "length")}
+    what["settings"] = form.settings(BACKTEST_SETTINGS)
+    if what["market"] is not None:
+        # The service's checks come with the form's own, in one round; the period once both ends read.
+        errors = backtest_errors(**what)
+        if what["start"] is None or what["end"] is None:
+            errors = {field: message for field, message in errors.items() if field not in ("start", "end")}
+        form.merge_service_errors(errors)
+    if valid and not form.errors and not validate_only:
         try:
             backtest = backtest_create(user=request.user, name=data["name"], decision=form.decision, **what)
         except ValidationError as error:

@@ -385,3 +385,22 @@ def test_report_times_read_in_the_current_time_zone(trader, submit, settings):
     trades = body.split('<section id="backtest-trades"')[1]
     assert "(times Asia/Tokyo)" in trades
     assert re.search(r">01-01 09:00:\d\d<", trades)
+
+
+def test_every_backtest_error_shows_in_one_round(submit):
+    """The form's errors and the service's (stake against the market, every regime blocked) in one submit."""
+    response = submit(
+        name="",
+        seed="",
+        base_stake="0.10",
+        min_agreeing="4",
+        blocked_regimes=["BULLISH", "BEARISH", "SIDEWAYS"],
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "Give the backtest a name." in field_error(body, "name")
+    assert "Enter a seed." in field_error(body, "seed")
+    assert "at least 0.35" in field_error(body, "base_stake")
+    assert "not 4" in field_error(body, "min_agreeing")
+    assert "never let the bot trade" in field_error(body, "blocked_regimes")
+    assert not Backtest.objects.exists()
