@@ -12,6 +12,7 @@ from apps.markets.models import Market
 
 from .engine import risk
 from .engine.votes import warmup_counts
+from .forms import STRATEGY_LABELS
 from .models import Backtest, Bot, BotStatus, Decision, KillSwitch, RegimeRecord, SkipReason
 from .shared import SIGNALS_WATCHED_KEY, monitor_decision, today
 
@@ -135,19 +136,21 @@ class MarketSignal:
     regime: RegimeRecord | None
 
     @property
-    def cells(self) -> list[dict | None]:
-        """Each monitor strategy's vote (None when it did not vote), with `warmup` (seen, needed) while it
-        lacks history."""
+    def cells(self) -> list[dict]:
+        """Each monitor strategy's column: its `label`, its `vote` (None when it did not vote), and
+        `warmup` (seen, needed) while it lacks history."""
         votes = {v["strategy"]: v for v in (self.decision.votes if self.decision else [])}
-        return [
-            (votes[name] | {"warmup": warmup_counts(votes[name].get("reason", ""))}) if name in votes else None
-            for name in signal_strategies()
-        ]
+        cells = []
+        for name in signal_strategies():
+            vote = votes.get(name)
+            warmup = warmup_counts(vote.get("reason", "")) if vote else None
+            cells.append({"label": STRATEGY_LABELS.get(name, (name, ""))[0], "vote": vote, "warmup": warmup})
+        return cells
 
     @property
     def warmup(self) -> tuple[int, int] | None:
         """While any strategy lacks history: prices seen and the most any of them needs."""
-        counts = [cell["warmup"] for cell in self.cells if cell and cell["warmup"]]
+        counts = [cell["warmup"] for cell in self.cells if cell["warmup"]]
         return (min(c[0] for c in counts), max(c[1] for c in counts)) if counts else None
 
     @property

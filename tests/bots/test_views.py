@@ -580,7 +580,7 @@ def test_the_signals_grid_shows_arrows_confidence_bars_and_prices_to_the_markets
     assert row.count('data-testid="signal-vote"') == len(STRATEGIES)
     assert row.count("▲") == len(STRATEGIES) + 2  # each vote, the consensus and the bullish regime
     assert '<meter min="0" max="1" value="0.80">' in row
-    price = re.search(r'data-testid="signal-price">([^<]*)<', row).group(1)
+    price = re.search(r'data-testid="signal-price"[^>]*>([^<]*)<', row).group(1)
     assert price == f"{decision.price:.{market.decimals}f}"
     assert 'style="' not in body
     assert "warming up" not in row
