@@ -37,7 +37,15 @@ from apps.markets.models import Market, Tick
 
 from .engine.config import DecisionConfig
 from .engine.risk import MIN_STAKE, RiskSettings
-from .models import RISK_SETTING_FIELDS, Backtest, BacktestSource, BacktestStatus, Bot
+from .models import (
+    BACKTEST_TRADES_STORED,
+    RISK_SETTING_FIELDS,
+    Backtest,
+    BacktestSource,
+    BacktestStatus,
+    BacktestTrade,
+    Bot,
+)
 from .services import bot_errors
 
 logger = logging.getLogger(__name__)
@@ -296,8 +304,15 @@ def backtest_run(*, backtest_id: int) -> str:
     try:
         spec = backtest_spec(backtest)
         ticks, total = _ticks(backtest)
-        report = engine.run(spec, ticks, progress=ProgressWriter(backtest_id), total=total)
+        kept: list[BacktestTrade] = []
+
+        def keep(trade) -> None:
+            if len(kept) < BACKTEST_TRADES_STORED:
+                kept.append(BacktestTrade(backtest_id=backtest_id, number=len(kept) + 1, **vars(trade)))
+
+        report = engine.run(spec, ticks, progress=ProgressWriter(backtest_id), total=total, on_trade=keep)
         data = json.loads(json.dumps(report.to_dict(), cls=DjangoJSONEncoder))
+        data["trades_stored"] = len(kept)
     except TimeoutException:
         # django-q2's time limit: a SystemExit raised in the task. Say so, then
         # let it go on up so the worker records the timeout and is replaced.
@@ -309,9 +324,13 @@ def backtest_run(*, backtest_id: int) -> str:
         message = str(error) if isinstance(error, ValueError) else f"an internal error ({type(error).__name__})."
         _fail(backtest_id, message)
         return "failed"
-    Backtest.objects.filter(pk=backtest_id).update(
-        status=BacktestStatus.DONE, progress=100, report=data, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        # A duplicate delivery ran it again: its list replaces the first run's.
+        BacktestTrade.objects.filter(backtest_id=backtest_id).delete()
+        BacktestTrade.objects.bulk_create(kept, batch_size=500)
+        Backtest.objects.filter(pk=backtest_id).update(
+            status=BacktestStatus.DONE, progress=100, report=data, finished_at=timezone.now()
+        )
     return "done"
 
 

@@ -23,8 +23,9 @@ from apps.markets.models import Market
 from apps.trading.models import DurationUnit, duration_error
 
 from .engine.config import DEFAULT_MIN_AGREEING, DEFAULT_MIN_CONFIDENCE, DecisionConfig
+from .engine.consensus import check_bounds
 from .engine.regime import RegimeKind
-from .engine.strategies import STRATEGIES
+from .engine.strategies import STRATEGIES, build
 from .models import RISK_SETTING_FIELDS, BacktestSource, Bot, Recovery, risk_settings_of
 
 STRATEGY_LABELS = {
@@ -230,20 +231,35 @@ class SettingsForm(forms.Form):
         if not chosen:
             self.add_error("strategies", "Choose at least one strategy.")
             return data
+        if "min_agreeing" in data:
+            # Checked against the strategies chosen whatever else is wrong, so it is said in the same round.
+            try:
+                check_bounds(len(chosen), data["min_agreeing"], Decimal("0"))
+            except ValueError as error:
+                self._add_decision_error(str(error), chosen)
         strategies: dict[str, dict] = {}
         for name in chosen:
             params = {}
+            complete = True
             for key in self.param_names[name]:
                 if key in self._errors:
+                    complete = False
                     continue
                 value = data.get(key)
                 if value is None:
                     self.add_error(key, "Enter a value.")
+                    complete = False
                     continue
                 param = key.split("-", 1)[1]
                 field_type = next(f.type for f in fields(STRATEGIES[name]) if f.name == param)
                 params[param] = value if field_type is int else float(value)
             strategies[name] = params
+            if complete:
+                # Each strategy's own rules (fast shorter than slow...), whatever the other fields say.
+                try:
+                    build(name, params)
+                except ValueError as error:
+                    self._add_decision_error(str(error), chosen)
         if self._errors or any(f not in data for f in ("min_agreeing", "min_confidence")):
             return data
         try:
@@ -301,6 +317,25 @@ class SettingsForm(forms.Form):
             errors = {"__all__": errors}
         for field, messages in errors.items():
             self.add_error(field if field in self.fields else None, messages)
+
+    def merge_service_errors(self, errors: dict[str, str]) -> None:
+        """The service's checks next to the form's own, in the same round: each on a field with no error yet.
+
+        Called on an invalid form too, with the settings that did clean; the
+        risk and duration checks are the form's own too, and a service's
+        message about them is kept only when every field it reads cleaned
+        (the others read defaults then, which say nothing about what was typed).
+        """
+        data = self.cleaned_data
+        incomplete = set()
+        if not all(name in data for name in RISK_SETTING_FIELDS):
+            incomplete.update(RISK_SETTING_FIELDS)
+        if not ("duration" in data and "duration_unit" in data):
+            incomplete.add("duration")
+        for field, message in errors.items():
+            if field in self.errors or field in incomplete:
+                continue
+            self.add_error(field if field in self.fields else None, message)
 
 
 class BotForm(SettingsForm):

@@ -333,3 +333,33 @@ class Backtest(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BacktestTrade(models.Model):
+    """One simulated contract of a backtest, written in bulk when the run ends.
+
+    At most BACKTEST_TRADES_STORED per backtest (the first ones): the report's
+    totals and daily breakdown count them all.
+    """
+
+    backtest = models.ForeignKey(Backtest, on_delete=models.CASCADE, related_name="trades")
+    number = models.PositiveIntegerField(help_text="1 for the run's first contract to settle.")
+    bought_at = models.DateTimeField()
+    settled_at = models.DateTimeField()
+    direction = models.CharField(max_length=4)
+    stake = models.DecimalField(**MONEY)
+    entry = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    exit = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    outcome = models.CharField(max_length=4)
+    profit = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["backtest", "number"]
+        constraints = [models.UniqueConstraint(fields=["backtest", "number"], name="backtest_trade_number")]
+
+    def __str__(self) -> str:
+        return f"{self.backtest_id} #{self.number} {self.outcome}"
+
+
+# The most simulated contracts kept per backtest: a long run's list pages well up to here.
+BACKTEST_TRADES_STORED = 5000

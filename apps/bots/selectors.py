@@ -1,16 +1,19 @@
 """Reads for the bots pages and the decision cycle. Selectors never write: a missing row reads as nothing."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 
 from apps.markets.models import Market
 
 from .engine import risk
-from .models import Backtest, Bot, BotStatus, BotTrade, Decision, KillSwitch, RegimeRecord, SkipReason
+from .engine.votes import warmup_counts
+from .forms import STRATEGY_LABELS
+from .models import Backtest, Bot, BotStatus, Decision, KillSwitch, RegimeRecord, SkipReason
 from .shared import SIGNALS_WATCHED_KEY, monitor_decision, today
 
 
@@ -71,9 +74,34 @@ def bot_skip_counts(*, bot: Bot) -> list[dict]:
     return sorted(counts.values(), key=lambda row: -row["total"])
 
 
-def bot_trades(*, bot: Bot, limit: int = 50) -> list[BotTrade]:
-    """The bot's latest trades with their decision (votes, regime) and contract (result)."""
-    return list(bot.trades.select_related("decision", "contract").order_by("-id")[:limit])
+def bot_trades(*, bot: Bot, page=None, per_page: int = 25):
+    """A page of the bot's trades, newest first, with their decision (votes, regime) and contract (result)."""
+    trades = bot.trades.select_related("decision", "contract").order_by("-id")
+    return Paginator(trades, per_page).get_page(page)
+
+
+# The most points the bot's P&L chart draws (evenly spread, first and last kept).
+PNL_POINTS = 1000
+
+
+def bot_pnl_points(*, bot: Bot) -> list[dict]:
+    """The bot's cumulative P&L after each settled trade, as the chart reads it:
+    [{time: epoch seconds, value}], one point per second (the last of it)."""
+    rows = (
+        bot.trades.filter(contract__settled_at__isnull=False, contract__amount_paid__isnull=False)
+        .order_by("contract__settled_at", "contract_id")
+        .values_list("contract__settled_at", "contract__amount_paid", "stake")
+    )
+    total = Decimal("0")
+    points: dict[int, float] = {}
+    for settled_at, paid, stake in rows:
+        total += paid - stake
+        points[int(settled_at.timestamp())] = float(total)
+    series = sorted(points.items())
+    if len(series) > PNL_POINTS:
+        last = len(series) - 1
+        series = [series[round(i * last / (PNL_POINTS - 1))] for i in range(PNL_POINTS)]
+    return [{"time": t, "value": v} for t, v in series]
 
 
 @dataclass
@@ -96,11 +124,38 @@ def bot_stats(*, bot: Bot) -> BotStats:
     return BotStats(figures["trades"], figures["wins"], figures["losses"], net)
 
 
+def signal_strategies() -> list[str]:
+    """The signals monitor's strategies, in the order of its grid's columns."""
+    return sorted(monitor_decision().strategies)
+
+
 @dataclass
 class MarketSignal:
     market: Market
     decision: Decision | None
     regime: RegimeRecord | None
+
+    @property
+    def cells(self) -> list[dict]:
+        """Each monitor strategy's column: its `label`, its `vote` (None when it did not vote), and
+        `warmup` (seen, needed) while it lacks history."""
+        votes = {v["strategy"]: v for v in (self.decision.votes if self.decision else [])}
+        cells = []
+        for name in signal_strategies():
+            vote = votes.get(name)
+            warmup = warmup_counts(vote.get("reason", "")) if vote else None
+            cells.append({"label": STRATEGY_LABELS.get(name, (name, ""))[0], "vote": vote, "warmup": warmup})
+        return cells
+
+    @property
+    def warmup(self) -> tuple[int, int] | None:
+        """While any strategy lacks history: prices seen and the most any of them needs."""
+        counts = [cell["warmup"] for cell in self.cells if cell["warmup"]]
+        return (min(c[0] for c in counts), max(c[1] for c in counts)) if counts else None
+
+    @property
+    def regime_warmup(self) -> tuple[int, int] | None:
+        return warmup_counts(self.regime.reason) if self.regime else None
 
 
 def market_signals(*, market: Market) -> MarketSignal:
@@ -173,8 +228,6 @@ def backtest_figures(report: dict | None) -> dict:
         "expectancy": "—" if report.get("expectancy") is None else f"{Decimal(str(report['expectancy'])):+.4f}",
         "longest_losing_streak": report.get("longest_losing_streak", 0),
         "stop_reason": _stop_label(stop) if stop else "ran to the end of the prices",
-        # A datetime, shown with the date filter in the trader's time zone (the report stores ISO text).
-        "stopped_at": datetime.fromisoformat(report["stopped_at"]) if report.get("stopped_at") else None,
         "final_balance": report.get("final_balance"),
     }
 
@@ -201,6 +254,69 @@ def backtest_equity(report: dict | None) -> list[dict]:
     return [{"time": t, "value": v} for t, v in sorted(points.items())]
 
 
+# Which way is better for each compared figure (higher or lower); the others are not ranked.
+BETTER = {
+    "win_rate_pct": ("win_rate", max),
+    "net_pnl": ("net_pnl", max),
+    "max_drawdown": ("max_drawdown", min),
+    "profit_factor": ("profit_factor", max),
+    "expectancy": ("expectancy", max),
+    "longest_losing_streak": ("longest_losing_streak", min),
+}
+
+
+def compare_rows(backtests: list[Backtest]) -> list[tuple[str, list[tuple[object, bool]]]]:
+    """REPORT_ROWS for backtests side by side: each value as text, and whether it is the row's best.
+
+    A row whose values are all equal (or missing) marks none.
+    """
+    rows = []
+    for label, key in REPORT_ROWS:
+        best = None
+        if key in BETTER:
+            raw, pick = BETTER[key]
+            values = [(b.report or {}).get(raw) for b in backtests]
+            numbers = [Decimal(str(v)) for v in values if v is not None]
+            if len(set(numbers)) > 1:
+                best = pick(numbers)
+            marks = [v is not None and best is not None and Decimal(str(v)) == best for v in values]
+        else:
+            marks = [False] * len(backtests)
+        rows.append((label, [(b.figures.get(key, "—"), mark) for b, mark in zip(backtests, marks, strict=True)]))
+    return rows
+
+
+def compare_curves(backtests: list[Backtest]) -> list[dict]:
+    """Each backtest's P&L over its run, for one chart: time is seconds since its first point,
+    so runs over different periods start together."""
+    curves = []
+    for backtest in backtests:
+        start = Decimal(str((backtest.report or {}).get("starting_balance") or 0))
+        points = backtest_equity(backtest.report)
+        first = points[0]["time"] if points else 0
+        curves.append(
+            {
+                "name": backtest.name,
+                "points": [{"time": p["time"] - first, "value": round(p["value"] - float(start), 2)} for p in points],
+            }
+        )
+    return curves
+
+
+def backtest_trades_page(*, backtest: Backtest, page, per_page: int = 25):
+    """A page of the backtest's stored simulated contracts, in the order they settled."""
+    return Paginator(backtest.trades.order_by("number"), per_page).get_page(page)
+
+
+def backtest_daily(report: dict | None) -> list[dict]:
+    """Per simulated UTC day: contracts bought, won, and their net P&L."""
+    rows = []
+    for day, row in sorted(((report or {}).get("daily") or {}).items()):
+        net = Decimal(str(row.get("net") or 0))
+        rows.append({"day": date.fromisoformat(day), "trades": row["trades"], "wins": row["wins"], "net": net})
+    return rows
+
+
 def with_report(backtest: Backtest) -> Backtest:
     backtest.figures = backtest_figures(backtest.report)
     backtest.equity_points = backtest_equity(backtest.report)
@@ -208,4 +324,7 @@ def with_report(backtest: Backtest) -> Backtest:
     backtest.skips = sorted(((_skip_label(k), n) for k, n in skips.items()), key=lambda item: -item[1])
     stops = (backtest.report or {}).get("daily_stops") or {}
     backtest.daily_stops = [(_stop_label(k), n) for k, n in sorted(stops.items())]
+    stopped_at = (backtest.report or {}).get("stopped_at")
+    backtest.stopped_at = datetime.fromisoformat(stopped_at) if stopped_at else None
+    backtest.daily = backtest_daily(backtest.report)
     return backtest

@@ -20,7 +20,7 @@ from apps.common.ratelimit import rate_limited
 
 from . import selectors
 from .backtests import BACKTEST_SETTINGS, backtest_create, backtest_errors, backtest_settings_initial
-from .forms import BacktestForm, BotForm
+from .forms import STRATEGY_LABELS, BacktestForm, BotForm
 from .models import Backtest, Bot
 from .services import (
     BOT_SETTINGS,
@@ -91,28 +91,28 @@ def _bot_form(request: HttpRequest, *, bot: Bot | None) -> HttpResponse:
     form = BotForm(request.POST, user=request.user)
     # htmx checks the form as the trader fills it in: validate, save nothing.
     validate_only = request.POST.get("validate") == "1"
-    if form.is_valid():
-        settings = form.settings(BOT_SETTINGS)
-        if validate_only:
-            form.add_service_errors(bot_errors(bot=Bot(user=request.user, **settings)))
-        else:
-            try:
-                if bot is None:
-                    saved = bot_create(user=request.user, decision=form.decision, settings=settings, request=request)
-                    message = f"Bot {saved.name} created. It is stopped: start it when you are ready."
-                else:
-                    saved = bot_update(
-                        user=request.user, bot=bot, decision=form.decision, settings=settings, request=request
-                    )
-                    message = f"Bot {saved.name} saved." + (
-                        " The running bot uses the new settings from its next decision." if saved.is_running else ""
-                    )
-            except ValidationError as error:
-                form.add_service_errors(_error_messages(error))
+    valid = form.is_valid()
+    settings = form.settings(BOT_SETTINGS)
+    # The service's checks (the market for this account, regimes...) come with the form's own, in one round.
+    form.merge_service_errors(bot_errors(bot=Bot(user=request.user, **settings)))
+    if valid and not form.errors and not validate_only:
+        try:
+            if bot is None:
+                saved = bot_create(user=request.user, decision=form.decision, settings=settings, request=request)
+                message = f"Bot {saved.name} created. It is stopped: start it when you are ready."
             else:
-                messages.success(request, message)
-                url = reverse("bots:detail", args=[saved.pk])
-                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+                saved = bot_update(
+                    user=request.user, bot=bot, decision=form.decision, settings=settings, request=request
+                )
+                message = f"Bot {saved.name} saved." + (
+                    " The running bot uses the new settings from its next decision." if saved.is_running else ""
+                )
+        except ValidationError as error:
+            form.add_service_errors(_error_messages(error))
+        else:
+            messages.success(request, message)
+            url = reverse("bots:detail", args=[saved.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     status = 422 if form.errors else 200
     context = {"form": form, "bot": bot}
     if validate_only:
@@ -128,7 +128,8 @@ def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
     bot = _bot_or_404(request, bot_id)
     context = {
         "bot": bot,
-        "trades": selectors.bot_trades(bot=bot),
+        "trades": selectors.bot_trades(bot=bot, page=request.GET.get("page")),
+        "pnl_points": selectors.bot_pnl_points(bot=bot),
         "skips": selectors.bot_skip_counts(bot=bot),
         "stats": selectors.bot_stats(bot=bot),
         "switches": selectors.kill_switches_for(user=request.user),
@@ -207,7 +208,8 @@ def signals(request: HttpRequest) -> HttpResponse:
     overview = selectors.signals_overview()[:SIGNALS_MAX_MARKETS]
     if request.htmx and request.htmx.target == "signals-watch":
         return HttpResponse(status=204)
-    return render(request, "bots/signals.html", {"signals": overview})
+    strategies = [STRATEGY_LABELS.get(name, (name, ""))[0] for name in selectors.signal_strategies()]
+    return render(request, "bots/signals.html", {"signals": overview, "strategies": strategies})
 
 
 # --- Backtests -----------------------------------------------------------------------
@@ -232,8 +234,13 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
             if any(b.report is None for b in compare):
                 compare_error = "Only finished backtests can be compared."
                 compare = []
-    rows = [(label, [b.figures.get(key, "—") for b in compare]) for label, key in selectors.REPORT_ROWS]
-    context = {"backtests": backtests, "compare": compare, "compare_rows": rows, "compare_error": compare_error}
+    context = {
+        "backtests": backtests,
+        "compare": compare,
+        "compare_rows": selectors.compare_rows(compare),
+        "compare_curves": selectors.compare_curves(compare),
+        "compare_error": compare_error,
+    }
     return render(request, "bots/backtests.html", context, status=422 if compare_error else 200)
 
 
@@ -258,13 +265,17 @@ def backtest_new(request: HttpRequest) -> HttpResponse:
 
     form = BacktestForm(request.POST)
     validate_only = request.POST.get("validate") == "1"
-    if form.is_valid():
-        data = form.cleaned_data
-        what = {name: data.get(name) for name in ("market", "source", "start", "end", "seed", "length")}
-        what["settings"] = form.settings(BACKTEST_SETTINGS)
-    if form.is_valid() and validate_only:
-        form.add_service_errors(backtest_errors(**what))
-    elif form.is_valid():
+    valid = form.is_valid()
+    data = form.cleaned_data
+    what = {name: data.get(name) for name in ("market", "source", "start", "end", "seed", "length")}
+    what["settings"] = form.settings(BACKTEST_SETTINGS)
+    if what["market"] is not None:
+        # The service's checks come with the form's own, in one round; the period once both ends read.
+        errors = backtest_errors(**what)
+        if what["start"] is None or what["end"] is None:
+            errors = {field: message for field, message in errors.items() if field not in ("start", "end")}
+        form.merge_service_errors(errors)
+    if valid and not form.errors and not validate_only:
         try:
             backtest = backtest_create(user=request.user, name=data["name"], decision=form.decision, **what)
         except ValidationError as error:
@@ -284,7 +295,12 @@ def backtest_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def backtest_detail(request: HttpRequest, backtest_id: int) -> HttpResponse:
     backtest = selectors.with_report(_backtest_or_404(request, backtest_id))
-    context = {"backtest": backtest}
+    context = {
+        "backtest": backtest,
+        "trades": selectors.backtest_trades_page(backtest=backtest, page=request.GET.get("page")),
+    }
+    if request.htmx and request.htmx.target == "backtest-trades":
+        return render(request, "bots/backtest_detail.html#trades", context)
     if request.htmx and request.htmx.target == "backtest-result":
         return render(request, "bots/backtest_detail.html#result", context)
     return render(request, "bots/backtest_detail.html", context)

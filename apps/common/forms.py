@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import DecimalValidator
 
 PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 PLAIN_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
@@ -77,6 +78,23 @@ class MoneyField(PlainDecimalField):
             widget=widget or forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
             **kwargs,
         )
+
+    def run_validators(self, value):
+        """Digits and places first, alone: "0.001" is refused for its places, not also as below a minimum."""
+        if value in self.empty_values:
+            return
+        shape = [v for v in self.validators if isinstance(v, DecimalValidator)]
+        for group in (shape, [v for v in self.validators if not isinstance(v, DecimalValidator)]):
+            errors = []
+            for validator in group:
+                try:
+                    validator(value)
+                except ValidationError as error:
+                    if getattr(error, "code", None) in self.error_messages:
+                        error.message = self.error_messages[error.code]
+                    errors.extend(error.error_list)
+            if errors:
+                raise ValidationError(errors)
 
     def clean(self, value):
         amount = super().clean(value)

@@ -1,15 +1,17 @@
-"""The history page's filters: market, result, source (by hand or which bot) and the days a contract was bought.
+"""The history page's filters: market, result, source (by hand or which bot), the days bought, and the sort.
 
 The query string keeps the names the page has always used (`market` is a
 symbol, `result` a status, `date_from`/`date_to` days). Days are whole days in
-the current time zone, the end day included.
+the current time zone, the end day included. `sort` takes one of the columns'
+names (SORTS), `-` first for descending; anything else is an error next to the
+filters, never a database field name passed through.
 """
 
 from datetime import date, datetime, time, timedelta
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from apps.markets.models import Market
@@ -45,6 +47,26 @@ class HistoryFilterForm(forms.Form):
         return data
 
 
+# The sortable columns: the name in `?sort=`, and the field it orders by.
+SORTS = {
+    "bought": "purchased_at",
+    "market": "market__name",
+    "stake": "stake",
+    "result": "status",
+    "paid": "amount_paid",
+    "pnl": "pnl",
+}
+
+
+class HistoryOrdering(django_filters.OrderingFilter):
+    def filter(self, qs, value):
+        # Equal values keep the newest first, so pages do not shuffle rows between them.
+        if not value:
+            return qs
+        ordered = super().filter(qs, value)
+        return ordered.order_by(*ordered.query.order_by, "-purchased_at", "-id")
+
+
 class HistoryFilter(django_filters.FilterSet):
     market = django_filters.ModelChoiceFilter(
         queryset=Market.objects.all(),
@@ -72,13 +94,21 @@ class HistoryFilter(django_filters.FilterSet):
         method="bought_to", label="To", widget=forms.DateInput(attrs={"type": "date"}), error_messages=DATE_ERRORS
     )
 
+    sort = HistoryOrdering(
+        fields={field: name for name, field in SORTS.items()},
+        error_messages={"invalid_choice": "Sort by one of the columns."},
+    )
+
     class Meta:
         model = Contract
         fields = ["market", "result", "source", "date_from", "date_to"]
         form = HistoryFilterForm
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, queryset=None, **kwargs):
+        # The P&L column sorts on what a contract made (NULL while it is open).
+        if queryset is not None:
+            queryset = queryset.annotate(pnl=F("amount_paid") - F("stake"))
+        super().__init__(data, queryset=queryset, **kwargs)
         self.filters["source"].extra["choices"] = source_choices(self.queryset)
 
     def bought_by(self, queryset: QuerySet[Contract], name: str, value: str) -> QuerySet[Contract]:

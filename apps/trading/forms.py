@@ -14,8 +14,12 @@ STAKE_ERRORS = {
     "max_decimal_places": "Enter a stake with at most two decimal places.",
     "max_digits": "That stake is too large.",
     "max_whole_digits": "That stake is too large.",
-    "min_value": "The stake must be more than zero.",
 }
+
+
+def stake_limits(market: Market, currency: str) -> str:
+    """The stakes a market takes, as the payout preview says them."""
+    return f"Stake between {market.min_stake:,.2f} and {market.max_stake:,.2f} {currency} on {market.name}"
 
 
 class TradeForm(forms.Form):
@@ -32,7 +36,8 @@ class TradeForm(forms.Form):
         choices=Direction.choices,
         error_messages={"required": "Choose Rise or Fall.", "invalid_choice": "Choose Rise or Fall."},
     )
-    stake = MoneyField(min_value=Decimal("0.01"), initial=Decimal("10.00"), error_messages=STAKE_ERRORS)
+    # No minimum here: the market's own (said with its value by the purchase's checks) is the one that counts.
+    stake = MoneyField(initial=Decimal("10.00"), error_messages=STAKE_ERRORS)
     duration = PlainIntegerField(
         initial=5,
         error_messages={"required": "Enter a duration.", "invalid": "Enter the duration as a whole number."},
@@ -56,4 +61,7 @@ class TradeForm(forms.Form):
             error = duration_error(data["duration"], data["duration_unit"])
             if error:
                 self.add_error("duration", error)
+        if data.get("stake") is not None and data["stake"] <= 0 and "market" not in data:
+            # Without a market there is no minimum to name.
+            self.add_error("stake", "The stake must be more than zero.")
         return data

@@ -8,6 +8,7 @@ urlpatterns = [
     path("buy/", views.buy, name="buy"),
     path("preview/", views.preview, name="preview"),
     path("history/", views.history, name="history"),
+    path("history/export.csv", views.history_export, name="history_export"),
     path("markers/", views.markers, name="markers"),
     path("contracts/<int:pk>/", views.contract_detail, name="contract"),
 ]

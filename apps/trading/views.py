@@ -1,12 +1,14 @@
-from decimal import Decimal
+import csv
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -18,8 +20,8 @@ from apps.markets.models import Market, Source, Timeframe
 from apps.markets.selectors import markets_tradable
 
 from . import selectors
-from .filters import HistoryFilter
-from .forms import TradeForm
+from .filters import SORTS, HistoryFilter
+from .forms import TradeForm, stake_limits
 from .fragments import positions_context
 from .models import Status
 from .services import contract_buy, is_deriv, market_refusal, payout_for
@@ -73,7 +75,7 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
         # Shown next to the form: why this account cannot trade here now (a Deriv account
         # that is disconnected says so with Deriv's reason). Prices are the banner's business.
         "refusal": market_refusal(account=account, market=market, check_prices=False),
-        "preview": _preview(market, form["stake"].value()),
+        "preview": _preview(market, form["stake"].value(), account.currency),
         "timeframes": [("ticks", "Ticks"), *((tf.value, tf.label) for tf in Timeframe)],
         "stake_picks": STAKE_PICKS,
         "duration_picks": DURATION_PICKS,
@@ -81,13 +83,18 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
     }
 
 
-def _preview(market: Market, stake) -> dict:
+def _preview(market: Market, stake, currency: str) -> dict:
+    """The payout of a stake the market takes; for any other stake typed, the stakes it takes instead."""
     try:
-        stake = MoneyField(min_value=Decimal("0.01")).clean(stake)
+        amount = MoneyField().clean(stake)
     except ValidationError:
-        return {"valid": False, "market": market}
-    payout = payout_for(stake=stake, payout_percent=market.payout_percent)
-    return {"valid": True, "market": market, "stake": stake, "payout": payout, "profit": payout - stake}
+        amount = None
+    if amount is None:
+        return {"valid": False, "market": market, "limits": ""}
+    if not market.min_stake <= amount <= market.max_stake:
+        return {"valid": False, "market": market, "limits": stake_limits(market, currency)}
+    payout = payout_for(stake=amount, payout_percent=market.payout_percent)
+    return {"valid": True, "market": market, "stake": amount, "payout": payout, "profit": payout - amount}
 
 
 @login_required
@@ -174,11 +181,46 @@ def preview(request: HttpRequest) -> HttpResponse:
     if not markets:
         raise Http404("No market is open.")
     market = _chosen_market(request, markets)
-    return render(
-        request,
-        "trading/trade.html#preview",
-        {"preview": _preview(market, request.GET.get("stake")), "preview_oob": True},
-    )
+    preview = _preview(market, request.GET.get("stake"), _account_or_404(request).currency)
+    return render(request, "trading/trade.html#preview", {"preview": preview, "preview_oob": True})
+
+
+def _query(request: HttpRequest, **changes) -> str:
+    """The page's query string without its page number, with `changes` (None drops a key)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    for key, value in changes.items():
+        query.pop(key, None)
+        if value is not None:
+            query[key] = value
+    return query.urlencode()
+
+
+def _quick_ranges(request: HttpRequest) -> list[dict]:
+    """Today, the last 7 and the last 30 days (today included), in the current time zone, as links."""
+    today = timezone.localdate()
+    ranges = []
+    for label, days in (("Today", 1), ("7 days", 7), ("30 days", 30)):
+        start = (today - timedelta(days=days - 1)).isoformat()
+        current = request.GET.get("date_from") == start and request.GET.get("date_to") == today.isoformat()
+        ranges.append(
+            {"label": label, "query": _query(request, date_from=start, date_to=today.isoformat()), "current": current}
+        )
+    return ranges
+
+
+def _sort_links(request: HttpRequest) -> dict[str, dict]:
+    """Each sortable column's link: ascending first, then the other way round; which one is current."""
+    current = request.GET.get("sort", "")
+    links = {}
+    for name in SORTS:
+        ascending = current == name
+        descending = current == f"-{name}"
+        links[name] = {
+            "query": _query(request, sort=f"-{name}" if ascending else name),
+            "order": "ascending" if ascending else "descending" if descending else "none",
+        }
+    return links
 
 
 @login_required
@@ -188,19 +230,92 @@ def history(request: HttpRequest) -> HttpResponse:
     filters = HistoryFilter(request.GET or None, queryset=selectors.history(account=account))
     contracts = filters.contracts
     page = Paginator(selectors.with_source(contracts), 25).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "account": account,
         "form": filters.form,
         "page": page,
         "stats": selectors.stats(contracts),
-        "query": query.urlencode(),
+        "query": _query(request),
+        "quick_ranges": _quick_ranges(request),
+        "sorts": _sort_links(request),
     }
     if request.htmx and request.htmx.target == "history":
         # The filters' error slots are outside the results: they come along, swapped by id.
         return render(request, "trading/history.html#results", {**context, "errors_oob": True})
     return render(request, "trading/history.html", context)
+
+
+CSV_COLUMNS = (
+    "contract",
+    "bought",
+    "market",
+    "symbol",
+    "type",
+    "duration",
+    "stake",
+    "payout",
+    "entry",
+    "exit",
+    "result",
+    "paid",
+    "pnl",
+    "settled",
+    "currency",
+)
+
+
+class _Echo:
+    """A file that hands back what csv writes to it, for streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_time(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S%z") if moment else ""
+
+
+def _csv_rows(contracts, currency: str):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for c in contracts.iterator(chunk_size=500):
+        profit = c.profit
+        yield writer.writerow(
+            (
+                c.pk,
+                _csv_time(c.purchased_at),
+                c.market.name,
+                c.market.symbol,
+                c.get_direction_display(),
+                c.duration_label,
+                # Decimals as their exact text, never through a float.
+                str(c.stake),
+                str(c.payout),
+                "" if c.entry_spot is None else str(c.entry_spot),
+                "" if c.exit_spot is None else str(c.exit_spot),
+                c.get_status_display(),
+                "" if c.amount_paid is None else str(c.amount_paid),
+                "" if profit is None else str(profit),
+                _csv_time(c.settled_at),
+                currency,
+            )
+        )
+
+
+@login_required
+@require_GET
+def history_export(request: HttpRequest) -> HttpResponse:
+    """The history as CSV, with the page's filters and sort, streamed (times in the current time zone)."""
+    account = _account_or_404(request)
+    filters = HistoryFilter(request.GET or None, queryset=selectors.history(account=account))
+    if filters.is_bound and not filters.is_valid():
+        # The page says what is wrong next to each filter.
+        return redirect(f"{reverse('trading:history')}?{_query(request)}")
+    contracts = filters.qs
+    response = StreamingHttpResponse(_csv_rows(contracts, account.currency), content_type="text/csv; charset=utf-8")
+    name = f"nexus-history-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @login_required

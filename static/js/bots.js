@@ -22,3 +22,51 @@
   document.addEventListener("htmx:wsAfterMessage", check);
   document.addEventListener("htmx:afterSwap", check);
 })();
+
+// The bot's cumulative P&L: the points come with the trades section (json_script),
+// drawn again each time that section is swapped (a new element, not yet drawn).
+(function () {
+  function draw() {
+    const el = document.getElementById("bot-pnl-chart");
+    const data = document.getElementById("bot-pnl-data");
+    if (!el || !data || el.dataset.drawn || !window.LightweightCharts || !window.NexusCharts) return;
+    el.dataset.drawn = "1";
+    const chart = window.NexusCharts.create(el);
+    const series = chart.addSeries(window.LightweightCharts.BaselineSeries, {
+      baseValue: { type: "price", price: 0 },
+      topLineColor: window.NexusCharts.colors.up,
+      bottomLineColor: window.NexusCharts.colors.down,
+      topFillColor1: "rgba(34, 197, 94, 0.25)",
+      topFillColor2: "rgba(34, 197, 94, 0.02)",
+      bottomFillColor1: "rgba(239, 68, 68, 0.02)",
+      bottomFillColor2: "rgba(239, 68, 68, 0.25)",
+      lineWidth: 2,
+    });
+    series.setData(JSON.parse(data.textContent));
+    chart.timeScale().fitContent();
+  }
+  document.addEventListener("DOMContentLoaded", draw);
+  document.addEventListener("htmx:afterSettle", draw);
+  if (document.readyState !== "loading") draw();
+})();
+
+// A trade's "Why" stays open when the trades section reloads itself.
+(function () {
+  const open = new Set();
+  document.addEventListener(
+    "toggle",
+    (event) => {
+      const row = event.target.closest && event.target.closest("tr[data-trade]");
+      if (!row) return;
+      if (event.target.open) open.add(row.dataset.trade);
+      else open.delete(row.dataset.trade);
+    },
+    true,
+  );
+  document.addEventListener("htmx:afterSettle", () => {
+    for (const id of open) {
+      const why = document.querySelector(`tr[data-trade="${CSS.escape(id)}"] details`);
+      if (why && !why.open) why.open = true;
+    }
+  });
+})();

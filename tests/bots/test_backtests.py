@@ -273,3 +273,134 @@ def test_another_traders_bot_cannot_prefill_a_backtest(trader, other_user, make_
 
     theirs = make_bot(owner=other_user, account=account_open_demo(user=other_user))
     assert trader.get(reverse("bots:backtest_new") + f"?bot={theirs.pk}").status_code == 404
+
+
+# Settings that trade often and never stop: many contracts in a short run.
+BUSY = {
+    "length": "3000",
+    "min_agreeing": "1",
+    "min_confidence": "0.10",
+    "daily_loss_limit": "1000.00",
+    "max_consecutive_losses": "1000",
+    "max_drawdown_pct": "100",
+    "max_trades_per_day": "100000",
+}
+
+
+def test_a_finished_backtest_keeps_its_simulated_contracts_and_pages_them(trader, submit):
+    submit(**BUSY)
+    backtest = Backtest.objects.get()
+    report = backtest.report
+    assert report["trades"] > 25, report
+    trades = list(backtest.trades.order_by("number"))
+    assert report["trades_stored"] == len(trades) == report["trades"]
+    assert [t.number for t in trades] == list(range(1, len(trades) + 1))
+    won = sum(t.outcome == "WON" for t in trades)
+    assert won == report["wins"]
+    assert sum(t.profit for t in trades) == Decimal(report["net_pnl"])
+    # The daily breakdown adds up to the totals.
+    daily = report["daily"].values()
+    assert sum(row["trades"] for row in daily) == report["trades"]
+    assert sum(Decimal(row["net"]) for row in daily) == Decimal(report["net_pnl"])
+
+    url = reverse("bots:backtest", args=[backtest.pk])
+    body = trader.get(url).content.decode()
+    assert body.count('data-testid="backtest-trade"') == 25
+    assert 'data-testid="backtest-days"' in body
+    assert f'href="{url}?page=2"' in body and 'hx-target="#backtest-trades"' in body
+    second = trader.get(url, {"page": "2"}, headers=HX | {"HX-Target": "backtest-trades"}).content.decode()
+    assert second.lstrip().startswith('<section id="backtest-trades"')
+    assert "<html" not in second
+    assert f'<td class="num">{trades[25].number}</td>' in second
+
+
+def test_a_run_delivered_twice_keeps_one_list_of_contracts(submit):
+    submit(**BUSY)
+    backtest = Backtest.objects.get()
+    stored = backtest.trades.count()
+    Backtest.objects.filter(pk=backtest.pk).update(status=BacktestStatus.QUEUED)
+    backtest_run(backtest_id=backtest.pk)
+    assert backtest.trades.count() == stored
+
+
+def test_the_stored_contracts_are_capped(submit, monkeypatch):
+    monkeypatch.setattr("apps.bots.backtests.BACKTEST_TRADES_STORED", 5)
+    submit(**BUSY)
+    backtest = Backtest.objects.get()
+    assert backtest.trades.count() == 5 == backtest.report["trades_stored"] < backtest.report["trades"]
+
+
+def test_a_report_saved_before_contracts_were_kept_still_renders(trader, submit):
+    submit()
+    backtest = Backtest.objects.get()
+    report = {k: v for k, v in backtest.report.items() if k not in ("daily", "trades_stored")}
+    Backtest.objects.filter(pk=backtest.pk).update(report=report)
+    backtest.trades.all().delete()
+    response = trader.get(reverse("bots:backtest", args=[backtest.pk]))
+    assert response.status_code == 200
+
+
+def test_the_stop_time_reads_as_a_time_not_iso(trader, submit):
+    submit(**(BUSY | {"max_consecutive_losses": "1"}))
+    backtest = Backtest.objects.get()
+    assert backtest.report["stopped_at"]
+    body = trader.get(reverse("bots:backtest", args=[backtest.pk])).content.decode()
+    stop = body.split('data-testid="report-stop"')[1].split("</dd>")[0]
+    shown = re.sub(r"<[^>]+>", "", stop)
+    assert backtest.report["stopped_at"] not in shown
+    assert "at 2024-01-01 00:00:" in shown and "UTC" in shown
+
+
+def test_compare_overlays_each_runs_curve_and_marks_the_better_value(trader, submit):
+    submit(name="Seven")
+    submit(name="Eight", seed="8")
+    first, second = Backtest.objects.order_by("id")
+    body = trader.get(reverse("bots:backtests"), {"compare": [first.pk, second.pk]}).content.decode()
+    assert 'id="compare-chart"' in body and "bots-backtest.js" in body
+    curves = re.search(r'<script id="compare-data" type="application/json">(.*?)</script>', body, re.S).group(1)
+    import json
+
+    data = json.loads(curves)
+    assert [c["name"] for c in data] == ["Seven", "Eight"]
+    assert all(c["points"][0]["time"] == 0 for c in data)
+    net = {b.name: Decimal(b.report["net_pnl"]) for b in (first, second)}
+    table = body.split('data-testid="compare"')[1].split("</table>")[0]
+    row = table.split("Net P&amp;L</th>")[1].split("</tr>")[0]
+    cells = re.findall(r"<td([^>]*)>", row)
+    if net["Seven"] != net["Eight"]:
+        better = 0 if net["Seven"] > net["Eight"] else 1
+        assert "best" in cells[better] and "best" not in cells[1 - better]
+    else:
+        assert not any("best" in c for c in cells)
+
+
+def test_report_times_read_in_the_current_time_zone(trader, submit, settings):
+    submit(**(BUSY | {"max_consecutive_losses": "1"}))
+    backtest = Backtest.objects.get()
+    settings.TIME_ZONE = "Asia/Tokyo"
+    body = trader.get(reverse("bots:backtest", args=[backtest.pk])).content.decode()
+    stop = re.sub(r"<[^>]+>", "", body.split('data-testid="report-stop"')[1].split("</dd>")[0])
+    # The generated series starts at midnight UTC: 09:00 in Tokyo.
+    assert "at 2024-01-01 09:00:" in stop and "JST" in stop
+    trades = body.split('<section id="backtest-trades"')[1]
+    assert "(times Asia/Tokyo)" in trades
+    assert re.search(r">01-01 09:00:\d\d<", trades)
+
+
+def test_every_backtest_error_shows_in_one_round(submit):
+    """The form's errors and the service's (stake against the market, every regime blocked) in one submit."""
+    response = submit(
+        name="",
+        seed="",
+        base_stake="0.10",
+        min_agreeing="4",
+        blocked_regimes=["BULLISH", "BEARISH", "SIDEWAYS"],
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "Give the backtest a name." in field_error(body, "name")
+    assert "Enter a seed." in field_error(body, "seed")
+    assert "at least 0.35" in field_error(body, "base_stake")
+    assert "not 4" in field_error(body, "min_agreeing")
+    assert "never let the bot trade" in field_error(body, "blocked_regimes")
+    assert not Backtest.objects.exists()

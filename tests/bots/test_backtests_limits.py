@@ -158,7 +158,7 @@ def test_a_run_stopped_at_the_time_limit_is_failed_with_the_reason(trader, user,
     template = Backtest.objects.get()
     long = a_backtest(user, market, settings=template.settings, start=template.start)
 
-    def outlives_the_limit(spec, ticks, progress, total):
+    def outlives_the_limit(spec, ticks, progress, total, on_trade=None):
         time.sleep(10)
 
     monkeypatch.setattr(engine, "run", outlives_the_limit)

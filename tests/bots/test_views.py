@@ -1,6 +1,7 @@
 """The bots pages: list, form, detail, start/stop, kill switch, signals; every bad input leaves nothing changed."""
 
 import html
+import json
 import re
 from dataclasses import MISSING, fields
 from decimal import Decimal
@@ -496,3 +497,133 @@ def test_signals_are_pushed_as_the_pages_partial(market, monkeypatch):
     group, html = sent[-1]
     assert group == f"market.{market.symbol}"
     assert f'id="signals-{market.symbol}"' in html and 'hx-swap-oob="true"' in html
+
+
+def test_independent_errors_of_the_form_and_the_service_show_in_one_round(trader, demo_account, markets):
+    """Bug 5: a name missing, a stake below the market's minimum, more agreeing votes than strategies, a
+    market the account cannot trade and every regime blocked, all in one submit."""
+    deriv = Market.objects.create(symbol="R_10", name="Deriv Volatility 10", source=Source.DERIV, base_price=100)
+    data = bot_form(
+        deriv,
+        demo_account,
+        name="",
+        base_stake="0.10",
+        min_agreeing="4",
+        blocked_regimes=["BULLISH", "BEARISH", "SIDEWAYS"],
+        **{"momentum-fast": "30"},
+    )
+    for extra, headers in (({}, {}), ({}, HX), ({"validate": "1"}, HX)):
+        response = trader.post(reverse("bots:new"), data | extra, headers=headers)
+        assert response.status_code == 422
+        body = response.content.decode()
+        assert "Give the bot a name." in field_error(body, "name")
+        assert "at least 0.35" in field_error(body, "base_stake")
+        assert "between 1 and the number of strategies (3), not 4" in field_error(body, "min_agreeing")
+        assert "cannot be traded from" in field_error(body, "market")
+        assert "never let the bot trade" in field_error(body, "blocked_regimes")
+        assert "must be shorter than the slow one" in field_error(body, "momentum-fast")
+    assert not Bot.objects.exists()
+
+
+def test_more_agreeing_votes_than_strategies_is_said_with_a_parameter_error(trader, demo_account, market):
+    data = bot_form(market, demo_account, min_agreeing="5", **{"breakout-margin": "abc"})
+    body = trader.post(reverse("bots:new"), data).content.decode()
+    assert "Enter a number." in field_error(body, "breakout-margin")
+    assert "not 5" in field_error(body, "min_agreeing")
+
+
+def test_the_detail_page_pages_its_trades_and_charts_the_cumulative_pnl(
+    trader, user, market, make_bot, django_capture_on_commit_callbacks
+):
+    from apps.trading.services import contracts_settle
+
+    bot = make_bot(duration=1, max_open_contracts=1000, max_consecutive_losses=1000, daily_loss_limit=Decimal("500"))
+    bot_start(user=user, bot_id=bot.pk)
+    # As committed: the after-commit work (pushes) runs and leaves nothing waiting for the next test.
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(27):
+            decide(market, bot.config)
+        write_ticks(market, [float(market.last_price or 100) + 1, float(market.last_price or 100) + 2])
+        contracts_settle()
+    trades = list(BotTrade.objects.filter(bot=bot).select_related("contract").order_by("id"))
+    assert len(trades) == 27
+
+    body = trader.get(reverse("bots:detail", args=[bot.pk])).content.decode()
+    assert body.count('data-testid="bot-trade"') == 25
+    assert body.count("<details>") == 25  # each explanation opens on demand
+    assert f'href="{reverse("bots:detail", args=[bot.pk])}?page=2"' in body
+    assert "lightweight-charts" in body and 'id="bot-pnl-chart"' in body
+    points = json.loads(re.search(r'<script id="bot-pnl-data" type="application/json">(.*?)</script>', body).group(1))
+    settled = [t for t in trades if t.contract.amount_paid is not None]
+    assert settled
+    assert Decimal(str(points[-1]["value"])) == sum(t.contract.amount_paid - t.stake for t in settled)
+    assert [p["time"] for p in points] == sorted({p["time"] for p in points})
+
+    page2 = trader.get(
+        reverse("bots:detail", args=[bot.pk]), {"page": "2"}, headers=HX | {"HX-Target": "bot-activity"}
+    ).content.decode()
+    assert page2.lstrip().startswith('<section id="bot-activity"')
+    assert page2.count('data-testid="bot-trade"') == 2
+    # A reload after a push keeps the page the trader is on.
+    assert f'hx-get="{reverse("bots:detail", args=[bot.pk])}?page=2"' in page2
+
+
+def test_a_bot_without_settled_trades_says_the_chart_starts_later(trader, make_bot):
+    bot = make_bot()
+    body = trader.get(reverse("bots:detail", args=[bot.pk])).content.decode()
+    assert 'data-testid="bot-pnl-empty"' in body and 'id="bot-pnl-chart"' not in body
+
+
+def test_the_signals_grid_shows_arrows_confidence_bars_and_prices_to_the_markets_decimals(trader, markets, market):
+    decision = decide(market, monitor_config())
+    body = trader.get(reverse("bots:signals")).content.decode()
+    row = body.split(f'id="signals-{market.symbol}"')[1].split("</section>")[0]
+    assert row.count('data-testid="signal-vote"') == len(STRATEGIES)
+    assert row.count("▲") == len(STRATEGIES) + 2  # each vote, the consensus and the bullish regime
+    assert '<meter min="0" max="1" value="0.80">' in row
+    price = re.search(r'data-testid="signal-price"[^>]*>([^<]*)<', row).group(1)
+    assert price == f"{decision.price:.{market.decimals}f}"
+    assert 'style="' not in body
+    assert "warming up" not in row
+
+
+def test_a_strategy_and_regime_short_of_history_say_warming_up_not_sideways(trader, markets, market):
+    config = monitor_config()
+    tick = write_ticks(market, [100.0])[-1]
+    votes = [
+        {
+            "strategy": name,
+            "direction": "NONE",
+            "confidence": 0.0,
+            "reason": f"only 335 prices so far; {name} needs 740",
+        }
+        for name in sorted(config.strategies)
+    ]
+    Decision.objects.create(
+        market=market,
+        config=config,
+        seq=tick.seq,
+        tick_time=tick.time,
+        price=tick.price,
+        direction="NONE",
+        confidence=Decimal("0"),
+        reason="no strategy voted",
+        votes=votes,
+        regime="SIDEWAYS",
+        regime_confidence=Decimal("0"),
+        regime_reason="only 335 prices so far; 740 needed to tell a trend",
+        decided_at=timezone.now(),
+    )
+    RegimeRecord.objects.create(
+        market=market,
+        seq=tick.seq,
+        time=tick.time,
+        kind="SIDEWAYS",
+        confidence=Decimal("0"),
+        reason="only 335 prices so far; 740 needed to tell a trend",
+    )
+    body = trader.get(reverse("bots:signals")).content.decode()
+    row = body.split(f'id="signals-{market.symbol}"')[1].split("</section>")[0]
+    shown = re.sub(r"<details.*?</details>", "", row, flags=re.S)
+    assert shown.count("warming up 335/740") == len(STRATEGIES) + 2  # the votes, the consensus, the regime
+    assert "Sideways" not in shown and "(0.00)" not in shown

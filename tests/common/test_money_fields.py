@@ -151,3 +151,17 @@ def test_whole_numbers_are_plain_ascii_too(value):
     with pytest.raises(Exception) as caught:
         PlainIntegerField().clean(value)
     assert caught.value.messages == ["Enter a whole number."]
+
+
+def test_an_amount_with_too_many_places_gets_that_one_message_not_also_the_minimum():
+    from django.core.exceptions import ValidationError
+
+    from apps.common.forms import MoneyField
+
+    field = MoneyField(min_value=Decimal("0.01"), error_messages={"min_value": "Too small."})
+    with pytest.raises(ValidationError) as caught:
+        field.clean("0.001")
+    assert caught.value.messages == ["Enter an amount with at most two decimal places."]
+    with pytest.raises(ValidationError) as caught:
+        field.clean("0.00")
+    assert caught.value.messages == ["Too small."]

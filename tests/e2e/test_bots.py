@@ -36,8 +36,11 @@ def test_create_start_watch_trades_with_their_reasons_and_stop(signed_in):
 
     # Trades appear without a reload, each with its explanation.
     page.evaluate("window.notReloaded = true")
-    trade = page.get_by_test_id("bot-trade").first
-    expect(trade).to_be_visible(timeout=30_000)
+    newest = page.get_by_test_id("bot-trade").first
+    expect(newest).to_be_visible(timeout=30_000)
+    # The explanation opens on demand, and stays open while new trades reload the table.
+    trade = page.locator(f'[data-trade="{newest.get_attribute("data-trade")}"]')
+    trade.locator("summary").click()
     expect(trade.get_by_test_id("trade-votes")).to_contain_text("scalping")
     expect(trade.get_by_test_id("trade-consensus")).to_contain_text("strategies voted")
     expect(trade.get_by_test_id("trade-regime")).to_contain_text(re.compile("Bullish|Bearish|Sideways"))
@@ -107,5 +110,5 @@ def test_the_signals_monitor_updates_every_market_live(signed_in, settings, redi
         expect(section).to_have_attribute("data-seq", re.compile(r"\d+"), timeout=20_000)
         if before:
             expect(section).not_to_have_attribute("data-seq", before, timeout=20_000)
-        expect(section.locator(".votes li").first).to_be_visible()
+        expect(section.get_by_test_id("signal-vote").first).to_be_visible()
     assert page.evaluate("window.notReloaded") is True

@@ -135,3 +135,95 @@ def test_history_and_the_trade_page_show_a_contract_with_the_same_row(trader, co
     assert row in history and row in trade
     assert f"{link}2026-01-11 23:30:00</a>" in history
     assert f"{link}{contract.market.name}</a>" in trade
+
+
+# --- Sorting, quick ranges, CSV export --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [
+        ("bought", ["jan10", "jan11", "jan12"]),
+        ("-bought", ["jan12", "jan11", "jan10"]),
+        ("market", ["jan12", "jan10", "jan11"]),  # HIST_ONE's two (newest first), then HIST_TWO
+    ],
+)
+def test_columns_sort_by_a_whitelisted_name(trader, contracts, sort, order):
+    response = trader.get(reverse("trading:history"), {"sort": sort})
+    assert [c.pk for c in response.context["page"].object_list] == [contracts[k].pk for k in order]
+
+
+def test_the_pnl_column_sorts_on_what_each_contract_made(trader, contracts):
+    response = trader.get(reverse("trading:history"), {"sort": "-pnl", "result": "WON"})
+    assert [c.pk for c in response.context["page"].object_list] == [contracts["jan11"].pk]
+    assert trader.get(reverse("trading:history"), {"sort": "pnl"}).status_code == 200
+
+
+@pytest.mark.parametrize("sort", ["purchased_at", "user__password", "bogus", "-id"])
+def test_a_sort_not_offered_is_an_error_not_a_field_name(trader, contracts, sort):
+    response = trader.get(reverse("trading:history"), {"sort": sort})
+    body = response.content.decode()
+    assert '<p class="error" id="id_sort_error">Sort by one of the columns.</p>' in body
+    assert _listed(response) == set()
+
+
+def test_the_headings_link_each_sort_and_say_which_is_current(trader, contracts):
+    body = trader.get(reverse("trading:history"), {"market": "HIST_ONE", "sort": "stake"}).content.decode()
+    assert 'aria-sort="ascending"><a href="?market=HIST_ONE&amp;sort=-stake"' in body
+    assert 'href="?market=HIST_ONE&amp;sort=pnl"' in body
+    assert '<input type="hidden" name="sort" value="stake">' in body
+
+
+def test_quick_ranges_set_both_dates_in_the_current_time_zone(trader, contracts):
+    today = timezone.localdate()
+    body = trader.get(reverse("trading:history"), {"market": "HIST_ONE"}).content.decode()
+    week = f"?market=HIST_ONE&amp;date_from={(today - datetime.timedelta(days=6)).isoformat()}&amp;date_to={today}"
+    assert f'href="{week}">7 days</a>' in body
+    assert f"date_from={today}&amp;date_to={today}" in body
+    assert f"date_from={(today - datetime.timedelta(days=29)).isoformat()}" in body
+    chosen = trader.get(reverse("trading:history"), {"date_from": today.isoformat(), "date_to": today.isoformat()})
+    assert 'aria-current="true">Today</a>' in chosen.content.decode()
+
+
+def _csv(response) -> list[list[str]]:
+    import csv
+    import io
+
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_csv_export_streams_the_filtered_sorted_history(trader, contracts):
+    response = trader.get(reverse("trading:history_export"), {"market": "HIST_ONE", "sort": "bought"})
+    rows = _csv(response)
+    assert rows[0][:3] == ["contract", "bought", "market"]
+    assert [int(r[0]) for r in rows[1:]] == [contracts["jan10"].pk, contracts["jan12"].pk]
+    first = Contract.objects.get(pk=contracts["jan10"].pk)
+    header = rows[0]
+    line = dict(zip(header, rows[1], strict=True))
+    assert line["stake"] == str(first.stake)  # exact decimal text
+    assert line["bought"] == timezone.localtime(first.purchased_at).strftime("%Y-%m-%d %H:%M:%S%z")
+    assert line["bought"].startswith("2026-01-10 23:30:00")
+
+
+def test_the_csv_export_lists_a_won_contracts_payment_as_text(trader, contracts):
+    rows = _csv(trader.get(reverse("trading:history_export"), {"result": "WON"}))
+    line = dict(zip(rows[0], rows[1], strict=True))
+    won = Contract.objects.get(pk=contracts["jan11"].pk)
+    assert (line["paid"], line["pnl"], line["result"]) == (str(won.amount_paid), str(won.profit), "Won")
+
+
+def test_the_csv_export_with_bad_filters_sends_back_to_the_page_with_its_errors(trader, contracts):
+    response = trader.get(reverse("trading:history_export"), {"date_from": "2026-01-12", "date_to": "2026-01-10"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('trading:history')}?date_from=2026-01-12&date_to=2026-01-10"
+
+
+def test_the_csv_export_is_the_traders_own(client, contracts, other_user):
+    client.force_login(other_user)
+    response = client.get(reverse("trading:history_export"))
+    if response.status_code == 200:
+        assert len(_csv(response)) == 1  # the heading only
+    else:
+        assert response.status_code == 404

@@ -1,3 +1,5 @@
+import html
+import re
 from decimal import Decimal
 
 import pytest
@@ -77,7 +79,7 @@ def test_a_double_submitted_form_buys_once(trader, feed, demo_account):
         ({"stake": "0.10"}, "stake", "The minimum stake on EUR/USD OTC is 0.35 USD."),
         ({"stake": "1000.01"}, "stake", "The maximum stake on EUR/USD OTC is 1000.00 USD."),
         ({"stake": "ten"}, "stake", "Enter the stake as a number, like 10.00."),
-        ({"stake": "-5"}, "stake", "The stake must be more than zero."),
+        ({"stake": "-5"}, "stake", "The minimum stake on EUR/USD OTC is 0.35 USD."),
         ({"stake": "1.234"}, "stake", "Enter a stake with at most two decimal places."),
         ({"stake": ""}, "stake", "Enter a stake."),
         ({"market": "NOPE"}, "market", "That market does not exist or is closed for trading."),
@@ -154,6 +156,47 @@ def test_the_payout_preview_follows_the_stake(trader, feed):
     assert "45.00" in response.content.decode()
     response = trader.get(reverse("trading:preview"), {"market": "OTC_EUR_USD", "stake": "abc"})
     assert "Enter a stake" in response.content.decode()
+
+
+def _stake_error(body: str) -> str:
+    match = re.search(r'<p class="error" id="stake-error"[^>]*>(.*?)</p>', body, re.S)
+    return html.unescape(match.group(1)).strip() if match else ""
+
+
+@pytest.mark.parametrize(
+    ("stake", "message"),
+    [
+        ("0.001", "Enter a stake with at most two decimal places."),
+        ("0", "The minimum stake on EUR/USD OTC is 0.35 USD."),
+        ("0.00", "The minimum stake on EUR/USD OTC is 0.35 USD."),
+    ],
+)
+def test_a_refused_stake_gets_one_message_that_names_the_markets_minimum(trader, feed, stake, message):
+    """Bug 7: "0.001" was also "more than zero", and "0" said "more than zero" with a minimum of 0.35."""
+    for headers in ({}, {"HX-Request": "true"}):
+        body = trader.post(reverse("trading:buy"), _order(stake=stake), headers=headers).content.decode()
+        assert "more than zero" not in body
+        assert _stake_error(body) == message
+    assert not Contract.objects.exists()
+
+
+def test_a_stake_without_a_market_must_still_be_more_than_zero(trader, feed):
+    body = trader.post(reverse("trading:buy"), _order(stake="0", market="NOPE")).content.decode()
+    assert "The stake must be more than zero." in body
+
+
+@pytest.mark.parametrize("stake", ["100000", "0.01", "0.34", "1000.01"])
+def test_the_payout_preview_states_the_limits_for_a_stake_the_market_refuses(trader, feed, stake):
+    """Bug 7: the preview said "Pays 180000.00" for 100000 and "profit 0.00" for 0.01."""
+    body = trader.get(reverse("trading:preview"), {"market": "OTC_EUR_USD", "stake": stake}).content.decode()
+    assert "Stake between 0.35 and 1,000.00 USD on EUR/USD OTC" in body
+    assert "Pays" not in body and "profit" not in body
+
+
+@pytest.mark.parametrize("stake", ["0.35", "1000.00"])
+def test_the_payout_preview_pays_at_both_limits(trader, feed, stake):
+    body = trader.get(reverse("trading:preview"), {"market": "OTC_EUR_USD", "stake": stake}).content.decode()
+    assert "Pays" in body and "Stake between" not in body
 
 
 def test_history_filters_by_result_and_paginates(trader, feed, demo_account):

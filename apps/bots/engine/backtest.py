@@ -94,6 +94,20 @@ class BacktestSpec:
 
 
 @dataclass(frozen=True)
+class SimTrade:
+    """One simulated contract, as it settled."""
+
+    bought_at: datetime  # the decision's tick
+    settled_at: datetime
+    direction: str
+    stake: Decimal
+    entry: Decimal | None
+    exit: Decimal | None
+    outcome: str  # WON, LOST, TIE (refunded) or VOID (refunded without a result)
+    profit: Decimal
+
+
+@dataclass(frozen=True)
 class BacktestReport:
     ticks: int
     first_tick: datetime | None
@@ -121,6 +135,8 @@ class BacktestReport:
     skips: Mapping[str, int]  # trade decisions not traded, by reason
     decisions: Mapping[str, int]  # every tick's decision, by direction
     equity_curve: tuple[tuple[datetime, Decimal], ...]  # at most EQUITY_POINTS, first and last included
+    # Per UTC day a contract was bought (the risk manager's day): {"trades", "wins", "net"}.
+    daily: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: Decimals as strings, times in ISO 8601."""
@@ -129,6 +145,8 @@ class BacktestReport:
             value = getattr(self, f.name)
             if f.name == "equity_curve":
                 value = [[moment.isoformat(), str(equity)] for moment, equity in value]
+            elif f.name == "daily":
+                value = {day: {**row, "net": str(row["net"])} for day, row in sorted(value.items())}
             elif isinstance(value, Mapping):
                 value = dict(sorted(value.items()))
             elif isinstance(value, Decimal):
@@ -143,6 +161,12 @@ class BacktestReport:
         """The report `to_dict` gave (after a JSON round trip too)."""
         values: dict[str, Any] = {}
         for f in fields(cls):
+            if f.name == "daily":
+                # Reports saved before the daily breakdown have none.
+                values["daily"] = {
+                    day: {**row, "net": Decimal(row["net"])} for day, row in (data.get("daily") or {}).items()
+                }
+                continue
             value = data[f.name]
             if f.name == "equity_curve":
                 value = tuple((datetime.fromisoformat(moment), Decimal(equity)) for moment, equity in value)
@@ -166,6 +190,7 @@ _COUNTS = {"daily_stops", "skips", "decisions"}
 @dataclass
 class _Contract:
     index: int  # of the decision's tick
+    bought_at: datetime
     direction: str
     stake: Decimal
     payout: Decimal
@@ -230,8 +255,12 @@ def run(
     *,
     progress: Callable[[int, int | None], None] | None = None,
     total: int | None = None,
+    on_trade: Callable[[SimTrade], None] | None = None,
 ) -> BacktestReport:
     """Backtest `spec` over `ticks` (time-aware datetimes, oldest first).
+
+    `on_trade(trade)` is called for each contract as it settles (the caller
+    keeps what it wants of them: the report itself holds only totals).
 
     `progress(done, total)` is called about every 1% of `total` (every
     PROGRESS_EVERY ticks when `total` is None) and once at the end, when
@@ -261,30 +290,47 @@ def run(
     stop_reason: str | None = None
     stopped_at: datetime | None = None
     done = 0
+    daily: dict[str, dict[str, Any]] = {}
 
     def settle(contract: _Contract, moment: datetime) -> None:
         nonlocal balance, state
         entry, exit_ = contract.entry, contract.exit
         if contract.void or entry is None or exit_ is None:
             tally.void += 1
-            profit, paid = ZERO, contract.stake
+            profit, paid, outcome = ZERO, contract.stake, "VOID"
         elif exit_ == entry and refund_ties:
             tally.ties += 1
-            profit, paid = ZERO, contract.stake
+            profit, paid, outcome = ZERO, contract.stake, "TIE"
         elif exit_ != entry and (exit_ > entry) == (contract.direction == Direction.RISE):
             tally.wins += 1
-            profit, paid = contract.payout - contract.stake, contract.payout
+            profit, paid, outcome = contract.payout - contract.stake, contract.payout, "WON"
             tally.gross_profit += profit
             tally.streak = 0
         else:
             tally.losses += 1
-            profit, paid = -contract.stake, ZERO
+            profit, paid, outcome = -contract.stake, ZERO, "LOST"
             tally.gross_loss += contract.stake
             tally.streak += 1
             tally.longest_streak = max(tally.longest_streak, tally.streak)
         balance += paid
         state = after_result(settings, state, stake=contract.stake, profit=profit)
         tally.record(moment, profit)
+        day = daily[contract.bought_at.astimezone(UTC).date().isoformat()]
+        day["wins"] += outcome == "WON"
+        day["net"] += profit
+        if on_trade is not None:
+            on_trade(
+                SimTrade(
+                    bought_at=contract.bought_at,
+                    settled_at=moment,
+                    direction=str(contract.direction),
+                    stake=contract.stake,
+                    entry=entry,
+                    exit=exit_,
+                    outcome=outcome,
+                    profit=profit,
+                )
+            )
 
     for index, (moment, price) in enumerate(ticks):
         if state is None:
@@ -365,9 +411,12 @@ def run(
         state = after_buy(state, stake=stake)
         balance -= stake
         trades += 1
+        row = daily.setdefault(moment.astimezone(UTC).date().isoformat(), {"trades": 0, "wins": 0, "net": ZERO})
+        row["trades"] += 1
         open_contracts.append(
             _Contract(
                 index=index,
+                bought_at=moment,
                 direction=direction,
                 stake=stake,
                 payout=payout_for(stake, payout_percent),
@@ -418,6 +467,7 @@ def run(
         skips=skips,
         decisions=directions,
         equity_curve=downsample(tally.curve, EQUITY_POINTS),
+        daily=daily,
     )
 
 

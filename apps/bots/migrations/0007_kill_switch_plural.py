@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0005_backtest_heartbeat"),
+        ("bots", "0006_backtest_trades"),
     ]
 
     operations = [
