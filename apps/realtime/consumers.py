@@ -114,7 +114,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.dropped += 1
             WS_TICKS_DROPPED.inc()
             return
-        if html := self._shown(event["parts"]):
+        parts = event.get("parts")
+        if isinstance(parts, dict) and (html := self._shown(parts)):
             await self.send(text_data=html)
 
     def _shown(self, parts: dict[str, str]) -> str:

@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
-from apps.bots.fragments import bots_fragment, signals_fragment
+from apps.bots.fragments import bots_fragments, signals_fragment
 from apps.markets.fragments import tick_fragment
 from apps.markets.models import Market
 from apps.notifications.fragments import bell_fragment, toasts_fragment
@@ -48,10 +48,10 @@ def test_every_pushed_fragment_escapes_names(named):
     user, market = named.user, named.contract.market
     vol = named.bot.market
     fragments = {
-        "user state (balance, positions, bell, bots)": (render_user_state(user), True),
+        "user state (balance, positions, bell, bots)": ("".join(render_user_state(user).values()), True),
         "bell": (bell_fragment(user), True),
         "toasts": (toasts_fragment([named.notification]), True),
-        "bots": (bots_fragment(user), False),
+        "bots": ("".join(bots_fragments(user).values()), False),
         "tick": (tick_fragment(market), False),
         "signals": (signals_fragment(vol), False),
     }

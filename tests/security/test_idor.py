@@ -124,7 +124,7 @@ def test_lists_and_json_show_only_the_traders_own(victim, attacker, client):
             url.startswith(reverse("trading:markers"))
         ), f"{url}: its owner sees nothing of theirs either"
     markers_url = f"{reverse('trading:markers')}?market={contract.market.symbol}"
-    assert attacker.get(markers_url).json() == {"markers": []}
+    assert attacker.get(markers_url).json() == {"markers": [], "open": []}
     assert client.get(markers_url).json()["markers"], "its owner sees their entry"
 
 

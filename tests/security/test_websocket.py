@@ -43,7 +43,7 @@ async def receive_all(comm, timeout=0.3) -> str:
 
 async def push(group: str, html: str) -> None:
     """What apps/realtime/push.py sends a group (awaited here: the test is in the event loop)."""
-    await get_channel_layer().group_send(group, {"type": "push.html", "html": html})
+    await get_channel_layer().group_send(group, {"type": "push.html", "parts": {"bell": html}})
 
 
 def groups_to_probe(other_user) -> list[str]:
