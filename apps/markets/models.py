@@ -65,7 +65,8 @@ class Market(models.Model):
     last_seq = models.BigIntegerField(default=0)
     # The source's clock minus ours (Deriv's, measured by its feed; 0 for OTC, whose ticks are
     # stamped by our clock): tick times are the source's, so freshness is judged on its clock.
-    clock_offset_ms = models.IntegerField(default=0, editable=False)
+    # 64 bits: an offset past 24 days (2^31 ms; a fake clock in tests) must be stored, not refused.
+    clock_offset_ms = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["source", "symbol"]

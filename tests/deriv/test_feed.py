@@ -214,9 +214,9 @@ def test_many_viewers_share_one_upstream_stream_and_see_deriv_ticks(fake, make_f
             connected, _ = await comm.connect()
             assert connected
             viewers.append(comm)
-        for comm in viewers:  # what a page is sent on connect
-            while not await comm.receive_nothing(timeout=0.2):
-                await comm.receive_from()
+        for comm in viewers:  # what a page is sent on connect, the trader's state last (however slow its render)
+            while 'id="header-balance"' not in await comm.receive_from(timeout=10):
+                pass
         fake.advance(2)
         await sync_to_async(pump)(feed, lambda: Market.objects.get(symbol="R_10").last_seq == BACKFILL + 1)
         r10 = await sync_to_async(Market.objects.get)(symbol="R_10")

@@ -30,6 +30,21 @@ def communicator(user, path="/ws/live/"):
     return comm
 
 
+async def greeted(comm) -> str:
+    """Connect and return what the socket says on connect, up to the trader's state, which it sends last.
+
+    Waiting for that part, not for a quiet spell: on a busy machine its render
+    can take longer than receive_all's timeout, and would then arrive later,
+    amid what the test checks next.
+    """
+    connected, _ = await comm.connect()
+    assert connected
+    said = [await comm.receive_from(timeout=10)]
+    while 'id="header-balance"' not in said[-1]:
+        said.append(await comm.receive_from(timeout=10))
+    return "".join(said)
+
+
 async def receive_all(comm, timeout=0.3) -> str:
     """Everything the socket says until it goes quiet."""
     received = []
@@ -52,9 +67,7 @@ def test_anonymous_sockets_are_closed():
 def test_on_connect_the_server_sends_balance_positions_bell_and_quote(demo_account, feed):
     async def scenario():
         comm = communicator(demo_account.user, "/ws/live/?market=OTC_EUR_USD")
-        connected, _ = await comm.connect()
-        assert connected
-        said = await receive_all(comm)
+        said = await greeted(comm)
         assert 'id="header-balance"' in said and "10,000.00" in said
         assert 'id="positions"' in said
         assert 'id="bell"' in said
@@ -73,10 +86,8 @@ def test_a_tick_reaches_subscribers_of_its_market_only(demo_account, other_user,
     async def scenario():
         watcher = communicator(demo_account.user, "/ws/live/?market=OTC_EUR_USD")
         elsewhere = communicator(other_user, "/ws/live/?market=OTC_GOLD")
-        await watcher.connect()
-        await elsewhere.connect()
-        await receive_all(watcher)
-        await receive_all(elsewhere)
+        await greeted(watcher)
+        await greeted(elsewhere)
         await database_sync_to_async(push_ticks)([eur])
         assert 'data-symbol="OTC_EUR_USD"' in await receive_all(watcher)
         assert await receive_all(elsewhere) == ""
@@ -91,8 +102,7 @@ def test_unsubscribing_stops_the_ticks(demo_account, feed):
 
     async def scenario():
         comm = communicator(demo_account.user, "/ws/live/?market=OTC_EUR_USD")
-        await comm.connect()
-        await receive_all(comm)
+        await greeted(comm)
         await comm.send_to(text_data=json.dumps({"unsubscribe": "OTC_EUR_USD"}))
         await receive_all(comm)
         await database_sync_to_async(push_ticks)([eur])
@@ -117,8 +127,7 @@ def test_unsubscribing_stops_the_ticks(demo_account, feed):
 def test_bad_client_messages_are_ignored_and_the_socket_stays_up(demo_account, feed, message, caplog):
     async def scenario():
         comm = communicator(demo_account.user)
-        await comm.connect()
-        await receive_all(comm)
+        await greeted(comm)
         await comm.send_to(text_data=message)
         assert await receive_all(comm) == ""
         # Still alive: a valid request is answered.
@@ -137,8 +146,7 @@ def test_an_inactive_market_cannot_be_subscribed(demo_account, feed, markets):
 
     async def scenario():
         comm = communicator(demo_account.user, "/ws/live/?market=OTC_GOLD")
-        await comm.connect()
-        assert 'id="quote"' not in await receive_all(comm)
+        assert 'id="quote"' not in await greeted(comm)
         await comm.disconnect()
 
     run(scenario)
@@ -153,10 +161,8 @@ def test_a_user_only_receives_their_own_state(demo_account, other_user, feed):
     async def scenario():
         mine = communicator(demo_account.user)
         spy = communicator(other_user)
-        await mine.connect()
-        await spy.connect()
-        await receive_all(mine)
-        await receive_all(spy)
+        await greeted(mine)
+        await greeted(spy)
         await database_sync_to_async(contract_buy)(
             user=demo_account.user,
             account=demo_account,
@@ -197,8 +203,7 @@ def test_a_tick_that_arrives_too_late_is_dropped_but_user_state_never_is(demo_ac
 
     async def scenario():
         comm = communicator(demo_account.user, "/ws/live/?market=OTC_EUR_USD")
-        await comm.connect()
-        await receive_all(comm)
+        await greeted(comm)
         layer = get_channel_layer()
         stale = {"type": "push.html", "parts": {"quote": "<div id='quote'>old</div>"}, "expires": time.time() - 1}
         fresh = {"type": "push.html", "parts": {"quote": "<div id='quote'>new</div>"}, "expires": time.time() + 5}
