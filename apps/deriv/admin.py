@@ -1,11 +1,13 @@
 from django.contrib import admin
 
+from apps.common.admin import ReadOnlyAdmin
+
 from .models import DerivAccount, DerivLink
 from .services import deriv_accounts_deactivate, on_unlink
 
 
 @admin.register(DerivLink)
-class DerivLinkAdmin(admin.ModelAdmin):
+class DerivLinkAdmin(ReadOnlyAdmin):
     """Link state for support staff; the token fields are never shown, not even encrypted.
 
     Never deleted here: a deleted link leaves its accounts looking connected.
@@ -20,15 +22,6 @@ class DerivLinkAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ("unlink",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.action(description="Unlink Deriv (tokens dropped; accounts and history kept, no longer tradable)")
     def unlink(self, request, queryset):
         links = list(queryset.select_related("user"))
@@ -38,7 +31,7 @@ class DerivLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(DerivAccount)
-class DerivAccountAdmin(admin.ModelAdmin):
+class DerivAccountAdmin(ReadOnlyAdmin):
     """Never deleted here (a trading account without its Deriv row would look tradable): deactivated instead."""
 
     list_display = (
@@ -64,15 +57,6 @@ class DerivAccountAdmin(admin.ModelAdmin):
         "deactivated_at",
     )
     actions = ("deactivate",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Deactivate (never tradable again; history kept)")
     def deactivate(self, request, queryset):

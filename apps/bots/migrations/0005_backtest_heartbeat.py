@@ -7,25 +7,9 @@ reason once its heartbeat is older than the backtest worker's time limit.
 
 from django.db import migrations, models
 
+from apps.common.schedules import EVERY_MINUTE, schedule_operation
+
 SCHEDULE_NAME = "backtests-fail-stale"
-
-
-def create_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "apps.bots.tasks.fail_stale_backtests",
-            "schedule_type": "I",  # Schedule.MINUTES
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
-
-
-def delete_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.filter(name=SCHEDULE_NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -49,5 +33,5 @@ class Migration(migrations.Migration):
             model_name="backtest",
             index=models.Index(fields=["status", "heartbeat_at"], name="backtest_status_heartbeat"),
         ),
-        migrations.RunPython(create_schedule, delete_schedule),
+        schedule_operation(name=SCHEDULE_NAME, func="apps.bots.tasks.fail_stale_backtests", schedule_type=EVERY_MINUTE),
     ]
