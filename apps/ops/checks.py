@@ -50,12 +50,16 @@ class FeedHeartbeat(_DatabaseRead):
 
 @dataclasses.dataclass
 class WorkerHeartbeat(_DatabaseRead):
-    """The worker ran its heartbeat task within WORKER_HEARTBEAT_MAX_AGE_S."""
+    """A qcluster process of `cluster`, on any host, beat within WORKER_HEARTBEAT_MAX_AGE_S."""
 
-    name = "worker"
+    cluster: str = dataclasses.field(default_factory=lambda: selectors.worker_clusters()[0])
+
+    @property
+    def name(self) -> str:
+        return selectors.worker_check_name(self.cluster)
 
     def problem(self) -> str | None:
-        return selectors.worker_heartbeat_problem()
+        return selectors.worker_heartbeat_problem(cluster=self.cluster)
 
 
 @dataclasses.dataclass

@@ -19,7 +19,7 @@ from redis.asyncio import Redis as RedisClient
 
 from . import checks
 from .collectors import DOMAIN_REGISTRY
-from .selectors import feed_sources
+from .selectors import feed_sources, worker_clusters
 
 
 @require_safe
@@ -33,8 +33,9 @@ def health(request: HttpRequest) -> HttpResponse:
 class ReadyView(HealthCheckView):
     """Ready to serve traders: 200 with every check named, or 503 naming the failing ones.
 
-    Database and Redis (when REDIS_URL is set), each feed's heartbeat, the
-    worker's heartbeat and the task queue's depth.
+    Database and Redis (when REDIS_URL is set), each feed's heartbeat, each
+    worker cluster's freshest heartbeat (default and backtests) and the task
+    queue's depth.
     """
 
     http_method_names = ["get", "head"]
@@ -45,7 +46,8 @@ class ReadyView(HealthCheckView):
             yield Redis(client_factory=lambda: RedisClient.from_url(settings.REDIS_URL))
         for source in feed_sources():
             yield checks.FeedHeartbeat(source=source)
-        yield checks.WorkerHeartbeat()
+        for cluster in worker_clusters():
+            yield checks.WorkerHeartbeat(cluster=cluster)
         yield checks.TaskQueue()
 
     async def get(self, request, *args, **kwargs):

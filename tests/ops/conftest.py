@@ -1,10 +1,13 @@
+import os
+import socket
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from apps.markets.models import FeedStatus, Source
-from apps.ops.services import worker_heartbeat_beat
+from apps.ops.models import WorkerHeartbeat
+from apps.ops.selectors import worker_clusters
 
 
 def feed_beat(source=Source.OTC, *, ago: float = 0.0) -> None:
@@ -13,11 +16,22 @@ def feed_beat(source=Source.OTC, *, ago: float = 0.0) -> None:
     )
 
 
+def worker_beat(cluster="nexus", *, host=None, pid=None, ago: float = 0.0) -> None:
+    """The heartbeat row of a qcluster process, this test's own host and pid unless told."""
+    WorkerHeartbeat.objects.update_or_create(
+        cluster=cluster,
+        host=host or socket.gethostname(),
+        pid=pid or os.getpid(),
+        defaults={"beat_at": timezone.now() - timedelta(seconds=ago)},
+    )
+
+
 @pytest.fixture
 def alive(db):
-    """Every process just reported: the OTC feed's status row and the worker's heartbeat."""
+    """Every process just reported: the OTC feed's status row and each worker cluster's heartbeat here."""
     feed_beat()
-    worker_heartbeat_beat()
+    for cluster in worker_clusters():
+        worker_beat(cluster)
 
 
 @pytest.fixture

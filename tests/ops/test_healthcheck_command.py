@@ -3,11 +3,12 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from django_q.conf import Conf
 
 from apps.markets.models import Source
 from apps.ops.models import WorkerHeartbeat
 
-from .conftest import feed_beat
+from .conftest import feed_beat, worker_beat
 
 
 @pytest.mark.parametrize("process", ["worker", "feed"])
@@ -28,6 +29,34 @@ def test_a_worker_that_never_ran_fails(db):
     feed_beat()
     with pytest.raises(CommandError, match="worker: no heartbeat yet"):
         call_command("healthcheck", process="worker")
+
+
+def test_the_worker_checks_its_own_host_only(db):
+    """Scaled out: another container's fresh heartbeat does not vouch for this one."""
+    worker_beat("nexus", host="worker-2", pid=7)
+    with pytest.raises(CommandError, match="worker: no heartbeat yet"):
+        call_command("healthcheck", process="worker")
+    worker_beat("nexus", ago=200)
+    with pytest.raises(CommandError, match=r"worker: last heartbeat 200 s ago"):
+        call_command("healthcheck", process="worker")
+
+
+def test_a_restarted_process_counts_by_its_fresh_row(db, capsys):
+    worker_beat("nexus", pid=10, ago=3000)
+    worker_beat("nexus", pid=11)
+    call_command("healthcheck", process="worker")
+    assert capsys.readouterr().out == "worker: ok\n"
+
+
+def test_the_backtests_container_checks_the_backtests_cluster(db, monkeypatch, capsys):
+    # What django-q2 reads from Q_CLUSTER_NAME=backtests when the process starts.
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", "backtests")
+    worker_beat("nexus")
+    with pytest.raises(CommandError, match="worker_backtests: no heartbeat yet"):
+        call_command("healthcheck", process="worker")
+    worker_beat("backtests")
+    call_command("healthcheck", process="worker")
+    assert capsys.readouterr().out == "worker: ok\n"
 
 
 def test_a_stale_feed_fails(alive):

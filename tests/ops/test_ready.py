@@ -7,7 +7,7 @@ from django_q.tasks import async_task
 from apps.markets.models import Source
 from apps.ops.models import WorkerHeartbeat
 
-from .conftest import feed_beat
+from .conftest import feed_beat, worker_beat
 
 
 def ready(client):
@@ -21,7 +21,7 @@ def test_ready_names_every_check_when_all_pass(client, alive):
     assert body == {
         "status": "ok",
         "failing": [],
-        "checks": {"database": "ok", "feed_otc": "ok", "worker": "ok", "task_queue": "ok"},
+        "checks": {"database": "ok", "feed_otc": "ok", "worker": "ok", "worker_backtests": "ok", "task_queue": "ok"},
     }
 
 
@@ -35,7 +35,8 @@ def test_a_stale_feed_makes_it_unready_and_is_named(client, alive):
 
 
 def test_a_feed_that_never_reported_is_unready(client, db):
-    WorkerHeartbeat.objects.create(cluster="nexus", beat_at=timezone.now())
+    worker_beat("nexus")
+    worker_beat("backtests")
     status, body = ready(client)
     assert status == 503
     assert body["failing"] == ["feed_otc"]
@@ -50,18 +51,38 @@ def test_the_deriv_feed_is_checked_only_when_deriv_is_enabled(client, alive, set
     assert ready(client)[0] == 200
 
 
-def test_a_stale_worker_heartbeat_is_named(client, alive):
-    WorkerHeartbeat.objects.update(beat_at=timezone.now() - timedelta(minutes=5))
+def test_each_cluster_is_checked_on_its_own(client, alive):
+    WorkerHeartbeat.objects.filter(cluster="backtests").update(beat_at=timezone.now() - timedelta(minutes=5))
+    status, body = ready(client)
+    assert status == 503
+    assert body["failing"] == ["worker_backtests"]
+    assert body["checks"]["worker_backtests"] == "last heartbeat 300 s ago (limit 180 s)"
+    assert body["checks"]["worker"] == "ok"
+
+
+def test_a_cluster_without_any_heartbeat_is_named(client, alive):
+    WorkerHeartbeat.objects.filter(cluster="nexus").delete()
     status, body = ready(client)
     assert status == 503
     assert body["failing"] == ["worker"]
+    assert body["checks"]["worker"] == "no heartbeat yet"
+
+
+def test_a_cluster_is_ready_while_one_of_its_processes_beats(client, alive):
+    """Scaled out, one dead container is its own healthcheck's business; the cluster still serves."""
+    worker_beat("nexus", host="worker-2", pid=1, ago=600)
+    assert ready(client)[0] == 200
+    WorkerHeartbeat.objects.exclude(host="worker-2").filter(cluster="nexus").delete()
+    status, body = ready(client)
+    assert status == 503
+    assert body["checks"]["worker"] == "last heartbeat 600 s ago (limit 180 s)"
 
 
 def test_a_long_task_queue_is_named(client, alive, settings):
     settings.OPS = {**settings.OPS, "READY_MAX_QUEUED_TASKS": 2}
-    async_task("apps.ops.tasks.worker_heartbeat", sync=False)
+    async_task("apps.ops.selectors.task_queue_depth", sync=False)
     assert ready(client)[0] == 200
-    async_task("apps.ops.tasks.worker_heartbeat", sync=False)
+    async_task("apps.ops.selectors.task_queue_depth", sync=False)
     status, body = ready(client)
     assert status == 503
     assert body["failing"] == ["task_queue"]
@@ -80,21 +101,3 @@ def test_redis_is_checked_when_configured_and_named_when_unreachable(client, ali
     assert status == 503
     assert body["failing"] == ["redis"]
     assert body["checks"]["redis"].startswith("Unable to connect to Redis")
-
-
-def test_the_worker_heartbeat_task_writes_the_heartbeat(db):
-    async_task("apps.ops.tasks.worker_heartbeat")  # runs inline under test settings
-    beat = WorkerHeartbeat.objects.get(cluster="nexus")
-    assert timezone.now() - beat.beat_at < timedelta(seconds=5)
-
-
-def test_a_schedule_runs_the_worker_heartbeat_every_minute(db):
-    from django_q.models import Schedule
-
-    schedule = Schedule.objects.get(name="ops-worker-heartbeat")
-    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
-        "apps.ops.tasks.worker_heartbeat",
-        Schedule.MINUTES,
-        1,
-        -1,
-    )

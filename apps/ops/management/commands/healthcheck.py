@@ -6,7 +6,8 @@ from apps.ops.selectors import heartbeat_problems
 
 class Command(BaseCommand):
     help = (
-        "Exit non-zero when the worker's or the feed's heartbeat is stale (container healthchecks). "
+        "Exit non-zero when the feed's heartbeat, or this host's qcluster heartbeat (of the cluster "
+        "Q_CLUSTER_NAME names), is stale or missing (container healthchecks). "
         "The web process is checked over HTTP at /ready/."
     )
 
