@@ -422,7 +422,7 @@ LOGGING = {
 
 OPS = {
     # /ready/ and `manage.py healthcheck`: a feed reports every few seconds,
-    # the worker's heartbeat task runs every minute.
+    # each qcluster process's heartbeat thread every 30 s (apps/ops/heartbeats.py).
     "FEED_HEARTBEAT_MAX_AGE_S": env.float("FEED_HEARTBEAT_MAX_AGE_S", default=30.0),
     "WORKER_HEARTBEAT_MAX_AGE_S": env.float("WORKER_HEARTBEAT_MAX_AGE_S", default=180.0),
     "READY_MAX_QUEUED_TASKS": env.int("READY_MAX_QUEUED_TASKS", default=1000),

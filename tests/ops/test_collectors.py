@@ -84,8 +84,8 @@ def test_bots_running_decisions_and_skips_of_today(user, demo_account, markets):
 
 def test_task_queue_depth_and_failed_tasks(db):
     assert value("nexus_task_queue_depth") == 0
-    async_task("apps.ops.tasks.worker_heartbeat", sync=False)
-    async_task("apps.ops.tasks.worker_heartbeat", sync=False)
+    async_task("apps.ops.selectors.task_queue_depth", sync=False)
+    async_task("apps.ops.selectors.task_queue_depth", sync=False)
     assert value("nexus_task_queue_depth") == 2
     now = timezone.now()
     Task.objects.create(id="f" * 32, name="failed", func="x.y", started=now, stopped=now, success=False)
