@@ -312,6 +312,8 @@ if not ACCOUNT_RATE_LIMITS_ENABLED:
 # login form forwards to allauth's.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Nexus"
+# Its secrets are stored encrypted with the key ring of DERIV_FERNET_KEYS (apps/common/crypto.py).
+MFA_ADAPTER = "apps.users.adapter.MFAAdapter"
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",

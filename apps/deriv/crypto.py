@@ -1,57 +1,9 @@
-"""Encryption at rest for Deriv tokens: MultiFernet over DERIV["FERNET_KEYS"].
+"""Encryption at rest for Deriv tokens: the project's key ring (apps.common.crypto).
 
-Keys are comma-separated, newest first: the first encrypts, every one decrypts,
-so a new key is rolled out by putting it first and running `rotate_deriv_keys`
-(which re-encrypts every stored token with it) before the old one is dropped.
-
-With no keys set (tests, local development) one key is derived from
-SECRET_KEY, so tokens are still never stored in clear; production sets real
-keys, because rotating SECRET_KEY would otherwise make stored tokens unreadable.
+Deriv's names for it: a token no key reads raises `TokenDecryptError`.
 """
 
-import base64
-import hashlib
-import logging
+from apps.common.crypto import DecryptError as TokenDecryptError
+from apps.common.crypto import decrypt, development_key, encrypt, rotate
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
-
-log = logging.getLogger(__name__)
-
-
-class TokenDecryptError(Exception):
-    """A stored token no key can read (keys rotated away without re-encryption)."""
-
-
-def development_key(secret_key: str) -> bytes:
-    digest = hashlib.sha256(b"nexus-deriv-tokens:" + secret_key.encode()).digest()
-    return base64.urlsafe_b64encode(digest)
-
-
-def _keys() -> list[bytes]:
-    keys = [k.strip().encode() for k in settings.DERIV.get("FERNET_KEYS") or [] if k.strip()]
-    return keys or [development_key(settings.SECRET_KEY)]
-
-
-def fernet() -> MultiFernet:
-    # Built per call: cheap, and tests that change the keys see the change.
-    return MultiFernet([Fernet(key) for key in _keys()])
-
-
-def encrypt(value: str) -> str:
-    return fernet().encrypt(value.encode()).decode("ascii")
-
-
-def decrypt(value: str) -> str:
-    try:
-        return fernet().decrypt(value.encode("ascii")).decode()
-    except (InvalidToken, ValueError):
-        raise TokenDecryptError("no configured key decrypts this token") from None
-
-
-def rotate(value: str) -> str:
-    """The same secret, encrypted with the newest key."""
-    try:
-        return fernet().rotate(value.encode("ascii")).decode("ascii")
-    except (InvalidToken, ValueError):
-        raise TokenDecryptError("no configured key decrypts this token") from None
+__all__ = ["TokenDecryptError", "decrypt", "development_key", "encrypt", "rotate"]

@@ -10,11 +10,12 @@ import logging
 import weakref
 from collections.abc import Iterable
 
-from allauth.account.signals import password_changed, password_reset
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django_q.tasks import async_task
 
@@ -26,8 +27,6 @@ from apps.trading.signals import contracts_bought, contracts_opened, contracts_s
 
 from . import limits
 from .push import push_signals, push_ticks, user_group
-
-logger = logging.getLogger(__name__)
 
 logger = logging.getLogger(__name__)
 
@@ -162,11 +161,27 @@ def sockets_close_on_sign_out(sender, request, user, **kwargs) -> None:
     _close_sockets(user.pk, limits.session_end_message(ended=limits.session_digest(_session_key(request))))
 
 
-@receiver([password_changed, password_reset], dispatch_uid="realtime.close_on_password_change")
-def sockets_close_on_password_change(sender, request, user, **kwargs) -> None:
-    """Every socket of the user closes.
+@receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="realtime.password_hash_compare")
+def password_hash_compare(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    """Note on the user being saved whether its password hash changes (read back only when the save may write it)."""
+    instance._password_hash_changed = False
+    if raw or instance._state.adding or (update_fields is not None and "password" not in update_fields):
+        return
+    stored = sender._default_manager.filter(pk=instance.pk).values_list("password", flat=True).first()
+    instance._password_hash_changed = stored is not None and stored != instance.password
 
-    A new password signs out every other session, and the one that changed it
-    has a new session key by now: its pages open a new socket as they load.
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="realtime.close_on_password_change")
+def sockets_close_on_password_change(sender, instance, **kwargs) -> None:
+    """Every socket of the user closes once a new password hash commits, whoever set it.
+
+    allauth's change and reset forms, the admin's password form and a plain
+    `set_password` and save all end here. A new hash signs out every other
+    session, and the one that changed it has a new session key by now: its
+    pages open a new socket as they load.
     """
-    _close_sockets(user.pk, limits.session_end_message())
+    if not getattr(instance, "_password_hash_changed", False):
+        return
+    instance._password_hash_changed = False
+    user_id = instance.pk
+    transaction.on_commit(lambda: _close_sockets(user_id, limits.session_end_message()), robust=True)

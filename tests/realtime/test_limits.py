@@ -160,6 +160,53 @@ def test_a_password_change_closes_every_socket_of_the_user(client, demo_account,
     run(scenario)
 
 
+def test_a_password_set_by_staff_in_the_admin_closes_every_socket_of_that_user(admin_client, demo_account, other_user):
+    user = demo_account.user
+
+    async def scenario():
+        mine = await open_socket(user)
+        theirs = await open_socket(other_user)
+        for comm in (mine, theirs):
+            await closed_with(comm)
+        response = await database_sync_to_async(admin_client.post)(
+            reverse("admin:auth_user_password_change", args=[user.pk]),
+            {"password1": "a different long passphrase", "password2": "a different long passphrase"},
+        )
+        assert response.status_code == 302, response.content.decode()[-2000:]
+        assert await closed_with(mine) == (4401, "session ended")
+        assert await closed_with(theirs) is None
+        await mine.disconnect()
+        await theirs.disconnect()
+
+    run(scenario)
+
+
+def test_only_a_saved_new_password_closes_the_sockets(demo_account):
+    user = demo_account.user
+
+    async def scenario():
+        comm = await open_socket(user)
+        await closed_with(comm)
+
+        def save_other_fields():
+            user.first_name = "Ada"
+            user.save()
+            user.save(update_fields=["last_login"])
+
+        await database_sync_to_async(save_other_fields)()
+        assert await closed_with(comm) is None
+
+        def set_password():
+            user.set_password("a different long passphrase")
+            user.save()
+
+        await database_sync_to_async(set_password)()
+        assert await closed_with(comm) == (4401, "session ended")
+        await comm.disconnect()
+
+    run(scenario)
+
+
 def test_the_session_key_never_goes_on_the_layer():
     digest = session_digest("abc123")
     assert "abc123" not in digest and len(digest) == 32

@@ -1,7 +1,8 @@
-"""Re-encrypt every stored Deriv token with the newest key of DERIV_FERNET_KEYS.
+"""Re-encrypt every secret stored with the key ring of DERIV_FERNET_KEYS with its newest key.
 
-Roll a key: put the new key first in DERIV_FERNET_KEYS (keep the old ones after
-it), deploy, run this command, then drop the old keys.
+Those are the Deriv tokens and the two-factor secrets (allauth's
+authenticators). Roll a key: put the new key first in DERIV_FERNET_KEYS (keep
+the old ones after it), deploy, run this command, then drop the old keys.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -9,10 +10,11 @@ from django.db import transaction
 
 from apps.deriv import crypto
 from apps.deriv.models import DerivLink
+from apps.users.services import authenticators_rotate_keys
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored Deriv token with the newest DERIV_FERNET_KEYS key."
+    help = "Re-encrypt every stored Deriv token and two-factor secret with the newest DERIV_FERNET_KEYS key."
 
     def handle(self, *args, **options):
         rotated = unreadable = 0
@@ -30,5 +32,12 @@ class Command(BaseCommand):
                 link.save(update_fields=["access_token_encrypted", "refresh_token_encrypted", "updated_at"])
                 rotated += 1
         self.stdout.write(f"Re-encrypted the tokens of {rotated} Deriv link(s) with the newest key.")
-        if unreadable:
-            raise CommandError(f"{unreadable} link(s) could not be read: keep their old key and run again.")
+        authenticators, unreadable_authenticators = authenticators_rotate_keys()
+        for pk in unreadable_authenticators:
+            self.stderr.write(f"Authenticator {pk}: no configured key reads its secrets")
+        self.stdout.write(f"Re-encrypted the secrets of {authenticators} authenticator(s) with the newest key.")
+        if unreadable or unreadable_authenticators:
+            raise CommandError(
+                f"{unreadable} link(s) and {len(unreadable_authenticators)} authenticator(s) could not be read: "
+                "keep their old key and run again."
+            )
