@@ -112,6 +112,7 @@ def live_stack(transactional_db, redis_url, settings, tmp_path, live_stack_env):
     from channels.layers import channel_layers
     from django.db import connection
 
+    from apps.common.crypto import development_key
     from nexus.settings import redis_channel_layers
 
     # This process pushes (feed thread, services run by tests) through the
@@ -125,6 +126,8 @@ def live_stack(transactional_db, redis_url, settings, tmp_path, live_stack_env):
         "REDIS_URL": redis_url,
         "DEBUG": "on",
         "SECRET_KEY": "e2e-only-secret-key",
+        # The same key ring as this process: secrets it stores (two-factor, Deriv tokens) read there.
+        "DERIV_FERNET_KEYS": ",".join(settings.DERIV["FERNET_KEYS"] or [development_key(settings.SECRET_KEY).decode()]),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
