@@ -13,6 +13,7 @@ from apps.trading.models import Contract
 from tests.bots.test_backtests import backtest_form
 from tests.bots.test_views import bot_form
 from tests.support.urls import fill, routes
+from tests.trading.support import order_form
 
 
 @pytest.fixture
@@ -20,14 +21,7 @@ def urls(client, user, demo_account, feed, markets):
     client.force_login(user)
     client.post(
         reverse("trading:buy"),
-        {
-            "market": "OTC_EUR_USD",
-            "direction": "RISE",
-            "stake": "5",
-            "duration": "5",
-            "duration_unit": "t",
-            "idempotency_key": "headers",
-        },
+        order_form(stake="5", idempotency_key="headers"),
     )
     client.post(reverse("bots:new"), bot_form(markets["VOL_10"], demo_account))
     client.post(reverse("bots:backtest_new"), backtest_form(markets["VOL_10"], length="200"))

@@ -18,6 +18,7 @@ from apps.ledger.models import Transfer
 from apps.trading.models import Contract
 from tests.bots.test_backtests import backtest_form
 from tests.bots.test_views import bot_form
+from tests.trading.support import order_form
 
 NOT_A_NUMBER = [
     "NaN",
@@ -71,15 +72,7 @@ def nothing_written(db):
 
 @pytest.mark.parametrize("value", BAD)
 def test_the_trade_form_refuses_the_stake(trader, feed, nothing_written, value):
-    order = {
-        "market": "OTC_EUR_USD",
-        "direction": "RISE",
-        "stake": value,
-        "duration": "5",
-        "duration_unit": "t",
-        "idempotency_key": "k-1",
-    }
-    response = trader.post(reverse("trading:buy"), order)
+    response = trader.post(reverse("trading:buy"), order_form(stake=value))
 
     assert response.status_code == 422
     message = expected(value, "Enter the stake as a number, like 10.00.", "That stake is too large.")

@@ -9,6 +9,7 @@ from apps.audit.models import AuditEvent
 from apps.common.ratelimit import rate_limit_hit, rate_limit_message
 from apps.ledger.models import LedgerAccount, Transfer, TransferKind
 from apps.trading.models import Contract
+from tests.trading.support import order_form
 
 HX = {"HX-Request": "true"}
 
@@ -20,14 +21,7 @@ def trader(client, demo_account):
 
 
 def order(key: str) -> dict:
-    return {
-        "market": "OTC_EUR_USD",
-        "direction": "RISE",
-        "stake": "1.00",
-        "duration": "5",
-        "duration_unit": "t",
-        "idempotency_key": key,
-    }
+    return order_form(stake="1.00", idempotency_key=key)
 
 
 def text(response) -> str:

@@ -56,3 +56,15 @@ def buy(account, market, direction="RISE", stake="10.00", duration=1, unit="t", 
 
 def balance(account) -> Decimal:
     return LedgerAccount.objects.values_list("balance", flat=True).get(pk=account.ledger_account_id)
+
+
+def order_form(**fields) -> dict:
+    """The trade form as a trader posts it: a 10.00 Rise on EUR/USD OTC for 5 ticks, `fields` changed."""
+    return {
+        "market": "OTC_EUR_USD",
+        "direction": "RISE",
+        "stake": "10.00",
+        "duration": "5",
+        "duration_unit": "t",
+        "idempotency_key": "k-1",
+    } | fields

@@ -5,6 +5,7 @@ import pytest
 from apps.bots.forms import BacktestForm
 from apps.trading.forms import TradeForm
 from apps.trading.models import duration_error
+from tests.trading.support import order_form
 
 
 @pytest.mark.parametrize(
@@ -24,16 +25,7 @@ def test_duration_error(duration, unit, error):
 
 
 def test_the_trade_form_refuses_a_duration_on_its_field(markets):
-    form = TradeForm(
-        {
-            "market": "OTC_EUR_USD",
-            "direction": "RISE",
-            "stake": "10",
-            "duration": "7",
-            "duration_unit": "m",
-            "idempotency_key": "k",
-        }
-    )
+    form = TradeForm(order_form(duration="7", duration_unit="m"))
 
     assert form.errors == {"duration": ["Choose 1, 5, 15, 30 or 60 minutes."]}
 

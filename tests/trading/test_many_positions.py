@@ -10,6 +10,7 @@ from apps.trading.fragments import positions_fragment
 from apps.trading.models import Contract, Status
 from apps.trading.selectors import POSITIONS_SHOWN
 from apps.trading.services import Buyer, Order, contracts_buy_many
+from tests.trading.support import order_form
 
 OPEN = 1500
 
@@ -58,14 +59,7 @@ def test_a_few_positions_are_all_listed_without_a_count(client, demo_account, fe
     for key in ("a", "b"):
         client.post(
             reverse("trading:buy"),
-            {
-                "market": "OTC_EUR_USD",
-                "direction": "FALL",
-                "stake": "5.00",
-                "duration": "5",
-                "duration_unit": "t",
-                "idempotency_key": key,
-            },
+            order_form(direction="FALL", stake="5.00", idempotency_key=key),
         )
 
     body = client.get(reverse("trading:trade")).content.decode()

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from apps.trading.models import Status
 from apps.trading.services import contracts_settle
+from tests.trading.support import order_form
 
 from .support import buy, make_market, write_ticks
 
@@ -57,14 +58,7 @@ def test_the_bought_message_groups_thousands(trader, feed, demo_account):
     Market.objects.filter(symbol="OTC_EUR_USD").update(max_stake=Decimal("5000.00"))
     trader.post(
         reverse("trading:buy"),
-        {
-            "market": "OTC_EUR_USD",
-            "direction": "RISE",
-            "stake": "1500",
-            "duration": "5",
-            "duration_unit": "t",
-            "idempotency_key": "k-1",
-        },
+        order_form(stake="1500"),
     )
     body = trader.get(reverse("trading:trade")).content.decode()
     assert "1,500.00 USD for 5 ticks, pays 2,700.00 if it wins." in body

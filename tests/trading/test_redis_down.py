@@ -11,6 +11,7 @@ from apps.trading.models import Contract, Status
 from apps.trading.tasks import settle_overdue
 from nexus.settings import redis_caches
 from tests.support.redis import embedded_redis, redis_unreachable
+from tests.trading.support import order_form
 
 from .support import balance, buy, make_market, write_ticks
 
@@ -28,14 +29,7 @@ def trader(client, demo_account):
 
 
 def _order(key: str) -> dict:
-    return {
-        "market": "OTC_EUR_USD",
-        "direction": "RISE",
-        "stake": "10.00",
-        "duration": "5",
-        "duration_unit": "t",
-        "idempotency_key": key,
-    }
+    return order_form(idempotency_key=key)
 
 
 def _bought(account) -> Contract:

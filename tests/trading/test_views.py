@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from apps.trading.models import Contract, Status
+from tests.trading.support import order_form
 
 
 @pytest.fixture
@@ -15,16 +16,7 @@ def trader(client, demo_account):
 
 
 def _order(**overrides):
-    order = {
-        "market": "OTC_EUR_USD",
-        "direction": "RISE",
-        "stake": "10.00",
-        "duration": "5",
-        "duration_unit": "t",
-        "idempotency_key": "k-1",
-    }
-    order.update(overrides)
-    return order
+    return order_form(**overrides)
 
 
 def _balance(account) -> Decimal:
