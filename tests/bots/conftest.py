@@ -56,3 +56,10 @@ def make_bot(user, demo_account, market):
         return bot_create(user=owner or user, decision=decision, settings=defaults | settings)
 
     return make
+
+
+@pytest.fixture
+def trader(client, user, demo_account):
+    """The test client, signed in as the trader who owns `demo_account`."""
+    client.force_login(user)
+    return client

@@ -19,12 +19,6 @@ from .test_views import HX, bot_form, field_error
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def trader(client, user, demo_account):
-    client.force_login(user)
-    return client
-
-
 def backtest_form(market, **overrides) -> dict:
     data = bot_form(market, None, name="Seeded run") | {
         "source": "GENERATED",

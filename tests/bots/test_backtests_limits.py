@@ -24,12 +24,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def trader(client, user, demo_account):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def submit(trader, market, django_capture_on_commit_callbacks):
     def post(headers=None, **overrides):
         with django_capture_on_commit_callbacks(execute=True):

@@ -18,12 +18,6 @@ from apps.realtime.push import render_user_state
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def trader(client, user, demo_account):
-    client.force_login(user)
-    return client
-
-
 def forms_without_a_token(html: str) -> list[str]:
     forms = re.findall(r"<form\b.*?</form>", html, flags=re.S)
     return [f for f in forms if not re.search(r'name="csrfmiddlewaretoken" value="[^"]+"', f)]

@@ -13,12 +13,6 @@ from .test_views import HX, bot_form
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def trader(client, user, demo_account):
-    client.force_login(user)
-    return client
-
-
 def limited(response, what: str, rate: str) -> None:
     assert response.status_code == 429
     assert f"Too many {what}: at most {rate}. Try again in" in html.unescape(response.content.decode())

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from apps.bots.models import Backtest
 
-from .test_backtests import submit, trader  # noqa: F401 - fixtures
+from .test_backtests import submit  # noqa: F401 - fixture
 
 
 def test_the_stop_time_is_shown_with_the_date_filter_in_the_traders_time_zone(trader, submit, settings):  # noqa: F811

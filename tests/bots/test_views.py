@@ -26,12 +26,6 @@ from .conftest import write_ticks
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def trader(client, user, demo_account):
-    client.force_login(user)
-    return client
-
-
 def bot_form(market, account, **overrides) -> dict:
     """A valid bot form post: three trend followers that agree on a climb, defaults elsewhere."""
     data = {
