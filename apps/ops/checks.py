@@ -6,6 +6,7 @@ apps.ops.selectors, on the request's thread (sync_to_async), as every Django
 query from async code must.
 """
 
+import abc
 import dataclasses
 
 from asgiref.sync import sync_to_async
@@ -22,8 +23,9 @@ class _DatabaseRead(HealthCheck):
 
     name = ""
 
+    @abc.abstractmethod
     def problem(self) -> str | None:
-        raise NotImplementedError
+        """What is wrong, in a sentence, or None when all is well."""
 
     async def run(self) -> None:
         try:
