@@ -31,6 +31,22 @@ def wait_until(page, expression: str, timeout_s: float = 15) -> None:
         page.wait_for_timeout(100)
 
 
+def off_the_loop(function, *args, **kwargs) -> None:
+    """Run a service that pushes from its own thread, as the worker does: this thread runs Playwright's
+    event loop, where the channel layer's `async_to_sync` refuses to run."""
+    from django.db import connection
+
+    def run():
+        try:
+            function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+
+
 def test_chart_precision_contract_lines_markers_live_positions_and_the_contract_chart(signed_in):
     from apps.markets.models import Market
     from apps.trading.models import Contract, Status
@@ -134,20 +150,10 @@ def test_pages_get_no_fragment_they_do_not_show_and_pushed_bot_status_keeps_the_
     page.add_init_script(WATCH)
 
     def push_state():
-        # As the worker does after a trade (from a thread: this one runs Playwright's event loop).
-        from django.db import connection
-
+        # As the worker does after a trade.
         from apps.realtime.push import push_user_state
 
-        def run():
-            try:
-                push_user_state([user.pk])
-            finally:
-                connection.close()
-
-        pusher = threading.Thread(target=run)
-        pusher.start()
-        pusher.join()
+        off_the_loop(push_user_state, [user.pk])
 
     for path in ("/trade/", "/bots/signals/", "/bots/", f"/bots/{trader.pk}/", "/trade/history/"):
         page.goto(path)
@@ -164,7 +170,7 @@ def test_pages_get_no_fragment_they_do_not_show_and_pushed_bot_status_keeps_the_
     page.goto(f"/bots/{other.pk}/")
     expect(page.get_by_role("button", name="Stop")).to_be_visible()
     expect(page.get_by_role("button", name="Start")).to_be_hidden()
-    bot_stop(user=user, bot_id=other.pk)
+    off_the_loop(bot_stop, user=user, bot_id=other.pk)
     expect(page.get_by_test_id("bot-status")).to_contain_text("Stopped")
     expect(page.get_by_role("button", name="Start")).to_be_visible()
     expect(page.get_by_role("button", name="Stop")).to_be_hidden()
