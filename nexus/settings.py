@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.markets",
     "apps.accounts",
+    "apps.revenue",
     "apps.trading",
     "apps.notifications",
     "apps.realtime",
@@ -492,6 +493,10 @@ DERIV = {
         "affiliate_token": env.str("DERIV_AFFILIATE_TOKEN", default=""),
     },
 }
+
+# Sign-ups that arrive without a partner's code are attributed to this partner
+# (apps.revenue); empty attributes them to nobody. `seed_demo` creates it.
+DEFAULT_PARTNER_CODE = env.str("DEFAULT_PARTNER_CODE", default="dangote_fx").strip().lower()
 
 # "Continue with Deriv": an allauth social provider (apps/deriv/provider) whose
 # app is defined here, not in the database. Tokens never go to allauth's

@@ -31,6 +31,8 @@ class AccountKind(models.TextChoices):
     ESCROW = "ESCROW", "Escrow"
     HOUSE = "HOUSE", "House"
     REVENUE = "REVENUE", "Platform revenue"
+    # A partner's markup on their referred traders' profits, one per partner, realm and currency.
+    PARTNER = "PARTNER", "Partner earnings"
     WORLD = "WORLD", "World (issuance)"
     # The other side of every Deriv account: balances at Deriv come from (and go back to) it.
     DERIV = "DERIV", "Deriv world"
@@ -46,6 +48,8 @@ class TransferKind(models.TextChoices):
     DEPOSIT = "DEPOSIT", "Deposit"
     WITHDRAWAL = "WITHDRAWAL", "Withdrawal"
     FEE = "FEE", "Fee"
+    COMMISSION = "COMMISSION", "Platform commission"
+    MARKUP = "MARKUP", "Partner markup"
     ADJUSTMENT = "ADJUSTMENT", "Adjustment"
 
 

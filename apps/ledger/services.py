@@ -85,9 +85,27 @@ def system_account(*, kind: str, realm: str, currency: str) -> LedgerAccount:
     return account
 
 
-def ledger_account_open(*, owner, code: str, name: str, realm: str = Realm.DEMO, currency: str) -> LedgerAccount:
+def ledger_account_open(
+    *,
+    owner=None,
+    owner_id: int | None = None,
+    code: str,
+    name: str,
+    realm: str = Realm.DEMO,
+    currency: str,
+    kind: str = AccountKind.USER,
+) -> LedgerAccount:
+    """An account a user owns: their money (USER) or, for a partner, their earnings (PARTNER)."""
+    if kind not in (AccountKind.USER, AccountKind.PARTNER):
+        raise ValueError("System accounts are opened with system_account.")
     return LedgerAccount.objects.create(
-        code=code, name=name, kind=AccountKind.USER, realm=realm, currency=currency, owner=owner
+        code=code,
+        name=name,
+        kind=kind,
+        realm=realm,
+        currency=currency,
+        owner=owner,
+        owner_id=owner_id if owner is None else owner.pk,
     )
 
 

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -82,7 +84,23 @@ class Contract(models.Model):
     exit_spot = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     exit_time = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
-    amount_paid = models.DecimalField(**MONEY, null=True, blank=True, help_text="Paid back at settlement.")
+    amount_paid = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="Paid back at settlement, after commission and markup."
+    )
+    # Shares of a win's profit, fixed at purchase (apps.revenue): the rates in force then, and what a win
+    # pays of them. Once settled, what was charged: nothing on a contract that did not win.
+    commission_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0, db_default=0)
+    markup_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0, db_default=0)
+    partner = models.ForeignKey(
+        "revenue.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Earns the markup.",
+    )
+    commission = models.DecimalField(**MONEY, default=0, db_default=0, help_text="Platform commission on a win.")
+    markup = models.DecimalField(**MONEY, default=0, db_default=0, help_text="Partner markup on a win.")
     notify_result = models.BooleanField(
         default=True, help_text="Tell the trader the result (bots' contracts show on the bot's page instead)."
     )
@@ -121,9 +139,26 @@ class Contract(models.Model):
 
     @property
     def profit(self):
+        """Net profit: what the trader got back (after commission and markup) less the stake."""
         if self.amount_paid is None:
             return None
         return self.amount_paid - self.stake
+
+    @property
+    def fees(self) -> Decimal:
+        return self.commission + self.markup
+
+    @property
+    def gross_paid(self):
+        """What the contract paid before commission and markup."""
+        if self.amount_paid is None:
+            return None
+        return self.amount_paid + self.fees
+
+    @property
+    def net_payout(self) -> Decimal:
+        """What a win pays the trader, after commission and markup."""
+        return self.payout - self.fees
 
     @property
     def is_pending(self) -> bool:

@@ -38,6 +38,7 @@ from apps.ledger.services import (
     transfer_many,
 )
 from apps.markets.models import Market, Source
+from apps.revenue.services import NO_FEES, Rates, rates_in_force
 
 from ..models import Contract, Direction, DurationUnit, Status, duration_error
 from ..selectors import account_refusals
@@ -212,6 +213,9 @@ def _contract_buy(
     _validate_order(account=account, market=market, stake=stake, duration=duration, duration_unit=duration_unit)
     now = timezone.now()
     at_deriv = is_deriv(account)
+    payout = payout_for(stake=stake, payout_percent=market.payout_percent)
+    rates = _rates(market=market, buyers=[account])[account.pk]
+    commission, markup = rates.on_win(stake=stake, payout=payout)
     contract = Contract.objects.create(
         at_deriv=at_deriv,
         status=Status.PENDING if at_deriv else Status.OPEN,
@@ -221,7 +225,12 @@ def _contract_buy(
         direction=direction,
         stake=stake,
         payout_percent=market.payout_percent,
-        payout=payout_for(stake=stake, payout_percent=market.payout_percent),
+        payout=payout,
+        commission_rate=rates.commission_rate,
+        markup_rate=rates.markup_rate,
+        partner_id=rates.partner_id,
+        commission=commission,
+        markup=markup,
         tie_rule=market.tie_rule,
         duration=duration,
         duration_unit=duration_unit,
@@ -261,6 +270,28 @@ def _contract_buy(
         },
     )
     return contract, True
+
+
+def _rates(*, market: Market, buyers) -> dict[int, Rates]:
+    """The commission and markup rates each buyer's contracts carry, by trading account id.
+
+    Only contracts Nexus settles itself carry them: Deriv settles its own with its own money.
+    """
+    rates = {}
+    books: dict[str, list] = {}
+    for buyer in buyers:
+        if is_deriv(buyer):
+            rates[buyer.pk] = NO_FEES
+        else:
+            books.setdefault(_realm(buyer), []).append(buyer)
+    for realm, group in books.items():
+        by_user = rates_in_force(user_ids={b.user_id for b in group}, realm=realm, source=market.source)
+        rates |= {b.pk: by_user[b.user_id] for b in group}
+    return rates
+
+
+def _realm(buyer: "TradingAccount | Buyer") -> str:
+    return buyer.realm if isinstance(buyer, Buyer) else buyer.ledger_account.realm
 
 
 @dataclass(frozen=True)
@@ -372,10 +403,13 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
 
     now = timezone.now()
     purchased_at = connection.ops.adapt_datetimefield_value(now)
+    rates = _rates(market=market, buyers={orders[i].account for i in accepted})
     rows = []
     for i in accepted:
         o = orders[i]
         expires = now + timedelta(minutes=o.duration) if o.duration_unit == DurationUnit.MINUTES else None
+        payout = payout_for(stake=o.stake, payout_percent=market.payout_percent)
+        fees = rates[o.account.pk]
         rows.append(
             (
                 o.account.user_id,
@@ -384,7 +418,11 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
                 o.direction,
                 o.stake,
                 market.payout_percent,
-                payout_for(stake=o.stake, payout_percent=market.payout_percent),
+                payout,
+                fees.commission_rate,
+                fees.markup_rate,
+                fees.partner_id,
+                *fees.on_win(stake=o.stake, payout=payout),
                 market.tie_rule,
                 o.duration,
                 o.duration_unit,
@@ -440,6 +478,11 @@ _CONTRACT_FIELDS = (
     "stake",
     "payout_percent",
     "payout",
+    "commission_rate",
+    "markup_rate",
+    "partner",
+    "commission",
+    "markup",
     "tie_rule",
     "duration",
     "duration_unit",

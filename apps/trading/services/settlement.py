@@ -12,12 +12,13 @@ from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.common.money import money_text
+from apps.common.money import fees_text, money_text
 from apps.ledger.models import AccountKind, TransferKind
 from apps.ledger.services import TransferSpec, system_account, transfer_many
 from apps.markets.models import Market, Tick, TieRule
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
+from apps.revenue.services import partner_earnings_accounts
 
 from ..models import Contract, Direction, DurationUnit, Status
 from ..selectors import contracts_due, markets_to_tell_paused, open_contract_user_ids
@@ -63,8 +64,9 @@ def outcome(*, direction: str, entry: Decimal | None, exit: Decimal | None, tie_
     return Status.WON if rose == (direction == Direction.RISE) else Status.LOST
 
 
+# What reaches the trader's account: a win pays its payout less the commission and markup fixed at purchase.
 _PAID = {
-    Status.WON: F("payout"),
+    Status.WON: F("payout") - F("commission") - F("markup"),
     Status.TIE: F("stake"),
     Status.VOID: F("stake"),
     Status.LOST: Value(Decimal("0.00")),
@@ -91,6 +93,9 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
                 "direction",
                 "stake",
                 "payout",
+                "commission",
+                "markup",
+                "partner_id",
                 "tie_rule",
                 "account__currency",
                 "account__ledger_account_id",
@@ -120,6 +125,7 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
                     status=status,
                     settled_at=now,
                     amount_paid=_PAID[status],
+                    **({} if status == Status.WON else _NO_FEES),
                     **_spot("price", "spot"),
                     **_spot("time", "time"),
                 )
@@ -142,8 +148,17 @@ def contracts_settle(*, market_ids: list[int] | None = None, limit: int = SETTLE
     return [row["id"] for row in rows]
 
 
+# Only a win carries commission and markup.
+_NO_FEES = {"commission": Decimal("0.00"), "markup": Decimal("0.00")}
+
+
 def _settlement_transfers(groups: dict[str, list[dict]]):
     accounts: dict[tuple[str, str, str], int] = {}
+    partners = partner_earnings_accounts(
+        (row["partner_id"], row["account__ledger_account__realm"], row["account__currency"])
+        for row in groups[Status.WON]
+        if row["markup"]
+    )
 
     def system(kind: str, row: dict) -> int:
         book = (kind, row["account__ledger_account__realm"], row["account__currency"])
@@ -166,6 +181,14 @@ def _settlement_transfers(groups: dict[str, list[dict]]):
                     yield TransferSpec(
                         house, user, row["payout"] - row["stake"], TransferKind.PAYOUT, f"{key}:win", ref
                     )
+                if row["commission"]:
+                    revenue = system(AccountKind.REVENUE, row)
+                    yield TransferSpec(
+                        user, revenue, row["commission"], TransferKind.COMMISSION, f"{key}:commission", ref
+                    )
+                if row["markup"]:
+                    book = (row["partner_id"], row["account__ledger_account__realm"], row["account__currency"])
+                    yield TransferSpec(user, partners[book], row["markup"], TransferKind.MARKUP, f"{key}:markup", ref)
             else:
                 yield TransferSpec(escrow, user, row["stake"], TransferKind.REFUND, f"{key}:refund", ref)
 
@@ -191,20 +214,22 @@ def _settlement_notices(groups: dict[str, list[dict]]):
             if not row["notify_result"]:
                 continue
             paid = _PAID_AMOUNT[status](row)
+            net = money_text(paid - row["stake"], signed=True)
+            body = f"Stake {money_text(row['stake'])}, paid {money_text(paid)} ({net})."
+            if status == Status.WON and (row["commission"] or row["markup"]):
+                fees = fees_text(commission=row["commission"], markup=row["markup"])
+                body = f"Stake {money_text(row['stake'])}, pays {money_text(row['payout'])}{fees}: net profit {net}."
             yield NewNotification(
                 user_id=row["user_id"],
                 kind=kind,
                 title=f"{verdict}: {row['direction'].title()} on {row['market__name']}",
-                body=(
-                    f"Stake {money_text(row['stake'])}, paid {money_text(paid)} "
-                    f"({money_text(paid - row['stake'], signed=True)})."
-                ),
+                body=body,
                 link=link.format(row["id"]),
             )
 
 
 _PAID_AMOUNT = {
-    Status.WON: lambda row: row["payout"],
+    Status.WON: lambda row: row["payout"] - row["commission"] - row["markup"],
     Status.TIE: lambda row: row["stake"],
     Status.VOID: lambda row: row["stake"],
     Status.LOST: lambda row: Decimal("0.00"),
