@@ -19,8 +19,8 @@ many traders) wait for each other on PostgreSQL instead of deadlocking.
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import NamedTuple
 from decimal import ROUND_DOWN, Decimal
+from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
