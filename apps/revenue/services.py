@@ -237,8 +237,15 @@ affiliate_token_validator = RegexValidator(
 )
 
 
+def _plain(value):
+    """A rule's value as audit data keeps it: text, with rates to the cent; None stays None."""
+    if value is None:
+        return None
+    return str(value.quantize(ZERO) if isinstance(value, Decimal) else value)
+
+
 def _rule_values(rule: CommissionRule) -> dict:
-    return {name: None if getattr(rule, name) is None else str(getattr(rule, name)) for name in _RULE_FIELDS}
+    return {name: _plain(getattr(rule, name)) for name in _RULE_FIELDS}
 
 
 def commission_rule_validate(rule: CommissionRule) -> None:
