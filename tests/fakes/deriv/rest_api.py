@@ -207,12 +207,13 @@ class RestApi:
                     continue
             else:
                 return 400, ("ValidationError", f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")
-            if name == "date_to" and fmt == "%Y-%m-%d":
-                moment += datetime.timedelta(days=1)  # a day given alone is included whole
-            bounds.append(moment.timestamp())
-        start, end = bounds
+            bounds.append((moment, fmt))
+        (start, _), (end, end_format) = bounds
         if end < start:
             return 400, ("ValidationError", "date_to must not be before date_from")
+        if end_format == "%Y-%m-%d":
+            end += datetime.timedelta(days=1)  # a day given alone is included whole
+        start, end = start.timestamp(), end.timestamp()
         sums: dict[str, list] = defaultdict(lambda: [Decimal("0"), 0])
         for contract in self.contracts.values():
             if start <= contract.purchase_time < end:
