@@ -6,7 +6,7 @@ took from lost stakes (LOSS, credited to HOUSE) minus what it paid on wins (PAYO
 from HOUSE). Figures are summed by the database, per day (UTC), realm and currency: a transfer
 never crosses realms or currencies, and demo money is never added to real money.
 
-Other apps can add sections to the staff page with the `report_sections` signal: a receiver
+Other apps can add sections to the staff page with the `revenue_report_requested` signal: a receiver
 gets the range and returns a `Section` (a template and its context) or None.
 """
 
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-import django.dispatch
 from django import forms
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -23,14 +22,12 @@ from django.utils import timezone
 from apps.ledger.models import AccountKind, Transfer, TransferKind
 
 from .models import Referral
+from .signals import revenue_report_requested
 
 ZERO = Decimal("0.00")
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 TOP_PARTNERS = 10
-
-# Sent with `date_from` and `date_to` (inclusive dates); receivers return a Section or None.
-report_sections = django.dispatch.Signal()
 
 
 @dataclass(frozen=True)
@@ -215,6 +212,6 @@ def revenue_report(date_from: date, date_to: date) -> Report:
 
 
 def extra_sections(date_from: date, date_to: date) -> list[Section]:
-    """What other apps add to the staff page for this range (see `report_sections`)."""
-    answers = report_sections.send(sender=Report, date_from=date_from, date_to=date_to)
+    """What other apps add to the staff page for this range (see `revenue_report_requested`)."""
+    answers = revenue_report_requested.send(sender=Report, date_from=date_from, date_to=date_to)
     return [section for _, section in answers if isinstance(section, Section)]

@@ -5,7 +5,8 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from apps.revenue.reports import Section, report_sections
+from apps.revenue.reports import Section
+from apps.revenue.signals import revenue_report_requested
 from tests.revenue.ledger_support import Books, on_day
 from tests.revenue.support import partner
 from tests.support.mfa import sign_in
@@ -73,10 +74,10 @@ def test_other_apps_add_sections(staff_client):
             "Elsewhere", "revenue/staff_deriv_markup.html", {"problem": f"{(date_to - date_from).days} days"}
         )
 
-    report_sections.connect(section, dispatch_uid="test.section")
+    revenue_report_requested.connect(section, dispatch_uid="test.section")
     try:
         response = staff_client.get(URL, {"date_from": "2026-11-01", "date_to": "2026-11-03"})
     finally:
-        report_sections.disconnect(dispatch_uid="test.section")
+        revenue_report_requested.disconnect(dispatch_uid="test.section")
     page = response.content.decode()
     assert "<h2>Elsewhere</h2>" in page and "2 days" in page
