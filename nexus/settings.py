@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.markets",
     "apps.accounts",
+    "apps.billing",
     "apps.revenue",
     "apps.trading",
     "apps.notifications",
@@ -494,6 +495,18 @@ DERIV = {
         "utm_medium": env.str("DERIV_UTM_MEDIUM", default="affiliate"),
         "affiliate_token": env.str("DERIV_AFFILIATE_TOKEN", default=""),
     },
+}
+
+# Plans and Stripe subscriptions (apps.billing). Without STRIPE_SECRET_KEY billing is off:
+# everyone has DEFAULT_PLAN unless an admin grants another, and the pricing page says plans
+# are not on sale here. A payment that fails leaves the plan in force for GRACE_DAYS.
+BILLING = {
+    "DEFAULT_PLAN": env.str("DEFAULT_PLAN", default="free"),
+    "GRACE_DAYS": env.int("BILLING_GRACE_DAYS", default=7),
+    "STRIPE_SECRET_KEY": env.str("STRIPE_SECRET_KEY", default=""),
+    "STRIPE_WEBHOOK_SECRET": env.str("STRIPE_WEBHOOK_SECRET", default=""),
+    # Where the stripe package sends its requests: Stripe itself, or the fake (manage.py run_fake_stripe).
+    "STRIPE_API_BASE": env.str("STRIPE_API_BASE", default="https://api.stripe.com"),
 }
 
 # Sign-ups that arrive without a partner's code are attributed to this partner

@@ -16,7 +16,7 @@ APPS = ROOT / "apps"
 
 # Apps that may only be imported by the apps above them.
 HIGHER = ("apps.bots", "apps.deriv", "apps.realtime")
-LOWER = ("ledger", "markets", "trading", "revenue", "accounts", "notifications", "audit", "users", "common")
+LOWER = ("ledger", "markets", "trading", "revenue", "billing", "accounts", "notifications", "audit", "users", "common")
 
 
 def module_name(path: Path) -> str:
