@@ -1,1 +1,31 @@
 """Receivers of other apps' facts."""
+
+from allauth.account.signals import user_signed_up
+from django.contrib import messages
+from django.dispatch import receiver
+
+from .middleware import forget_touch, referral_touch
+from .services import referral_attribute
+
+
+@receiver(user_signed_up, dispatch_uid="revenue.attribute_sign_up")
+def _attribute_sign_up(sender, request, user, **kwargs):
+    """A new trader (email sign-up or Continue with Deriv) is attributed once, to the link they followed first.
+
+    Sent in the request that creates the user, before the email is verified: the
+    link's cookie is read here and then deleted, so verification links opened
+    later (or in another browser) change nothing.
+    """
+    touch = referral_touch(request) if request is not None else None
+    attribution = referral_attribute(
+        user=user,
+        code=touch.code if touch else "",
+        touched_at=touch.touched_at if touch else None,
+        request=request,
+    )
+    if request is None:
+        return
+    if touch is not None:
+        forget_touch(request)
+    if attribution.message:
+        messages.warning(request, attribution.message, fail_silently=True)
