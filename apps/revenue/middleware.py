@@ -11,7 +11,7 @@ new trader and asks for it to be deleted (`forget_touch`).
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core import signing
@@ -46,7 +46,7 @@ def referral_touch(request) -> Touch | None:
         return None
     code, _, stamp = value.partition("|")
     try:
-        touched_at = datetime.fromtimestamp(int(stamp), tz=timezone.utc)
+        touched_at = datetime.fromtimestamp(int(stamp), tz=UTC)
     except (ValueError, OverflowError, OSError):
         return None
     if not CODE_PATTERN.match(code):
