@@ -4,8 +4,16 @@ from allauth.account.signals import user_signed_up
 from django.contrib import messages
 from django.dispatch import receiver
 
+from apps.ledger.signals import ledger_checked
+
+from .checks import revenue_breaches
 from .middleware import forget_touch, referral_touch
 from .services import referral_attribute
+
+
+@receiver(ledger_checked, dispatch_uid="revenue.revenue_breaches")
+def check_revenue(sender, **kwargs) -> list[str]:
+    return revenue_breaches()
 
 
 @receiver(user_signed_up, dispatch_uid="revenue.attribute_sign_up")

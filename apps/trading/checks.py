@@ -8,8 +8,10 @@ from django.utils import timezone
 
 from apps.ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
 
-from .models import HELD, Contract
+from .models import HELD, Contract, Status
 from .selectors import venue_contracts_overdue
+
+_FEES = (TransferKind.COMMISSION, TransferKind.MARKUP)
 
 # A Deriv contract still open this long after its expected end is stuck (the session's watchdog
 # asks Deriv 15 s after the end): its stake sits in escrow until someone looks.
@@ -21,6 +23,7 @@ def contract_breaches() -> list[str]:
     stakes: dict[int, Decimal] = {}
     paid: dict[int, Decimal] = defaultdict(Decimal)
     settlements: dict[int, int] = defaultdict(int)
+    fees: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     rows = Transfer.objects.filter(reference__startswith="contract:").values_list(
         "reference", "kind", "amount", "credit__kind"
     )
@@ -30,6 +33,10 @@ def contract_breaches() -> list[str]:
             if pk in stakes:
                 breaches.append(f"contract {pk} has more than one stake transfer")
             stakes[pk] = amount
+        elif kind in _FEES:
+            # Out of the trader's winnings: what reached them is the payout less these.
+            fees[(pk, kind)] += amount
+            paid[pk] -= amount
         else:
             settlements[pk] += 1
             if credit_kind == AccountKind.USER:
@@ -37,9 +44,30 @@ def contract_breaches() -> list[str]:
 
     open_stakes: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     contracts = Contract.objects.values_list(
-        "pk", "status", "stake", "amount_paid", "account__ledger_account__realm", "account__currency"
+        "pk",
+        "status",
+        "stake",
+        "payout",
+        "amount_paid",
+        "commission",
+        "markup",
+        "at_deriv",
+        "account__ledger_account__realm",
+        "account__currency",
     )
-    for pk, status, stake, amount_paid, realm, currency in contracts.iterator(chunk_size=5000):
+    for pk, status, stake, payout, amount_paid, commission, markup, at_deriv, realm, currency in contracts.iterator(
+        chunk_size=5000
+    ):
+        charged = (fees.get((pk, TransferKind.COMMISSION), 0), fees.get((pk, TransferKind.MARKUP), 0))
+        if status not in HELD and charged != (commission, markup):
+            breaches.append(
+                f"contract {pk}: commission and markup {commission}, {markup} recorded, "
+                f"{charged[0]}, {charged[1]} charged through the ledger"
+            )
+        if status == Status.WON and not at_deriv and amount_paid + commission + markup != payout:
+            breaches.append(
+                f"contract {pk}: net {amount_paid} + commission {commission} + markup {markup} != payout {payout}"
+            )
         if stakes.get(pk) != stake:
             breaches.append(f"contract {pk}: stake {stake} but stake transfer {stakes.get(pk)}")
         if status in HELD:  # open, or PENDING at Deriv: the stake sits in escrow

@@ -208,6 +208,8 @@ class Stats:
     ties: int
     staked: Decimal
     paid: Decimal
+    # Commission and partner markup taken from wins: `paid` is already net of them.
+    fees: Decimal = Decimal("0.00")
 
     @property
     def settled(self) -> int:
@@ -236,6 +238,7 @@ def stats(contracts: QuerySet[Contract]) -> Stats:
         ties=Count("id", filter=Q(status__in=[Status.TIE, Status.VOID])),
         staked=Sum("stake", filter=settled),
         paid=Sum("amount_paid", filter=settled),
+        fees=Sum(F("commission") + F("markup"), filter=Q(status=Status.WON)),
     )
     cent = Decimal("0.01")
     return Stats(
@@ -246,6 +249,7 @@ def stats(contracts: QuerySet[Contract]) -> Stats:
         ties=row["ties"],
         staked=Decimal(row["staked"] or 0).quantize(cent),
         paid=Decimal(row["paid"] or 0).quantize(cent),
+        fees=Decimal(row["fees"] or 0).quantize(cent),
     )
 
 

@@ -14,7 +14,7 @@ from django_htmx.http import trigger_client_event
 
 from apps.accounts.selectors import selected_account
 from apps.common.forms import MoneyField
-from apps.common.money import money_text
+from apps.common.money import fees_text, money_text
 from apps.common.ratelimit import rate_limited
 from apps.markets.models import Market, Source, Timeframe
 from apps.markets.selectors import markets_tradable
@@ -24,7 +24,7 @@ from .filters import SORTS, HistoryFilter
 from .forms import TradeForm, stake_limits
 from .fragments import positions_context
 from .models import Status
-from .services import contract_buy, is_deriv, market_refusal, payout_for
+from .services import contract_buy, is_deriv, market_refusal, win_terms
 
 # The order form's quick picks: buttons that fill the stake, or the duration and its unit.
 STAKE_PICKS = ("1", "5", "10", "25", "50", "100")
@@ -75,7 +75,7 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
         # Shown next to the form: why this account cannot trade here now (a Deriv account
         # that is disconnected says so with Deriv's reason). Prices are the banner's business.
         "refusal": market_refusal(account=account, market=market, check_prices=False),
-        "preview": _preview(market, form["stake"].value(), account.currency),
+        "preview": _preview(account, market, form["stake"].value()),
         "timeframes": [("ticks", "Ticks"), *((tf.value, tf.label) for tf in Timeframe)],
         "stake_picks": STAKE_PICKS,
         "duration_picks": DURATION_PICKS,
@@ -83,8 +83,9 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
     }
 
 
-def _preview(market: Market, stake, currency: str) -> dict:
-    """The payout of a stake the market takes; for any other stake typed, the stakes it takes instead."""
+def _preview(account, market: Market, stake) -> dict:
+    """What a stake the market takes pays on a win, fees and net profit included; for any other stake
+    typed, the stakes it takes instead."""
     try:
         amount = MoneyField().clean(stake)
     except ValidationError:
@@ -92,9 +93,8 @@ def _preview(market: Market, stake, currency: str) -> dict:
     if amount is None:
         return {"valid": False, "market": market, "limits": ""}
     if not market.min_stake <= amount <= market.max_stake:
-        return {"valid": False, "market": market, "limits": stake_limits(market, currency)}
-    payout = payout_for(stake=amount, payout_percent=market.payout_percent)
-    return {"valid": True, "market": market, "stake": amount, "payout": payout, "profit": payout - amount}
+        return {"valid": False, "market": market, "limits": stake_limits(market, account.currency)}
+    return {"valid": True, "market": market, "terms": win_terms(account=account, market=market, stake=amount)}
 
 
 @login_required
@@ -145,7 +145,13 @@ def buy(request: HttpRequest) -> HttpResponse:
                     f"Bought {contract.get_direction_display()} on {market.name}"
                     f"{' at Deriv' if contract.at_deriv else ''}: "
                     f"{money_text(contract.stake)} {account.currency} for {contract.duration_label}, "
-                    f"pays {money_text(contract.payout)} if it wins."
+                    f"pays {money_text(contract.payout)} if it wins"
+                    + (
+                        f"{fees_text(commission=contract.commission, markup=contract.markup)}"
+                        f" · net profit {money_text(contract.net_payout - contract.stake)}."
+                        if contract.fees
+                        else "."
+                    )
                 )
             if not request.htmx:
                 messages.success(request, message)
@@ -181,7 +187,7 @@ def preview(request: HttpRequest) -> HttpResponse:
     if not markets:
         raise Http404("No market is open.")
     market = _chosen_market(request, markets)
-    preview = _preview(market, request.GET.get("stake"), _account_or_404(request).currency)
+    preview = _preview(_account_or_404(request), market, request.GET.get("stake"))
     return render(request, "trading/trade.html#preview", {"preview": preview, "preview_oob": True})
 
 
@@ -257,6 +263,9 @@ CSV_COLUMNS = (
     "entry",
     "exit",
     "result",
+    "gross_paid",
+    "commission",
+    "markup",
     "paid",
     "pnl",
     "settled",
@@ -294,6 +303,9 @@ def _csv_rows(contracts, currency: str):
                 "" if c.entry_spot is None else str(c.entry_spot),
                 "" if c.exit_spot is None else str(c.exit_spot),
                 c.get_status_display(),
+                "" if c.amount_paid is None else str(c.gross_paid),
+                "" if c.amount_paid is None else str(c.commission),
+                "" if c.amount_paid is None else str(c.markup),
                 "" if c.amount_paid is None else str(c.amount_paid),
                 "" if profit is None else str(profit),
                 _csv_time(c.settled_at),

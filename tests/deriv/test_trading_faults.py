@@ -14,6 +14,7 @@ from apps.accounts.models import AccountType
 from apps.deriv import crypto, services
 from apps.deriv.models import Connection, DerivAccount, DerivLink
 from apps.deriv.session import AccountSession
+from apps.deriv.signals import deriv_accounts_changed
 from apps.trading.models import Contract, Status
 
 from .conftest import wait_for
@@ -273,10 +274,22 @@ def test_an_expired_token_with_a_refresh_token_reconnects_without_the_trader_not
     session = manager.session(account)
     wait_for(lambda: session.connected, timeout=10)
 
-    deriv_on.expire_token(token)
-    deriv_on.drop_sockets("demo")
-    wait_for(lambda: session.client.connections >= 2 and session.connected, timeout=10)
-    wait_for(lambda: connection_of(account) == (Connection.CONNECTED, ""), timeout=5)
+    # The session records the drop (and then the reconnection) from its own thread, a moment after the
+    # socket is back: wait for both records, not for a "connected" written before the drop.
+    states = []
+
+    def record(sender, **kwargs):
+        states.append(connection_of(account)[0])
+
+    deriv_accounts_changed.connect(record, weak=False, dispatch_uid="test.record_states")
+    try:
+        deriv_on.expire_token(token)
+        deriv_on.drop_sockets("demo")
+        wait_for(lambda: session.client.connections >= 2 and session.connected, timeout=10)
+        wait_for(lambda: Connection.DISCONNECTED in states and states[-1] == Connection.CONNECTED, timeout=10)
+    finally:
+        deriv_accounts_changed.disconnect(dispatch_uid="test.record_states")
+    assert connection_of(account) == (Connection.CONNECTED, "")
     assert DerivLink.objects.get(user=user).is_connected
     assert buy(user, account, deriv_market()).status == Status.OPEN
 

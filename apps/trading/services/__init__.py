@@ -9,12 +9,14 @@ from .purchase import (
     UNAVAILABLE,
     Buyer,
     Order,
+    WinTerms,
     account_unavailable,
     contract_buy,
     contracts_buy_many,
     is_deriv,
     market_refusal,
     payout_for,
+    win_terms,
 )
 from .settlement import SETTLE_BATCH, contracts_settle, outcome, paused_markets_notify
 from .venue import (
@@ -37,6 +39,7 @@ __all__ = [
     "Order",
     "VenuePurchase",
     "VenueResult",
+    "WinTerms",
     "account_unavailable",
     "contract_buy",
     "contracts_buy_many",
@@ -51,4 +54,5 @@ __all__ = [
     "outcome",
     "paused_markets_notify",
     "payout_for",
+    "win_terms",
 ]

@@ -26,7 +26,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
 from apps.common.bulk import insert_rows
 from apps.common.events import send_after_commit
-from apps.common.money import money_text
+from apps.common.money import fees_text, money_text
 from apps.ledger.models import AccountKind, TransferKind
 from apps.ledger.services import (
     InsufficientFunds,
@@ -53,6 +53,31 @@ _DIRECTIONS = frozenset(Direction.values)
 def payout_for(*, stake: Decimal, payout_percent: Decimal) -> Decimal:
     """What a winning contract pays back, stake included, rounded down to the cent."""
     return to_money(stake * (1 + payout_percent / 100))
+
+
+@dataclass(frozen=True)
+class WinTerms:
+    """What a win of this stake pays, and what it carries: the order form's preview and the contract's terms."""
+
+    stake: Decimal
+    payout: Decimal
+    commission: Decimal
+    markup: Decimal
+
+    @property
+    def net_profit(self) -> Decimal:
+        return self.payout - self.stake - self.commission - self.markup
+
+    @property
+    def fees(self) -> str:
+        return fees_text(commission=self.commission, markup=self.markup)
+
+
+def win_terms(*, account: TradingAccount, market: Market, stake: Decimal) -> WinTerms:
+    """The terms a contract bought now by `account` on `market` would get, commission and markup included."""
+    payout = payout_for(stake=stake, payout_percent=market.payout_percent)
+    commission, markup = _rates(market=market, buyers=[account])[account.pk].on_win(stake=stake, payout=payout)
+    return WinTerms(stake, payout, commission, markup)
 
 
 DERIV_ACCOUNTS = (AccountType.DERIV_DEMO, AccountType.DERIV_REAL)
