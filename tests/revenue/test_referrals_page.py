@@ -171,15 +171,16 @@ def test_another_partners_traders_and_earnings_are_not_shown(client, alice, mark
     assert list(response.context["markups"].object_list) == []
 
 
-def test_both_lists_are_paged_and_the_queries_do_not_grow_with_them(client, alice, market, django_assert_num_queries):
+def test_both_lists_are_paged_and_the_queries_do_not_grow_with_them(client, alice, market):
     def queries() -> int:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as captured:
-            page(client, alice)
+            assert client.get(reverse("revenue:referrals")).status_code == 200
         return len(captured)
 
+    client.force_login(alice.user)
     trader = referred(alice, "t0@example.com")
     win(trader, market)
     few = queries()
@@ -203,7 +204,7 @@ def test_both_lists_are_paged_and_the_queries_do_not_grow_with_them(client, alic
     ("email", "masked"),
     [
         ("john.doe@example.com", "jo***@ex***.com"),
-        ("a@b.co.uk", "a***@b.co***.uk"),
+        ("a@b.co.uk", "a***@b.***.uk"),
         ("someone@localhost", "so***@lo***"),
     ],
 )
@@ -221,7 +222,7 @@ def test_setting_the_markup_says_it_applies_from_now_on(client, alice):
     assert alice.markup_rate == Decimal("12.50")
     html = response.content.decode()
     assert "Your markup is now 12.5% for contracts bought from now on; open contracts keep their rate." in html
-    assert AuditEvent.objects.get(action="partner.markup").data == {"old": "10.00", "new": "12.50"}
+    assert AuditEvent.objects.get(action="partner.markup").data == {"old": "10.00", "new": "12.5"}
 
 
 @pytest.mark.parametrize(
@@ -252,7 +253,10 @@ def test_changing_the_code_changes_the_link(client, alice):
     alice.refresh_from_db()
     assert alice.code == "alice_trades"
     assert "http://testserver/r/alice_trades/" in response.content.decode()
-    assert AuditEvent.objects.get(action="partner.code").data == {"old": "alice_fx", "new": "alice_trades"}
+    assert AuditEvent.objects.filter(action="partner.code").latest("id").data == {
+        "old": "alice_fx",
+        "new": "alice_trades",
+    }
 
 
 @pytest.mark.parametrize(
@@ -311,7 +315,7 @@ def test_each_partner_gets_their_own_notice(alice, market):
     win(referred(alice, "a1@example.com"), market)
     win(referred(bob, "b1@example.com"), market, stake="20.00")
     assert partner_earnings_notify(now=timezone.now() + timedelta(days=1)) == 2
-    bodies = dict(Notification.objects.values_list("user__email", "body"))
+    bodies = dict(Notification.objects.filter(kind=Kind.PARTNER_EARNINGS).values_list("user__email", "body"))
     assert bodies == {
         "alice@example.com": "You earned 0.80 USD (demo) in markup from 1 contract yesterday.",
         "bob@example.com": "You earned 1.60 USD (demo) in markup from 1 contract yesterday.",
