@@ -45,6 +45,12 @@ def referral_of(user) -> Referral | None:
 ACTIVE_WINDOW = timedelta(days=30)
 CHART_DAYS = 30
 REALM_LABELS = {Realm.DEMO: "demo", Realm.DERIV_DEMO: "Deriv demo", Realm.REAL: ""}
+CENT = Decimal("0.01")
+
+
+def _cents(total) -> Decimal:
+    """A SUM of amounts as money: SQLite hands sums back with float noise (0.800000000000000), to the nearest cent."""
+    return Decimal(total or 0).quantize(CENT)
 
 
 def mask_email(email: str) -> str:
@@ -127,7 +133,7 @@ class Earnings:
 def partner_earnings(partner, *, now: datetime | None = None) -> list[Earnings]:
     """Markup earned per book, in one query; real money first. A partner with none gets one row of zeros."""
     now = now or timezone.now()
-    zero = Decimal("0.00")
+    zero = _cents(0)
     windows = {
         "today": _midnight(timezone.localdate(now)),
         "week": now - timedelta(days=7),
@@ -146,7 +152,7 @@ def partner_earnings(partner, *, now: datetime | None = None) -> list[Earnings]:
         Earnings(
             realm=row["credit__realm"],
             currency=row["credit__currency"],
-            **{name: row[name] or zero for name in ("today", "week", "month", "total")},
+            **{name: _cents(row[name]) for name in ("today", "week", "month", "total")},
         )
         for row in rows
     ]
@@ -171,7 +177,7 @@ def partner_daily_earnings(partner, *, days: int = CHART_DAYS, now: datetime | N
     )
     by_book: dict[tuple[str, str], dict[date, Decimal]] = {}
     for row in rows:
-        by_book.setdefault((row["credit__realm"], row["credit__currency"]), {})[row["day"]] = row["total"]
+        by_book.setdefault((row["credit__realm"], row["credit__currency"]), {})[row["day"]] = _cents(row["total"])
     all_days = [first + timedelta(days=n) for n in range(days)]
     books = sorted(by_book, key=lambda b: (b[0] != Realm.REAL, b))
     return [
@@ -225,7 +231,7 @@ def _markup_row(row: dict) -> dict:
         "at": row["created_at"],
         "contract": number if kind == "contract" else row["reference"],
         "trader": mask_email(row["debit__owner__email"]),
-        "amount": row["amount"],
+        "amount": _cents(row["amount"]),
         "book": book_label(row["credit__realm"], row["currency"]),
     }
 
@@ -262,7 +268,7 @@ def partner_earnings_by_day(day: date) -> list[dict]:
             "user_id": row["credit__owner_id"],
             "realm": row["credit__realm"],
             "currency": row["credit__currency"],
-            "amount": row["amount"],
+            "amount": _cents(row["amount"]),
             "contracts": row["contracts"],
         }
         for row in rows

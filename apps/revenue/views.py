@@ -19,6 +19,11 @@ from .services import partner_code_set, partner_for, partner_markup_set
 PAGE_SIZE = 20
 
 
+def _percent(rate) -> str:
+    """A rate as a partner typed it: 10, 12.5."""
+    return f"{rate.normalize():f}"
+
+
 def _chart(partner) -> list[dict]:
     """The daily earnings as lightweight-charts histogram data (day strings and numbers, display only)."""
     return [
@@ -37,7 +42,7 @@ def _page(request: HttpRequest, *, code_form=None, markup_form=None, status: int
         "partner": partner,
         "link": link,
         "code_form": code_form or CodeForm(initial={"code": partner.code}),
-        "markup_form": markup_form or MarkupForm(initial={"markup": f"{partner.markup_rate:g}"}),
+        "markup_form": markup_form or MarkupForm(initial={"markup": _percent(partner.markup_rate)}),
         "stats": selectors.partner_referral_stats(partner),
         "earnings": selectors.partner_earnings(partner),
         "chart": _chart(partner),
@@ -84,7 +89,7 @@ def markup_change(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Your markup is now {partner.markup_rate:g}% for contracts bought from now on; "
+                f"Your markup is now {_percent(partner.markup_rate)}% for contracts bought from now on; "
                 "open contracts keep their rate.",
             )
             return redirect("revenue:referrals")

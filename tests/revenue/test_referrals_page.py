@@ -81,6 +81,7 @@ def test_the_page_shows_the_code_and_the_full_link_with_a_copy_button(client, al
     html = page(client, alice).content.decode()
     assert 'data-testid="referral-code">alice_fx<' in html
     assert 'value="http://testserver/r/alice_fx/"' in html
+    assert 'id="id_markup" value="10"' in html
     assert 'data-copy-target="referral-link"' in html
     assert "js/referrals.js" in html
     # No inline script: only script files and JSON data.
@@ -121,6 +122,7 @@ def test_statistics_and_earnings_come_from_referrals_and_the_ledger(client, alic
     assert response.context["stats"] == selectors.ReferralStats(signups=3, active=2, converted=2)
     assert 'data-testid="stat-conversion">66.7%<' in html
     (book,) = response.context["earnings"]
+    assert 'data-testid="earned-total">1.60<' in html  # money to the cent, whatever the database's sums
     assert (book.label, book.today, book.week, book.month, book.total) == (
         "USD (demo)",
         Decimal("1.60"),
