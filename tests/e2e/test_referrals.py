@@ -157,9 +157,7 @@ def test_without_clipboard_access_copy_selects_the_link(browser, live_stack, dja
     page.goto("/referrals/")
     page.get_by_test_id("copy-link").click()
     expect(page.get_by_test_id("copy-status")).to_contain_text("Selected")
-    selected = page.evaluate(
-        "(() => { const i = document.getElementById('referral-link'); return i.value.slice(i.selectionStart, i.selectionEnd); })()"
-    )
+    selected = page.locator("#referral-link").evaluate("i => i.value.slice(i.selectionStart, i.selectionEnd)")
     assert selected.endswith("/r/" + owner.partner.code + "/")
     assert watched.overflow() == 0
     _assert_clean(watched, "the referrals page without a clipboard")
