@@ -273,3 +273,8 @@ def partner_earnings_by_day(day: date) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def partner_of(user) -> Partner | None:
+    """The user's partner profile, if they have one (made at sign-up, or with "Get my link")."""
+    return Partner.objects.filter(user=user).first()

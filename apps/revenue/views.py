@@ -36,7 +36,10 @@ def _chart(partner) -> list[dict]:
 
 
 def _page(request: HttpRequest, *, code_form=None, markup_form=None, status: int = 200) -> HttpResponse:
-    partner = partner_for(request.user)
+    partner = selectors.partner_of(request.user)
+    if partner is None:
+        # Users from before referrals existed: a GET changes nothing, the button below makes the code.
+        return render(request, "revenue/referrals_start.html", status=status)
     link = request.build_absolute_uri(reverse("revenue:short_link", args=[partner.code]))
     context = {
         "partner": partner,
@@ -60,6 +63,14 @@ def _page(request: HttpRequest, *, code_form=None, markup_form=None, status: int
 @require_GET
 def referrals(request: HttpRequest) -> HttpResponse:
     return _page(request)
+
+
+@login_required
+@require_POST
+def partner_start(request: HttpRequest) -> HttpResponse:
+    """Give a user who has none their referral code and link."""
+    partner_for(request.user)
+    return redirect("revenue:referrals")
 
 
 @login_required

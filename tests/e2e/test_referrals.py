@@ -155,10 +155,14 @@ def test_without_clipboard_access_copy_selects_the_link(browser, live_stack, dja
     # No clipboard: as on a page served over plain HTTP from another host.
     page.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined});")
     page.goto("/referrals/")
+    page.get_by_role("button", name="Get my referral link").click()
+    expect(page.get_by_test_id("referral-code")).to_be_visible()
+    code = page.get_by_test_id("referral-code").text_content()
+    assert owner.__class__.objects.get(pk=owner.pk).partner.code == code
     page.get_by_test_id("copy-link").click()
     expect(page.get_by_test_id("copy-status")).to_contain_text("Selected")
     selected = page.locator("#referral-link").evaluate("i => i.value.slice(i.selectionStart, i.selectionEnd)")
-    assert selected.endswith("/r/" + owner.partner.code + "/")
+    assert selected.endswith(f"/r/{code}/")
     assert watched.overflow() == 0
     _assert_clean(watched, "the referrals page without a clipboard")
     watched.close()

@@ -140,6 +140,7 @@ def test_an_email_sign_up_through_a_link_is_attributed_through_the_verification_
     assert referral.partner == alice and referral.via == Via.LINK and referral.code_used == "alice_fx"
     assert referral.first_touch_at is not None
     assert shown == []
+    assert Partner.objects.get(user=user).code not in ("alice_fx", "")  # their own code, to bring traders too
     # Used once: the cookie goes with the sign-up's answer.
     assert client.cookies[COOKIE_NAME].value == ""
     event = AuditEvent.objects.get(action="referral.attribute")

@@ -90,11 +90,15 @@ def test_the_page_shows_the_code_and_the_full_link_with_a_copy_button(client, al
     assert re.search(r'<a href="/referrals/"\s+aria-current="page">Referrals</a>', html)
 
 
-def test_a_new_user_gets_a_partner_code_on_first_visit(client, user):
+def test_a_user_without_a_code_gets_one_with_a_button_not_by_opening_the_page(client, user):
     client.force_login(user)
     html = client.get(reverse("revenue:referrals")).content.decode()
+    assert "Get my referral link" in html and not Partner.objects.filter(user=user).exists()
+    response = client.post(reverse("revenue:partner_start"), follow=True)
     partner = Partner.objects.get(user=user)
-    assert f"/r/{partner.code}/" in html and partner.markup_rate == Decimal("10.00")
+    assert f"/r/{partner.code}/" in response.content.decode() and partner.markup_rate == Decimal("10.00")
+    client.post(reverse("revenue:partner_start"))
+    assert Partner.objects.get(user=user) == partner
 
 
 def test_an_empty_page_says_what_comes(client, alice):
