@@ -18,7 +18,9 @@ one `transfer_many`), writes the ticks that make every contract due, then times
 on identical data (same seed, fresh database each run). Both must leave the
 same contracts, books and notices, and `ledger_breaches()` must be empty after
 every run; anything else aborts. It also times single purchases through
-`contract_buy` (one ledger transfer each, after-commit pushes included).
+`contract_buy` (one ledger transfer each, after-commit pushes included), and
+settling the largest size of contracts that all win, with commission and
+partner markup (four transfers each) and without (two), side by side.
 
 Seconds are wall-clock; CPU seconds are this process's alone, which helps
 read the figures on a busy machine. The real path's figures are the median
@@ -347,6 +349,89 @@ def build_contracts(n: int, seed: int = SEED):
     return market
 
 
+def build_winners(n: int, *, fees: bool, seed: int = SEED):
+    """N open tick contracts that all win, bought as `contract_buy` would record them.
+
+    With `fees`, each carries a 20% commission and, for the traders a partner brought (every
+    other one, ten partners), a 10% markup: the rates and amounts purchase fixes on a contract.
+    """
+    from django.db import transaction
+
+    from apps.ledger.models import AccountKind, Realm, TransferKind
+    from apps.ledger.services import TransferSpec, system_account, transfer_many
+    from apps.revenue.models import Partner
+    from apps.revenue.services import NO_FEES, Rates
+    from apps.trading.models import Contract, Direction, DurationUnit
+    from apps.trading.services import payout_for
+    from apps.users.models import User
+
+    rng = random.Random(seed)
+    with transaction.atomic():
+        market = build_market()
+        write_ticks(market, rng, 1, HISTORY_TICKS + FUTURE_TICKS)
+        prices = dict(market.ticks.values_list("seq", "price"))
+        accounts = build_accounts(max(1, n // 10))
+        partners = []
+        if fees:
+            owners = User.objects.bulk_create(
+                [User(email=f"partner{i}@bench.example", password="!") for i in range(10)]
+            )
+            partners = Partner.objects.bulk_create([Partner(user=u, code=f"bench{i}") for i, u in enumerate(owners)])
+        contracts = []
+        for i in range(n):
+            account = accounts[i % len(accounts)]
+            stake = rng.choice(STAKES)
+            purchase_seq = rng.randint(1, HISTORY_TICKS)
+            entry = prices[purchase_seq + 1]
+            # The first duration whose exit differs from the entry; the direction that wins on it.
+            duration = next(d for d in range(1, 11) if prices[purchase_seq + 1 + d] != entry)
+            rises = prices[purchase_seq + 1 + duration] > entry
+            payout = payout_for(stake=stake, payout_percent=market.payout_percent)
+            rates = NO_FEES
+            if fees:
+                referred = (i % len(accounts)) % 2
+                rates = Rates(Decimal("20.00"), Decimal("10.00") if referred else Decimal("0.00"), None)
+                if referred:
+                    rates = Rates(rates.commission_rate, rates.markup_rate, partners[i % 10].pk)
+            commission, markup = rates.on_win(stake=stake, payout=payout)
+            contracts.append(
+                Contract(
+                    user_id=account.user_id,
+                    account=account,
+                    market=market,
+                    direction=Direction.RISE if rises else Direction.FALL,
+                    stake=stake,
+                    payout_percent=market.payout_percent,
+                    payout=payout,
+                    commission_rate=rates.commission_rate,
+                    markup_rate=rates.markup_rate,
+                    partner_id=rates.partner_id,
+                    commission=commission,
+                    markup=markup,
+                    tie_rule=market.tie_rule,
+                    duration=duration,
+                    duration_unit=DurationUnit.TICKS,
+                    idempotency_key=f"bench-{i}",
+                    purchased_at=T0 + timedelta(seconds=purchase_seq + rng.random() * 0.9),
+                    purchase_seq=purchase_seq,
+                )
+            )
+        contracts = Contract.objects.bulk_create(contracts, batch_size=2000)
+        escrow = system_account(kind=AccountKind.ESCROW, realm=Realm.DEMO, currency=accounts[0].currency)
+        transfer_many(
+            TransferSpec(
+                c.account.ledger_account_id,
+                escrow.pk,
+                c.stake,
+                TransferKind.STAKE,
+                f"contract:{c.pk}:stake",
+                f"contract:{c.pk}",
+            )
+            for c in contracts
+        )
+    return market
+
+
 # --- The naive path -----------------------------------------------------------
 
 
@@ -600,6 +685,38 @@ def measure_settlement(databases, n: int, path: str, run: int) -> dict:
     }
 
 
+def measure_fees(databases, n: int, repeat: int) -> dict:
+    """Settling N winning contracts with commission and markup, and the same without: median seconds of each."""
+    from apps.ledger.models import Transfer, TransferKind
+
+    runs: dict[bool, list[dict]] = {True: [], False: []}
+    for run in range(repeat):
+        for fees in (False, True):  # interleaved, so drift on the machine touches both alike
+            with fresh_database(databases, f"wins_{'fees' if fees else 'plain'}_{n}_{run}"):
+                build_winners(n, fees=fees)
+                with counting_queries() as counter, stage_clock() as stages:
+                    started, cpu = time.perf_counter(), time.process_time()
+                    settled = settle_really()
+                    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+                if settled != n:
+                    raise Breach(f"settled {settled} of {n} winning contracts")
+                check_books(f"{n} winning contracts{' with fees' if fees else ''}")
+                charged = Transfer.objects.filter(kind__in=[TransferKind.COMMISSION, TransferKind.MARKUP]).count()
+                if fees != bool(charged):
+                    raise Breach("fees charged where none were due, or none where they were")
+                runs[fees].append(
+                    {
+                        "seconds": seconds,
+                        "cpu": cpu,
+                        "ledger": stages["ledger"],
+                        "queries": counter["queries"],
+                        "transfers": Transfer.objects.exclude(kind=TransferKind.STAKE).count(),
+                    }
+                )
+    median = {fees: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for fees, r in runs.items()}
+    return {"fees": median[True], "plain": median[False]}
+
+
 def measure_buys(databases, buys: int) -> dict:
     from django.db import transaction
     from django.utils import timezone
@@ -694,6 +811,28 @@ def run_backend(databases, sizes: list[int], repeat: int, buys: int) -> dict:
             f"{'':>10} ledger: transfer_many and the transfers it is given; notices: notifications_create"
             " and the notices it is given;\n"
             f"{'':>10} rest: selecting due contracts, deciding, updating them, committing."
+        )
+        wins = max(sizes)
+        measured = measure_fees(databases, wins, repeat)
+        with_fees, plain = measured["fees"], measured["plain"]
+        overhead = with_fees["seconds"] / plain["seconds"] - 1
+        print(f"\nCommission and markup: {wins:,} winning contracts (median of {repeat})")
+        print(f"{'':>12} {'s':>8} {'cpu s':>7} {'ledger s':>9} {'transfers':>10} {'queries':>8}")
+        for label, row in (("without fees", plain), ("with fees", with_fees)):
+            print(
+                f"{label:>12} {row['seconds']:>8.3f} {row['cpu']:>7.3f} {row['ledger']:>9.3f}"
+                f" {row['transfers']:>10,} {row['queries']:>8,}"
+            )
+        print(f"{'':>12} with fees: {overhead:+.1%} against the same run without")
+        size = _size(wins)
+        figures.update(
+            {
+                f"{prefix}_settle_{size}_wins_with_fees_s": round(with_fees["seconds"], 4),
+                f"{prefix}_settle_{size}_wins_with_fees_cpu_s": round(with_fees["cpu"], 4),
+                f"{prefix}_settle_{size}_wins_without_fees_s": round(plain["seconds"], 4),
+                f"{prefix}_settle_{size}_wins_without_fees_cpu_s": round(plain["cpu"], 4),
+                f"{prefix}_fees_overhead_pct": round(overhead * 100, 1),
+            }
         )
         if buys:
             bought = measure_buys(databases, buys)

@@ -482,6 +482,8 @@ DERIV = {
     "ENABLED": env_bool("DERIV_ENABLED", default=False),
     "CLIENT_ID": env.str("DERIV_CLIENT_ID", default=""),
     "APP_ID": env.str("DERIV_APP_ID", default=""),
+    # The app owner's token (scope application_read) for the app's markup statistics on the staff revenue page.
+    "APP_TOKEN": env.str("DERIV_APP_TOKEN", default=""),
     "AUTH_URL": env.str("DERIV_AUTH_URL", default="https://auth.deriv.com"),
     "REST_BASE": env.str("DERIV_REST_BASE", default="https://api.derivws.com"),
     "WS_PUBLIC": env.str("DERIV_WS_PUBLIC", default="wss://api.derivws.com/trading/v1/options/ws/public"),

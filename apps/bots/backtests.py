@@ -32,8 +32,10 @@ from django.utils import timezone
 from django_q.exceptions import TimeoutException
 from django_q.tasks import async_task
 
+from apps.ledger.models import Realm
 from apps.markets.generator import GeneratorSettings
-from apps.markets.models import Market, Tick
+from apps.markets.models import Market, Source, Tick
+from apps.revenue.services import rates_in_force
 
 from .engine.config import DecisionConfig
 from .engine.risk import MIN_STAKE, RiskSettings
@@ -147,6 +149,7 @@ def backtest_create(
         **{k: str(v) if k in DECIMAL_SETTINGS else v for k, v in settings.items()},
         "blocked_regimes": sorted(settings.get("blocked_regimes") or []),
         "payout_percent": str(market.payout_percent),
+        **_fee_rates(user, market),
         "tie_rule": market.tie_rule,
         "market_min_stake": str(market.min_stake),
         "market_max_stake": str(market.max_stake),
@@ -181,6 +184,17 @@ def backtest_create(
             robust=True,
         )
     return backtest
+
+
+def _fee_rates(user, market: Market) -> dict[str, str]:
+    """The commission and markup the trader's live contracts on `market` carry now: a backtest counts net profit.
+
+    Only markets Nexus settles itself (its OTC markets, on the demo realm) carry them; Deriv settles its own.
+    """
+    if market.source != Source.OTC:
+        return {"commission_percent": "0", "markup_percent": "0"}
+    rates = rates_in_force(user_ids=[user.pk], realm=Realm.DEMO, source=market.source)[user.pk]
+    return {"commission_percent": str(rates.commission_rate), "markup_percent": str(rates.markup_rate)}
 
 
 def backtest_settings_initial(backtest: Backtest) -> dict:
@@ -219,6 +233,8 @@ def backtest_spec(backtest: Backtest):
         duration=s["duration"],
         duration_unit=s["duration_unit"],
         payout_percent=Decimal(s["payout_percent"]),
+        commission_percent=Decimal(s.get("commission_percent", "0")),
+        markup_percent=Decimal(s.get("markup_percent", "0")),
         tie_rule=s["tie_rule"],
         starting_balance=Decimal(s["starting_balance"]),
     )

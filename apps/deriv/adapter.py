@@ -336,6 +336,10 @@ class OpenContract:
     sell_transaction_id: int | None
     subscription_id: str | None = None
     odd_fields: tuple[str, ...] = ()  # optional fields of the wrong type, read as missing
+    # What Deriv says it charged on this contract (Legacy schema, both optional): the app's markup
+    # (`app_markup_amount`, a string) and Deriv's own commission (`commission`, in the payout currency).
+    app_markup_amount: Decimal | None = None
+    commission: Decimal | None = None
 
     @property
     def is_settled(self) -> bool:
@@ -387,6 +391,8 @@ def parse_open_contract(message: dict) -> OpenContract | None:
         sell_time=f.get(_int, "sell_time"),
         sell_transaction_id=_Fields(txns).get(_int, "sell"),
         subscription_id=subscription_id(message) or f.get(_text, "id"),
+        app_markup_amount=f.get(decimal, "app_markup_amount"),
+        commission=f.get(decimal, "commission"),
         odd_fields=tuple(f.odd),
     )
     if poc.odd_fields:
@@ -660,3 +666,60 @@ def forget_all_request(*stream_types: str) -> dict:
 
 def ping_request() -> dict:
     return {"ping": 1}
+
+
+@dataclass(frozen=True)
+class MarkupRow:
+    """One app's markup in one currency, as `GET /applications/v1/markup-statistics` breaks it down."""
+
+    app_id: str
+    currency: str
+    markup: Decimal
+    markup_usd: Decimal
+    transactions: int
+
+
+@dataclass(frozen=True)
+class MarkupStatistics:
+    date_from: str
+    date_to: str
+    breakdown: tuple[MarkupRow, ...]
+    markup_usd: Decimal
+    transactions: int
+
+
+def parse_markup_statistics(body: dict, *, date_from: str, date_to: str) -> MarkupStatistics:
+    """The REST answer (`data`, shaped as Legacy `app_markup_statistics`): a breakdown and its totals.
+
+    Money comes as numbers or strings; a row without its figures is a WrongResponse, never a zero.
+    """
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("breakdown", []), list):
+        raise WrongResponse("markup statistics without data")
+    rows = []
+    for item in data.get("breakdown", []):
+        if not isinstance(item, dict):
+            raise WrongResponse("markup statistics: a breakdown row is not an object")
+        markup = decimal(item.get("app_markup_value"))
+        usd = decimal(item.get("app_markup_usd"))
+        count = _int(item.get("transactions_count"))
+        if markup is None or usd is None or count is None:
+            raise WrongResponse("markup statistics: a breakdown row without its figures")
+        rows.append(
+            MarkupRow(
+                app_id=str(item.get("app_id") or ""),
+                currency=_text(item.get("dev_currcode")) or "",
+                markup=markup,
+                markup_usd=usd,
+                transactions=count,
+            )
+        )
+    total_usd = decimal(data.get("total_app_markup_usd"))
+    total_count = _int(data.get("total_transactions_count"))
+    return MarkupStatistics(
+        date_from=date_from,
+        date_to=date_to,
+        breakdown=tuple(rows),
+        markup_usd=total_usd if total_usd is not None else sum((r.markup_usd for r in rows), Decimal("0")),
+        transactions=total_count if total_count is not None else sum(r.transactions for r in rows),
+    )

@@ -7,11 +7,12 @@ from apps.accounts.models import TradingAccount
 from apps.ledger.signals import ledger_checked
 from apps.markets.feed import OutsideFeed
 from apps.markets.signals import feeds_requested
+from apps.revenue.signals import revenue_report_requested
 from apps.trading.models import Contract
 from apps.trading.services import deriv_contract_refuse
 from apps.trading.signals import account_refusals_requested, contracts_bought
 
-from . import gateway
+from . import gateway, markup
 from .checks import unlinked_escrow_breaches
 from .feed import DerivFeed
 from .selectors import deriv_unavailable, orders_to_send
@@ -69,3 +70,9 @@ def deriv_feed(sender, **kwargs) -> OutsideFeed:
 def check_unlinked_escrow(sender, **kwargs) -> list[str]:
     """ledger_check: escrow held for Deriv accounts that are no longer linked."""
     return unlinked_escrow_breaches()
+
+
+@receiver(revenue_report_requested, dispatch_uid="deriv.markup_section")
+def markup_section(sender, date_from, date_to, **kwargs):
+    """The staff revenue page shows what Deriv reports the app earned in markup over the same days."""
+    return markup.markup_section(date_from=date_from, date_to=date_to)

@@ -2,7 +2,8 @@
 
 auth.deriv.com: /oauth2/token (the server-side code exchange and refresh). The browser's
 side, /oauth2/auth with its state and PKCE pair, is allauth's (apps.deriv.provider).
-api.derivws.com: accounts, per-account OTP WebSocket URLs, demo balance reset.
+api.derivws.com: accounts, per-account OTP WebSocket URLs, demo balance reset, and the app
+owner's markup statistics.
 Every error becomes a typed DerivError; tokens never appear in a message or log line.
 """
 
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import quote, urlencode
 
 from . import adapter
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 AUTH_BASE = "https://auth.deriv.com"
 REST_BASE = "https://api.derivws.com"
 ACCOUNTS_PATH = "/trading/v1/options/accounts"
+MARKUP_STATISTICS_PATH = "/applications/v1/markup-statistics"
 
 
 # ---------------------------------------------------------------- the OAuth callback
@@ -134,6 +137,13 @@ class DerivRest:
         data = body.get("data") if isinstance(body, dict) else None
         # The answer's shape is not documented (API.md §2.2): use it only if it is an account.
         return adapter.parse_account(data) if isinstance(data, dict) and data.get("account_id") else None
+
+    def markup_statistics(self, date_from: date, date_to: date) -> adapter.MarkupStatistics:
+        """The app owner's markup on contracts bought through their apps, both days included (scope
+        `application_read`)."""
+        query = urlencode({"date_from": date_from.isoformat(), "date_to": date_to.isoformat()})
+        body = self._request("GET", f"{MARKUP_STATISTICS_PATH}?{query}")
+        return adapter.parse_markup_statistics(body, date_from=date_from.isoformat(), date_to=date_to.isoformat())
 
     def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}

@@ -16,10 +16,11 @@ account and escrow), a bulk purchase and a settlement (escrow, the house and
 many traders) wait for each other on PostgreSQL instead of deadlocking.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -122,8 +123,9 @@ def ledger_accounts_lock(*, ids: Iterable[int]) -> dict[int, Decimal]:
     )
 
 
-@dataclass(frozen=True)
-class TransferSpec:
+class TransferSpec(NamedTuple):
+    """One transfer of a `transfer_many` batch (a tuple: settlement builds tens of thousands at once)."""
+
     debit_id: int
     credit_id: int
     amount: Decimal
@@ -242,12 +244,7 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
             raise IdempotencyConflict("a transfer in this batch was already written") from exc
         # Matched by key, not by position: RETURNING promises no row order.
         ids = dict(returned)
-        entries = []
-        for s in specs:
-            pk = ids[s.idempotency_key]
-            entries.append((pk, s.debit_id, -s.amount, created_at))
-            entries.append((pk, s.credit_id, s.amount, created_at))
-        insert_rows(cursor, Entry, ("transfer_id", "account_id", "amount", "created_at"), entries)
+        _entries_insert(cursor, list(ids.values()))
 
         table = connection.ops.quote_name(LedgerAccount._meta.db_table)
         try:
@@ -270,6 +267,26 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
         t._state.adding = False
         t._state.db = connection.alias
     return transfers
+
+
+def _entries_insert(cursor, transfer_ids: list[int]) -> None:
+    """Both entries of each of these transfers, written by the database from the transfer rows themselves.
+
+    One statement whatever their number, with the ids as one parameter: binding four values per
+    entry from Python cost more than the database's own work.
+    """
+    entry = connection.ops.quote_name(Entry._meta.db_table)
+    table = connection.ops.quote_name(Transfer._meta.db_table)
+    if connection.vendor == "postgresql":
+        chosen, param = "id = ANY(%s)", transfer_ids
+    else:
+        chosen, param = "id IN (SELECT value FROM json_each(%s))", json.dumps(transfer_ids)
+    cursor.execute(
+        f"INSERT INTO {entry} (transfer_id, account_id, amount, created_at)"
+        f" SELECT id, debit_id, -amount, created_at FROM {table} WHERE {chosen}"
+        f" UNION ALL SELECT id, credit_id, amount, created_at FROM {table} WHERE {chosen}",
+        [param, param],
+    )
 
 
 _TRANSFER_FIELDS = ("idempotency_key", "kind", "debit_id", "credit_id", "amount", "currency", "reference")

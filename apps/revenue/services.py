@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from apps.audit.services import audit_log
 from apps.ledger.models import AccountKind, LedgerAccount
 from apps.ledger.services import ledger_account_open, to_money
 
-from .models import MARKUP_MAX, MARKUP_MIN, Partner, Referral, Via, code_validator
+from .models import MARKUP_MAX, MARKUP_MIN, CommissionRule, Partner, Referral, Via, code_validator
 from .selectors import commission_rule_in_force, partner_by_code
 
 ZERO = Decimal("0.00")
@@ -224,3 +225,126 @@ def referral_attribute(*, user, code: str = "", touched_at: datetime | None = No
         data={"partner": partner.code, "via": via, "code_used": code, "refused": message},
     )
     return Attribution(referral, message)
+
+
+# ---------------------------------------------------------------- staff: commission rules and partners
+
+_RULE_FIELDS = ("realm", "source", "rate", "valid_from", "valid_until", "note")
+# What may still change on a rule in force or past: when it ends, and the note. The rest is history.
+_RULE_FIELDS_AFTER_START = {"valid_until", "note"}
+affiliate_token_validator = RegexValidator(
+    r"^[A-Za-z0-9_-]{0,100}$", "Letters, digits, _ and - only, at most 100 characters (empty: none)."
+)
+
+
+def _plain(value):
+    """A rule's value as audit data keeps it: text, with rates to the cent; None stays None."""
+    if value is None:
+        return None
+    return str(value.quantize(ZERO) if isinstance(value, Decimal) else value)
+
+
+def _rule_values(rule: CommissionRule) -> dict:
+    return {name: _plain(getattr(rule, name)) for name in _RULE_FIELDS}
+
+
+def commission_rule_validate(rule: CommissionRule) -> None:
+    """The model's checks (rate 0–50, dates in order, no overlap), then history's.
+
+    A rule that has started (from today or earlier) may have carried contracts: only its end and
+    its note change then, and the end is not put before today.
+    """
+    rule.full_clean()
+    stored = CommissionRule.objects.filter(pk=rule.pk).first() if rule.pk else None
+    today = timezone.localdate()
+    if stored is None or stored.valid_from > today:
+        if stored is None and rule.valid_from < today:
+            raise ValidationError({"valid_from": "A new rule cannot start in the past: contracts were already priced."})
+        return
+    errors = {}
+    for name in _RULE_FIELDS:
+        if name not in _RULE_FIELDS_AFTER_START and getattr(rule, name) != getattr(stored, name):
+            errors[name] = "This rule has started: only its end and its note can change. Add a new rule instead."
+    if rule.valid_until != stored.valid_until and rule.valid_until is not None and rule.valid_until < today:
+        errors["valid_until"] = "A rule in force cannot end in the past: choose today or a later day."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def commission_rule_save(*, rule: CommissionRule, actor, request=None) -> CommissionRule:
+    """Add or change a rule (validated as `commission_rule_validate` says) and audit old → new."""
+    # Rules of the realm are locked so that two staff saving at once cannot both pass the overlap check.
+    list(CommissionRule.objects.select_for_update().filter(realm=rule.realm).values_list("pk", flat=True))
+    commission_rule_validate(rule)
+    stored = CommissionRule.objects.filter(pk=rule.pk).first() if rule.pk else None
+    old = _rule_values(stored) if stored else {}
+    rule.save()
+    new = _rule_values(rule)
+    changed = {name: [old.get(name), new[name]] for name in _RULE_FIELDS if old.get(name) != new[name]}
+    if stored is None or changed:
+        audit_log(
+            actor=actor,
+            action="commission_rule.change" if stored else "commission_rule.add",
+            target=rule,
+            request=request,
+            data={"changed": changed},
+        )
+    return rule
+
+
+@transaction.atomic
+def commission_rule_delete(*, rule: CommissionRule, actor, request=None) -> None:
+    """Delete a rule that has not started yet; one in force or past is history (end it instead)."""
+    rule = CommissionRule.objects.select_for_update().get(pk=rule.pk)
+    if rule.valid_from <= timezone.localdate():
+        raise ValidationError(
+            "This rule has started, so contracts may carry its rate: it is kept. End it instead (set “valid until”)."
+        )
+    audit_log(
+        actor=actor,
+        action="commission_rule.delete",
+        target=rule,
+        request=request,
+        data={"changed": {name: [value, None] for name, value in _rule_values(rule).items()}},
+    )
+    rule.delete()
+
+
+@transaction.atomic
+def partners_active_set(*, partner_ids, active: bool, actor, request=None) -> int:
+    """Enable or disable partners (a disabled partner's code attributes nobody); audited per partner changed."""
+    partners = list(
+        Partner.objects.select_for_update().filter(pk__in=list(partner_ids)).exclude(is_active=active).order_by("pk")
+    )
+    for partner in partners:
+        partner.is_active = active
+        partner.save(update_fields=["is_active"])
+        audit_log(
+            actor=actor,
+            action="partner.enable" if active else "partner.disable",
+            target=partner,
+            request=request,
+            data={"old": not active, "new": active},
+        )
+    return len(partners)
+
+
+@transaction.atomic
+def partner_affiliate_token_set(*, partner: Partner, token: str, actor, request=None) -> Partner:
+    """Set the Deriv affiliate token passed on for the traders this partner brings; empty clears it."""
+    token = (token or "").strip()
+    affiliate_token_validator(token)
+    partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    old = partner.deriv_affiliate_token
+    if token != old:
+        partner.deriv_affiliate_token = token
+        partner.save(update_fields=["deriv_affiliate_token"])
+        audit_log(
+            actor=actor,
+            action="partner.affiliate_token",
+            target=partner,
+            request=request,
+            data={"old": old, "new": token},
+        )
+    return partner

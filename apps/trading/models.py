@@ -113,6 +113,16 @@ class Contract(models.Model):
     deriv_sent_at = models.DateTimeField(
         null=True, blank=True, help_text="When the buy went to Deriv; never sent twice (reconciled instead)."
     )
+    deriv_app_markup = models.DecimalField(
+        max_digits=20,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="The app markup Deriv reports it charged: Nexus's revenue at Deriv.",
+    )
+    deriv_commission = models.DecimalField(
+        max_digits=20, decimal_places=6, null=True, blank=True, help_text="Deriv's own commission, as Deriv reports it."
+    )
     deriv_note = models.CharField(
         max_length=200, blank=True, db_default="", default="", help_text="Why Deriv refused, in a trader's words."
     )

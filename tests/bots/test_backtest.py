@@ -148,6 +148,17 @@ def test_the_payout_rounds_down_to_the_cent():
     assert report.breakeven_win_rate == D("0.5385")  # 1 / 1.857
 
 
+def test_wins_pay_commission_and_markup_as_live_contracts_do_and_the_report_is_net():
+    # The one win pays 1.80: 0.80 profit, less 20% commission (0.16) and 10% markup (0.08) = 0.56.
+    report = run(spec(commission_percent=D("20"), markup_percent=D("10")), crafted())
+
+    assert (report.wins, report.losses, report.ties) == (1, 4, 1)
+    assert (report.gross_profit, report.fees) == (D("0.56"), D("0.24"))
+    assert (report.net_pnl, report.final_balance) == (D("-3.44"), D("996.56"))
+    assert report.breakeven_win_rate == D("0.6410")  # 1 / (1 + 0.80 × 0.70)
+    assert run(spec(), crafted()).fees == D("0.00")
+
+
 def test_no_losses_means_no_profit_factor():
     report = run(spec(), crafted(CHANGES[:8]))
 

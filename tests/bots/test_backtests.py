@@ -398,3 +398,18 @@ def test_every_backtest_error_shows_in_one_round(submit):
     assert "not 4" in field_error(body, "min_agreeing")
     assert "never let the bot trade" in field_error(body, "blocked_regimes")
     assert not Backtest.objects.exists()
+
+
+def test_a_backtest_counts_the_commission_and_markup_the_traders_live_contracts_carry(trader, user, market, submit):
+    from tests.revenue.support import commission_rule, partner, refer
+
+    commission_rule("20.00")
+    refer(user, partner(markup="15.00"))
+    submit()
+    backtest = Backtest.objects.get()
+    assert (backtest.settings["commission_percent"], backtest.settings["markup_percent"]) == ("20.00", "15.00")
+    report = backtest.report
+    assert report["wins"] and Decimal(report["fees"]) > 0
+    page = trader.get(reverse("bots:backtest", args=[backtest.pk])).content.decode()
+    assert "wins pay commission 20% and partner markup 15% of their profit" in page
+    assert "Fees on wins" in page

@@ -111,6 +111,22 @@ def test_a_bad_edit_changes_nothing(make_bot, user):
     assert not AuditEvent.objects.filter(action="bot.update").exists()
 
 
+def test_a_bots_pnl_counts_the_net_profit_of_wins_after_commission_and_markup(make_bot, market, user):
+    from tests.revenue.support import commission_rule, partner, refer
+
+    commission_rule("20.00")
+    refer(user, partner(markup="10.00"))
+    bot = running(make_bot())
+    trade_once(market)
+    write_ticks(market, climb(8, start=200.0))
+    contracts_settle()
+    bot.refresh_from_db()
+    contract = Contract.objects.get()
+    assert contract.status == Status.WON and contract.commission and contract.markup
+    assert bot.today_pnl == contract.payout - contract.commission - contract.markup - Decimal("1.00")
+    assert bot.today_pnl == contract.profit
+
+
 def test_consensus_bounds_are_refused_before_a_bot_exists():
     with pytest.raises(ValueError, match="between 0 and 1"):
         DecisionConfig({"momentum": {}, "breakout": {}}, 2, Decimal("1.5"))

@@ -136,6 +136,30 @@ def test_a_won_contract_whose_final_update_lacks_sell_price_is_paid_derivs_payou
     wait_for(lambda: mirror_matches(deriv_on, account))
 
 
+def test_a_settled_deriv_contract_records_the_app_markup_deriv_reports_and_carries_no_nexus_fee(
+    trader, account, deriv_on
+):
+    deriv_on.inject_ticks("R_10", RISING)
+    contract = buy(trader, account, deriv_market(), direction="RISE")
+
+    run_until_settled(deriv_on, [contract.pk])
+
+    contract.refresh_from_db()
+    assert contract.deriv_app_markup is not None and contract.deriv_app_markup > 0
+    assert (contract.commission, contract.markup, contract.partner_id) == (0, 0, None)
+    page = trader_page(trader, contract)
+    assert "app markup" in page
+
+
+def trader_page(user, contract) -> str:
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(user)
+    return client.get(reverse("trading:contract", args=[contract.pk])).content.decode()
+
+
 # ---------------------------------------------------------------- 3. routing
 
 

@@ -12,7 +12,9 @@ tick, in the live worker's order:
    N ticks, or the last tick at or before expiry (decision time + N minutes)
    once a later tick shows expiry passed. Rise wins if exit > entry, Fall if
    exit < entry; an equal exit refunds the stake (REFUND) or loses (LOSE). A
-   win pays stake × (1 + payout%/100) rounded down to the cent. A minute
+   win pays stake × (1 + payout%/100) rounded down to the cent, less the
+   commission and partner markup the trader's live contracts would carry
+   (each a share of the win's profit, rounded down to the cent). A minute
    contract with no tick after its decision's tick at or before expiry is
    void (refunded). The result goes to `after_result`;
 3. the decision on the prices so far; for RISE or FALL, the regime (when the
@@ -75,6 +77,9 @@ class BacktestSpec:
     payout_percent: Decimal
     tie_rule: str  # "REFUND" or "LOSE"
     starting_balance: Decimal
+    # Shares of a win's profit taken as platform commission and partner markup, in percent.
+    commission_percent: Decimal = ZERO
+    markup_percent: Decimal = ZERO
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocked_regimes", frozenset(str(kind) for kind in self.blocked_regimes))
@@ -127,6 +132,7 @@ class BacktestReport:
     expectancy: Decimal | None  # net P&L per settled contract (wins, losses and ties)
     longest_losing_streak: int
     breakeven_win_rate: Decimal  # the win rate at which the payout makes the expected profit 0
+    fees: Decimal  # commission and markup taken from wins (profits above are net of them)
     starting_balance: Decimal
     final_balance: Decimal
     stop_reason: str | None  # the stop that ended the run, if one did
@@ -216,6 +222,7 @@ class _Tally:
     void: int = 0
     gross_profit: Decimal = ZERO
     gross_loss: Decimal = ZERO
+    fees: Decimal = ZERO
     streak: int = 0
     longest_streak: int = 0
     curve: list[tuple[datetime, Decimal]] = field(default_factory=list)
@@ -268,6 +275,7 @@ def run(
     """
     settings = spec.risk
     payout_percent = Decimal(spec.payout_percent)
+    commission, markup = Decimal(spec.commission_percent), Decimal(spec.markup_percent)
     refund_ties = spec.tie_rule == REFUND
     by_ticks = spec.duration_unit == TICKS
     minutes = timedelta(minutes=spec.duration)
@@ -303,8 +311,11 @@ def run(
             profit, paid, outcome = ZERO, contract.stake, "TIE"
         elif exit_ != entry and (exit_ > entry) == (contract.direction == Direction.RISE):
             tally.wins += 1
-            profit, paid, outcome = contract.payout - contract.stake, contract.payout, "WON"
+            won = contract.payout - contract.stake
+            fees = to_cents(won * commission / 100) + to_cents(won * markup / 100)
+            profit, paid, outcome = won - fees, contract.payout - fees, "WON"
             tally.gross_profit += profit
+            tally.fees += fees
             tally.streak = 0
         else:
             tally.losses += 1
@@ -458,7 +469,9 @@ def run(
         profit_factor=(tally.gross_profit / tally.gross_loss).quantize(RATIO) if tally.gross_loss else None,
         expectancy=(net / settled).quantize(RATIO) if settled else None,
         longest_losing_streak=tally.longest_streak,
-        breakeven_win_rate=breakeven_win_rate(payout_percent),
+        # What a win keeps of its payout% once commission and markup are taken.
+        breakeven_win_rate=breakeven_win_rate(payout_percent * (1 - (commission + markup) / 100)),
+        fees=tally.fees,
         starting_balance=tally.starting,
         final_balance=balance,
         stop_reason=stop_reason,

@@ -89,6 +89,8 @@ class VenueResult(Protocol):
     entry_spot_time: int | None
     exit_spot: Decimal | None
     exit_spot_time: int | None
+    app_markup_amount: Decimal | None  # the app markup the venue charged on it (Deriv: Nexus's revenue there)
+    commission: Decimal | None  # the venue's own commission, in the payout currency
 
 
 def _epoch(value: int | None):
@@ -260,6 +262,8 @@ def deriv_contract_settle(*, contract_id: int, poc: VenueResult) -> bool:
             entry_time=_epoch(poc.entry_spot_time),
             exit_spot=poc.exit_spot,
             exit_time=_epoch(poc.exit_spot_time or poc.sell_time),
+            deriv_app_markup=poc.app_markup_amount,
+            deriv_commission=poc.commission,
         )
         if updated != 1:
             raise RuntimeError(f"Deriv contract {contract_id} was settled concurrently")

@@ -1,15 +1,24 @@
-"""OAuth2 + PKCE (auth.deriv.com) and the REST accounts/OTP endpoints (api.derivws.com): API.md §2.2, §3.1, §6.2."""
+"""OAuth2 + PKCE (auth.deriv.com) and the REST endpoints (api.derivws.com): API.md §2.2, §3.1, §6.2.
+
+Accounts, OTP URLs, demo resets, and the app owner's markup statistics
+(`GET /applications/v1/markup-statistics`, scope `application_read`), shaped as Deriv's
+legacy `app_markup_statistics` answer: a `breakdown` per app and currency, and totals.
+"""
 
 import base64
+import datetime
 import hashlib
 import json
 import re
 import uuid
-from decimal import Decimal
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .state import AuthCode, InvalidRequest
 
+MARKUP_PATH = "/applications/v1/markup-statistics"
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S")
 SCOPES = {"trade", "account_manage", "payment", "application_read"}
 ACCOUNT_ID = re.compile(r"^[A-Z]{2,4}[0-9]{4,12}$")
 VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -43,6 +52,10 @@ def s256(verifier: str) -> str:
 class RestApi:
     """Mixin of FakeDeriv: everything said over HTTP."""
 
+    # The app's markup, a percentage of each contract's payout (Deriv's `app_markup_percentage`, 0 to 5):
+    # what the app owner earns on every contract bought through the app. Prices stay the captured ones.
+    app_markup_percentage = Decimal("2")
+
     def _http_dispatch(self, method: str, target: str, headers: dict, body: bytes):
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
@@ -52,6 +65,10 @@ class RestApi:
             return self._with_fault("token", lambda: self._oauth_token(headers, body), oauth=True)
         if path == "/v1/health" and method == "GET":
             return _json(200, {"data": {"status": "ok"}})
+        if path == MARKUP_PATH and method == "GET":
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            handler = lambda user, data: self._markup_statistics(query)  # noqa: E731
+            return self._rest("markup_statistics", method, path, headers, body, "application_read", handler)
         segments = path.split("/")
         if path == "/trading/v1/options/accounts":
             if method == "GET":
@@ -168,6 +185,56 @@ class RestApi:
         account.balance = Decimal("10000")
         self._push_balance(account.account_id)
         return 200, account.as_json()
+
+    # ------------------------------------------------------------------ the app owner's markup
+
+    def contract_markup(self, contract) -> Decimal:
+        """What the app earns on one contract: its markup percentage of the payout, to the cent."""
+        share = contract.terms.payout * self.app_markup_percentage / 100
+        return share.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    def _markup_statistics(self, query: dict):
+        bounds = []
+        for name in ("date_from", "date_to"):
+            value = (query.get(name) or "").strip()
+            if not value:
+                return 400, ("ValidationError", f"{name} is required")
+            for fmt in DATE_FORMATS:
+                try:
+                    moment = datetime.datetime.strptime(value, fmt).replace(tzinfo=datetime.UTC)
+                    break
+                except ValueError:
+                    continue
+            else:
+                return 400, ("ValidationError", f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS")
+            bounds.append((moment, fmt))
+        (start, _), (end, end_format) = bounds
+        if end < start:
+            return 400, ("ValidationError", "date_to must not be before date_from")
+        if end_format == "%Y-%m-%d":
+            end += datetime.timedelta(days=1)  # a day given alone is included whole
+        start, end = start.timestamp(), end.timestamp()
+        sums: dict[str, list] = defaultdict(lambda: [Decimal("0"), 0])
+        for contract in self.contracts.values():
+            if start <= contract.purchase_time < end:
+                row = sums[contract.terms.currency]
+                row[0] += self.contract_markup(contract)
+                row[1] += 1
+        breakdown = [
+            {
+                "app_id": self.client_id,
+                "app_markup_usd": float(markup),  # every fake account is in USD
+                "app_markup_value": float(markup),
+                "dev_currcode": currency,
+                "transactions_count": count,
+            }
+            for currency, (markup, count) in sorted(sums.items())
+        ]
+        return 200, {
+            "breakdown": breakdown,
+            "total_app_markup_usd": float(sum((m for m, _ in sums.values()), Decimal("0"))),
+            "total_transactions_count": sum(c for _, c in sums.values()),
+        }
 
     # ------------------------------------------------------------------ OAuth2 + PKCE
 

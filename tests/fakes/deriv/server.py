@@ -395,7 +395,7 @@ class FakeDeriv(RestApi, WsApi):
         processed=False,
     ):
         """The next `times` calls of this type (WS method, or token|accounts|create_account|otp|
-        reset_demo_balance|authorize) get this documented error instead of being processed.
+        reset_demo_balance|markup_statistics|authorize) get this documented error instead of being processed.
 
         `processed` (WebSocket calls): the call is carried out (a buy buys) and only its answer is the
         error, as when Deriv fails after the fact. `code=None`: an error object without a code.

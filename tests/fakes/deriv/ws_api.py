@@ -454,6 +454,8 @@ class WsApi:
             "underlying_symbol": terms.symbol,
             "buy_price": self._money(terms.ask_price, strings=strings),
             "payout": self._money(terms.payout, strings=strings),
+            # Legacy schema: a string, "the markup amount charged on a client's stake amount".
+            "app_markup_amount": f"{self.contract_markup(c):.2f}",
             "bid_price": self._money(bid, strings=strings),
             "profit": self._money(bid - terms.ask_price, strings=strings),
             "profit_percentage": self._money((bid - terms.ask_price) / terms.ask_price * 100, strings=strings),
