@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.ops.middleware.UserIdMiddleware",
+    # A partner's ?ref= link, kept in a signed cookie until sign-up (apps.revenue).
+    "apps.revenue.middleware.ReferralCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

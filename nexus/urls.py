@@ -11,6 +11,7 @@ urlpatterns = [
     path("bots/", include("apps.bots.urls")),
     path("deriv/", include("apps.deriv.urls")),
     path("staff/revenue/", include("apps.revenue.staff_urls")),
+    path("", include("apps.revenue.urls")),
     path("", include("apps.ops.urls")),
     path("", include("apps.dashboard.urls")),
 ]

@@ -35,6 +35,7 @@ NAV_SECTIONS = {
     ("bots", "backtest_new"): "backtests",
     ("bots", "backtest"): "backtests",
     ("markets", "feed_status"): "feeds",
+    ("revenue", "referrals"): "referrals",
 }
 
 

@@ -9,6 +9,8 @@ class Kind(models.TextChoices):
     DEMO_RESET = "DEMO_RESET", "Demo balance reset"
     MARKET_PAUSED = "MARKET_PAUSED", "Trading paused"
     BOT_STOPPED = "BOT_STOPPED", "Bot stopped"
+    # One a day per partner: the markup their referred traders' wins paid the day before.
+    PARTNER_EARNINGS = "PARTNER_EARNINGS", "Partner earnings"
 
 
 class Notification(models.Model):

@@ -34,6 +34,7 @@ def urls(client, user, demo_account, feed, markets):
             "bot_id": Bot.objects.get().pk,
             "backtest_id": Backtest.objects.get().pk,
             "symbol": "VOL_10",
+            "code": "dangote_fx",
             "key": "not-a-key",
             "uidb36": "1",
         },

@@ -6,9 +6,12 @@ from pathlib import Path
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
+from django.utils import timezone
 
 from apps.accounts.models import AccountType
+from apps.ledger.models import Realm
 from apps.markets.models import Market
+from apps.revenue.models import CommissionRule, Partner, Referral
 from apps.users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +31,7 @@ def printed_passwords(output: str) -> dict[str, str]:
 
 def test_creates_the_demo_users_once_and_prints_their_passwords_once():
     first = printed_passwords(seed())
-    assert set(first) == {"demo@nexus.local", "admin@nexus.local"}
+    assert set(first) == {"demo@nexus.local", "admin@nexus.local", "partner@nexus.local"}
 
     second_output = seed()
     assert printed_passwords(second_output) == {}
@@ -73,7 +76,7 @@ def test_reset_passwords_prints_new_working_passwords():
         user = User.objects.get(email=email)
         assert user.check_password(password)
         assert not user.check_password(first[email])
-    assert User.objects.filter(email__endswith="@nexus.local").count() == 2
+    assert User.objects.filter(email__endswith="@nexus.local").count() == 3
 
 
 def test_markets_only_creates_no_user():
@@ -82,6 +85,48 @@ def test_markets_only_creates_no_user():
     assert Market.objects.exists()
     assert not User.objects.exists()
     assert printed_passwords(output) == {}
+    assert CommissionRule.objects.count() == 1
+
+
+def test_seeds_the_primary_partner_with_the_deriv_token_and_attributes_the_demo_trader(settings):
+    settings.DEFAULT_PARTNER_CODE = "dangote_fx"
+    settings.DERIV = {
+        **settings.DERIV,
+        "PARTNER_PARAMS": {**settings.DERIV["PARTNER_PARAMS"], "affiliate_token": "tok"},
+    }
+    output = seed()
+    assert "Partner: partner@nexus.local  password: " in output and "(referral code dangote_fx, /referrals/)" in output
+    seed()
+
+    partner = Partner.objects.get()
+    assert (partner.code, partner.user.email, partner.deriv_affiliate_token) == (
+        "dangote_fx",
+        "partner@nexus.local",
+        "tok",
+    )
+    assert partner.is_active and partner.markup_rate == Decimal("10.00")
+    trader = User.objects.get(email="demo@nexus.local")
+    assert trader.referral.partner == partner
+    assert not Referral.objects.filter(user__email__in=["admin@nexus.local", "partner@nexus.local"]).exists()
+
+
+def test_seeds_the_default_commission_rule_once_and_only_without_any_rule():
+    seed()
+    seed()
+    rule = CommissionRule.objects.get()
+    assert (rule.realm, rule.source, rule.rate, rule.valid_from, rule.valid_until) == (
+        Realm.DEMO,
+        "",
+        Decimal("20.00"),
+        timezone.localdate(),
+        None,
+    )
+
+
+def test_keeps_an_existing_commission_rule():
+    CommissionRule.objects.create(realm=Realm.REAL, rate=Decimal("15.00"), valid_from=timezone.localdate())
+    seed()
+    assert list(CommissionRule.objects.values_list("realm", "rate")) == [(Realm.REAL, Decimal("15.00"))]
 
 
 def test_the_compose_file_creates_demo_users_only_when_asked():

@@ -74,6 +74,7 @@ def walk_setup(django_user_model) -> Walk:
     from apps.accounts.services import account_open_demo
     from apps.bots.models import Backtest, Bot
     from apps.markets.models import Market
+    from apps.revenue.services import partner_for
     from apps.trading.services import contract_buy
     from tests.bots.test_backtests import backtest_form
     from tests.bots.test_views import bot_form
@@ -81,6 +82,7 @@ def walk_setup(django_user_model) -> Walk:
 
     trader = _verified_user(django_user_model, "trader@example.com")
     account = account_open_demo(user=trader)
+    partner_for(trader)  # the referrals page with the trader's link (sign-up gives every trader one)
     market = Market.objects.get(symbol="OTC_EUR_USD")
     settled = _settled_contract(account, market)
     # One open position too, long enough to stay open through the walk.
@@ -129,6 +131,7 @@ def walk_setup(django_user_model) -> Walk:
         ("backtest-new", reverse("bots:backtest_new")),
         ("backtest-report", reverse("bots:backtest", args=[backtest.pk])),
         ("deriv", reverse("deriv:accounts")),
+        ("referrals", reverse("revenue:referrals")),
         ("two-factor", reverse("mfa_index")),
     ]
     walk.staff_pages = [("feed-status", reverse("markets:feed_status"))]

@@ -27,6 +27,7 @@ NOT_OWNED = {
     ("accounts/", "key"): "allauth's signed, expiring tokens (email confirmation, password reset), not ids",
     ("accounts/", "uidb36"): "part of allauth's password reset token",
     ("admin/", None): "staff only, behind two-factor: tests/security/test_staff_only.py",
+    ("r/", "code"): "a partner's public referral code: the link is meant to be shared",
 }
 # An id no object has: what a missing object answers, to compare with.
 MISSING = 10**9

@@ -39,6 +39,8 @@ PUBLIC = {
     # Signing out when not signed in goes home.
     "accounts/logout/",
     "accounts/inactive/",
+    # A partner's referral link: to the sign-up page.
+    "r/<str:code>/",
 }
 # Staff pages outside the admin.
 STAFF_ONLY = {"markets/status/"}
@@ -60,6 +62,7 @@ def site(victim):
             "bot_id": victim.bot.pk,
             "backtest_id": victim.backtest.pk,
             "symbol": "VOL_10",
+            "code": "dangote_fx",
             "key": "not-a-key",
             "uidb36": "1",
         },

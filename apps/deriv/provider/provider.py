@@ -14,6 +14,9 @@ from allauth.socialaccount.providers.base import ProviderAccount
 from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
 from django.conf import settings
 
+from apps.revenue.middleware import referral_touch
+from apps.revenue.selectors import partner_by_code
+
 from .views import DerivOAuth2Adapter
 
 # Parameters of the authorize request that partner attribution may never replace.
@@ -44,13 +47,15 @@ class DerivProvider(OAuth2Provider):
 
     def get_auth_params_from_request(self, request, action) -> dict:
         """No parameters from the browser; the sign-up button adds prompt=registration and
-        the partner attribution (utm_source, affiliate_token…) from settings."""
+        the partner attribution (utm_source, affiliate_token…) from settings, or, when the
+        visitor followed the link of a partner with a Deriv affiliate token, that partner's."""
         params = self.get_auth_params()
         if get_request_param(request, "intent") == "signup":
             params["prompt"] = "registration"
             for name, value in settings.DERIV.get("PARTNER_PARAMS", {}).items():
                 if value and name not in OAUTH_PARAMS:
                     params[name] = value
+            params.update(_referring_partner_params(request))
         return params
 
     def extract_uid(self, data) -> str:
@@ -66,6 +71,17 @@ class DerivProvider(OAuth2Provider):
 
     def extract_common_fields(self, data) -> dict:
         return {}
+
+
+def _referring_partner_params(request) -> dict:
+    """Deriv's attribution for the partner whose link this visitor followed (first touch, not expired)."""
+    touch = referral_touch(request)
+    if touch is None or touch.expired:
+        return {}
+    partner = partner_by_code(touch.code)
+    if partner is None or not partner.deriv_affiliate_token:
+        return {}
+    return {"affiliate_token": partner.deriv_affiliate_token, "utm_source": partner.code}
 
 
 provider_classes = [DerivProvider]
