@@ -10,6 +10,7 @@ urlpatterns = [
     path("notifications/", include("apps.notifications.urls")),
     path("bots/", include("apps.bots.urls")),
     path("deriv/", include("apps.deriv.urls")),
+    path("", include("apps.billing.urls")),
     path("staff/revenue/", include("apps.revenue.staff_urls")),
     path("", include("apps.revenue.urls")),
     path("", include("apps.ops.urls")),

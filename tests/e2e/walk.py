@@ -132,6 +132,7 @@ def walk_setup(django_user_model) -> Walk:
         ("backtest-report", reverse("bots:backtest", args=[backtest.pk])),
         ("deriv", reverse("deriv:accounts")),
         ("referrals", reverse("revenue:referrals")),
+        ("pricing-signed-in", reverse("billing:pricing")),
         ("two-factor", reverse("mfa_index")),
     ]
     walk.staff_pages = [("feed-status", reverse("markets:feed_status"))]
@@ -139,6 +140,7 @@ def walk_setup(django_user_model) -> Walk:
         ("home", reverse("dashboard:home")),
         ("login", reverse("account_login")),
         ("signup", reverse("account_signup")),
+        ("pricing", reverse("billing:pricing")),
     ]
     return walk
 

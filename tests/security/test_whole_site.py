@@ -41,6 +41,8 @@ PUBLIC = {
     "accounts/inactive/",
     # A partner's referral link: to the sign-up page.
     "r/<str:code>/",
+    # The plans, for visitors deciding whether to sign up.
+    "pricing/",
 }
 # Staff pages outside the admin.
 STAFF_ONLY = {"markets/status/"}
