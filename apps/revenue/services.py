@@ -49,14 +49,15 @@ def rates_in_force(*, user_ids, realm: str, source: str) -> dict[int, Rates]:
     """
     rule = commission_rule_in_force(realm=realm, source=source)
     commission = rule.rate if rule else ZERO
-    partners = dict(
-        Referral.objects.filter(user_id__in=set(user_ids), partner__is_active=True).values_list("user_id", "partner_id")
-    )
-    markups = dict(Partner.objects.filter(pk__in=set(partners.values())).values_list("pk", "markup_rate"))
+    partners = {
+        user_id: (partner_id, markup)
+        for user_id, partner_id, markup in Referral.objects.filter(
+            user_id__in=set(user_ids), partner__is_active=True
+        ).values_list("user_id", "partner_id", "partner__markup_rate")
+    }
     rates = {}
     for user_id in user_ids:
-        partner_id = partners.get(user_id)
-        markup = markups.get(partner_id, ZERO)
+        partner_id, markup = partners.get(user_id, (None, ZERO))
         rates[user_id] = Rates(commission, markup, partner_id) if commission or markup else NO_FEES
     return rates
 
