@@ -121,17 +121,18 @@ def parse_markup(value) -> Decimal:
 def partner_markup_set(*, user, markup, request=None) -> Partner:
     """Change the user's markup: contracts bought from now on carry it; open ones keep theirs."""
     rate = parse_markup(markup)
-    partner = Partner.objects.select_for_update().get(pk=partner_for(user).pk)
-    old = partner.markup_rate
-    if rate != old:
-        partner.markup_rate = rate
-        partner.save(update_fields=["markup_rate"])
+    return _partner_change(partner_for(user), "markup_rate", rate, action="partner.markup", actor=user, request=request)
+
+
+def _partner_change(partner: Partner, field: str, value, *, action: str, actor, request) -> Partner:
+    """Set one field of a partner under its row lock, audited old → new; nothing when it is unchanged."""
+    partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    old = getattr(partner, field)
+    if value != old:
+        setattr(partner, field, value)
+        partner.save(update_fields=[field])
         audit_log(
-            actor=user,
-            action="partner.markup",
-            target=partner,
-            request=request,
-            data={"old": str(old), "new": str(rate)},
+            actor=actor, action=action, target=partner, request=request, data={"old": str(old), "new": str(value)}
         )
     return partner
 
@@ -336,16 +337,6 @@ def partner_affiliate_token_set(*, partner: Partner, token: str, actor, request=
     """Set the Deriv affiliate token passed on for the traders this partner brings; empty clears it."""
     token = (token or "").strip()
     affiliate_token_validator(token)
-    partner = Partner.objects.select_for_update().get(pk=partner.pk)
-    old = partner.deriv_affiliate_token
-    if token != old:
-        partner.deriv_affiliate_token = token
-        partner.save(update_fields=["deriv_affiliate_token"])
-        audit_log(
-            actor=actor,
-            action="partner.affiliate_token",
-            target=partner,
-            request=request,
-            data={"old": old, "new": token},
-        )
-    return partner
+    return _partner_change(
+        partner, "deriv_affiliate_token", token, action="partner.affiliate_token", actor=actor, request=request
+    )
