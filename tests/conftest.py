@@ -28,6 +28,18 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def enterprise_plan_by_default(settings):
+    """Tests outside billing assume no plan limits: the default plan is Enterprise unless a test opts out."""
+    settings.BILLING = {**settings.BILLING, "DEFAULT_PLAN": "enterprise"}
+
+
+@pytest.fixture
+def free_plan_by_default(settings):
+    """Billing tests opt into the Free plan's limits for users without a subscription."""
+    settings.BILLING = {**settings.BILLING, "DEFAULT_PLAN": "free"}
+
+
 @pytest.fixture
 def user(db):
     from apps.users.models import User
