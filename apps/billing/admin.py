@@ -141,7 +141,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
                     else:
                         form.add_error(None, exc)
                 else:
-                    self.message_user(request, f"{form.user} now has {data['plan'].name}.")
+                    self.message_user(request, f"Granted {data['plan'].name} to {form.user}.")
                     return HttpResponseRedirect(reverse("admin:billing_subscription_changelist"))
         else:
             form = GrantForm(initial={"email": request.GET.get("email", "")})

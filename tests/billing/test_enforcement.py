@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.accounts.models import AccountType, TradingAccount
 from apps.billing.entitlements import PLAN_LIMIT, may_email, plans_in_force
 from apps.billing.models import Plan, Source, Status, Subscription
-from apps.bots.models import Backtest, BacktestStatus, Bot, BotStatus
+from apps.bots.models import Backtest, Bot, BotStatus
 from apps.bots.services import bot_create, bot_start
 from apps.ledger.models import Realm
 from apps.ledger.services import ledger_account_open
