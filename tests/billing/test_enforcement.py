@@ -252,12 +252,38 @@ def test_a_deriv_real_account_is_refused_at_trading_unless_the_plan_includes_it(
     assert account_refusals(account_ids=[real_account.pk]) == {}
 
 
-def test_a_bot_on_a_deriv_real_account_is_refused_at_start(user, real_account):
+@pytest.fixture
+def deriv_market(db):
     from apps.markets.models import Market, Source
 
-    market = Market.objects.create(
+    return Market.objects.create(
         symbol="R_10", name="Volatility 10", source=Source.DERIV, base_price=Decimal("100"), is_active=True
     )
+
+
+def test_a_bot_on_a_deriv_real_account_is_refused_on_its_account_until_the_plan_trades_it(
+    user, real_account, deriv_market
+):
+    settings = {
+        "name": "Real",
+        "account": real_account,
+        "market": deriv_market,
+        "blocked_regimes": [],
+        "duration": 5,
+        "duration_unit": "t",
+        "base_stake": Decimal("1.00"),
+        "max_stake": Decimal("10.00"),
+    }
+    with pytest.raises(ValidationError) as refused:
+        bot_create(user=user, decision=TREND, settings=settings)
+    error = refused.value.error_dict["account"][0]
+    assert (error.code, error.params) == (PLAN_LIMIT, {"plan": "pro"})
+    on(user, "pro")
+    assert bot_create(user=user, decision=TREND, settings=settings).account == real_account
+
+
+def test_a_bot_on_a_deriv_real_account_is_refused_at_start(user, real_account, deriv_market):
+    market = deriv_market
     bot = Bot.objects.create(
         user=user,
         name="Real",
@@ -301,3 +327,14 @@ def test_plans_in_force_answers_for_many_users_at_once(user, other_user):
     on(user, "pro")
     plans = plans_in_force([user.pk, other_user.pk])
     assert (plans[user.pk].code, plans[other_user.pk].code) == ("pro", "free")
+
+
+def test_the_bot_form_says_it_on_the_account_with_an_upgrade_link(trader, real_account, deriv_market):
+    response = trader.post(reverse("bots:new"), bot_form(deriv_market, real_account, name="Real"), headers=HX)
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert field_error(body, "account").startswith(
+        "Your Free plan does not include trading Deriv real-money accounts. Pro does."
+    )
+    assert upgrade_href(body) == "/pricing/?plan=pro#plan-pro Upgrade to Pro"
+    assert not Bot.objects.exists()

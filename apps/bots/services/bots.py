@@ -63,11 +63,18 @@ def _market_refusal(bot: Bot) -> str | None:
     return market_refusal(account=bot.account, market=bot.market, check_prices=False)
 
 
-def bot_errors(*, bot: Bot) -> dict[str, str]:
-    """Every problem with a bot's settings, by field, in a trader's words."""
-    errors: dict[str, str] = {}
-    refusal = bot.account_id and bot.market_id and _market_refusal(bot)
-    if refusal:
+def bot_errors(*, bot: Bot) -> dict[str, str | ValidationError]:
+    """Every problem with a bot's settings, by field, in a trader's words (a plan's refusal keeps its code)."""
+    errors: dict[str, str | ValidationError] = {}
+    plan_refusal = (
+        bot.account_id
+        and bot.account.type == AccountType.DERIV_REAL
+        and feature_refusal(bot.user_id and bot.user, "deriv_real_trading")
+    )
+    if plan_refusal:
+        # Said on the account, with the plan that trades it (an Upgrade link on the form).
+        errors["account"] = plan_refusal.error()
+    elif refusal := bot.account_id and bot.market_id and _market_refusal(bot):
         errors["market"] = refusal
     if bot.market_id:
         settings_errors = bot.risk_settings().errors()
