@@ -314,18 +314,24 @@ class Analytics:
     markets: list[MarketRow]
     health: Health
 
+    def days(self) -> list[date]:
+        return [self.date_from + timedelta(days=i) for i in range((self.date_to - self.date_from).days + 1)]
+
     def chart_series(self) -> dict:
-        """The charts' points: new users per day, and per realm and currency the contracts and stakes per day."""
-        per_realm: dict[str, dict] = {}
+        """The charts' points, one per day of the range (0 on quiet days, so the time axis spans the range):
+        new users per day, and per realm and currency the contracts and stakes per day."""
+        days = self.days()
+        joined = dict(self.new_users)
+        per_realm: dict[str, dict[date, VolumeRow]] = {}
         for row in self.volume:
-            bucket = per_realm.setdefault(f"{row.realm} {row.currency}", {"contracts": [], "volume": []})
-            day = row.day.isoformat()
-            bucket["contracts"].append({"time": day, "value": row.contracts})
-            bucket["volume"].append({"time": day, "value": float(row.volume)})
-        return {
-            "users": [{"time": day.isoformat(), "value": n} for day, n in self.new_users],
-            "realms": per_realm,
-        }
+            per_realm.setdefault(f"{row.realm} {row.currency}", {})[row.day] = row
+        realms = {}
+        for key, rows in per_realm.items():
+            realms[key] = {
+                "contracts": [{"time": d.isoformat(), "value": rows[d].contracts if d in rows else 0} for d in days],
+                "volume": [{"time": d.isoformat(), "value": float(rows[d].volume) if d in rows else 0.0} for d in days],
+            }
+        return {"users": [{"time": d.isoformat(), "value": joined.get(d, 0)} for d in days], "realms": realms}
 
 
 def analytics(date_from: date, date_to: date) -> Analytics:

@@ -3,6 +3,7 @@
 // with the number of contracts as a line on the left scale.
 (function () {
   const colors = { volume: "#3b82f6", contracts: "#f59e0b", users: "#14b8a6" };
+  const counts = { type: "price", precision: 0, minMove: 1 };
 
   function chartFor(el) {
     const chart = window.NexusCharts.create(el);
@@ -26,7 +27,9 @@
         el.dataset.drawn = "1";
         const chart = chartFor(el);
         chart.applyOptions({ leftPriceScale: { visible: false } });
-        chart.addSeries(LWC.HistogramSeries, { color: colors.users, title: "new users" }).setData(all.users);
+        chart
+          .addSeries(LWC.HistogramSeries, { color: colors.users, title: "new users", priceFormat: counts })
+          .setData(all.users);
         chart.timeScale().fitContent();
         return;
       }
@@ -36,7 +39,9 @@
       const chart = chartFor(el);
       chart.addSeries(LWC.HistogramSeries, { color: colors.volume, title: "stakes" }).setData(s.volume);
       chart
-        .addSeries(LWC.LineSeries, { color: colors.contracts, lineWidth: 2, title: "contracts", priceScaleId: "left" })
+        .addSeries(LWC.LineSeries, {
+          color: colors.contracts, lineWidth: 2, title: "contracts", priceScaleId: "left", priceFormat: counts,
+        })
         .setData(s.contracts);
       chart.timeScale().fitContent();
     });

@@ -213,7 +213,10 @@ def test_staff_see_every_section(staff_client, trades):
     assert response.context["figures"].users.total == 3
     assert '<td class="num">4.00</td>' in page  # the market's net open stake
     series = response.context["series"]
-    assert [point["value"] for point in series["realms"]["DEMO USD"]["contracts"]] == [1, 4]
+    contracts = series["realms"]["DEMO USD"]["contracts"]
+    assert len(contracts) == len(series["users"]) == 30  # every day of the range, quiet ones at 0
+    assert [point["value"] for point in contracts[-3:]] == [1, 0, 4]
+    assert contracts[-1]["time"] == timezone.localdate().isoformat()
 
 
 def test_staff_menu_links_the_page(staff_client):
