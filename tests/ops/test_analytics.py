@@ -1,7 +1,7 @@
 """The staff analytics page: who may open it, each figure on hand-built data, the range's checks, and that the
 figures are summed by the database (the number of queries does not grow with the rows)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -241,3 +241,15 @@ def test_a_bad_range_is_refused_next_to_the_field(staff_client, query, field, me
     response = staff_client.get(URL, query)
     assert response.status_code == 200 and response.context["figures"] is None
     assert f'data-testid="error-{field}">{message}<' in response.content.decode()
+
+
+def test_days_are_the_current_time_zones(user, today):
+    # Joined at 20:00 UTC: the next day in Tokyo (UTC+9).
+    joined = datetime.combine(today, time(20), tzinfo=UTC)
+    User.objects.filter(pk=user.pk).update(date_joined=joined)
+    assert figures.new_users_by_day(today - timedelta(days=1), today + timedelta(days=1)) == [(today, 1)]
+    with timezone.override("Asia/Tokyo"):
+        assert figures.new_users_by_day(today - timedelta(days=1), today + timedelta(days=1)) == [
+            (today + timedelta(days=1), 1)
+        ]
+        assert figures.new_users_by_day(today - timedelta(days=1), today) == []
