@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django_q.models import Failure
 
 from apps.bots.models import Bot, BotStatus
 from apps.revenue.reports import Totals, revenue_by_day, totals_of
@@ -277,9 +279,6 @@ class Health:
 
 def health() -> Health:
     """The feeds' and worker clusters' heartbeats and the task queue, as /ready/ reads them (apps.ops.selectors)."""
-    from django.conf import settings
-    from django_q.models import Failure
-
     checks = [
         Check(f"Feed {source}", selectors.feed_heartbeat_problem(source) or "") for source in selectors.feed_sources()
     ]
