@@ -12,6 +12,7 @@ urlpatterns = [
     path("deriv/", include("apps.deriv.urls")),
     path("", include("apps.billing.urls")),
     path("staff/revenue/", include("apps.revenue.staff_urls")),
+    path("staff/analytics/", include("apps.ops.staff_urls")),
     path("", include("apps.revenue.urls")),
     path("", include("apps.ops.urls")),
     path("", include("apps.dashboard.urls")),

@@ -135,7 +135,7 @@ def walk_setup(django_user_model) -> Walk:
         ("pricing-signed-in", reverse("billing:pricing")),
         ("two-factor", reverse("mfa_index")),
     ]
-    walk.staff_pages = [("feed-status", reverse("markets:feed_status"))]
+    walk.staff_pages = [("feed-status", reverse("markets:feed_status")), ("analytics", reverse("ops_staff:analytics"))]
     walk.visitor_pages = [
         ("home", reverse("dashboard:home")),
         ("login", reverse("account_login")),
