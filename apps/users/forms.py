@@ -8,6 +8,7 @@ from apps.trading.models import DurationUnit, duration_error
 
 from .models import SELF_EXCLUSION_CHOICES
 from .selectors import time_zone_names
+from .services import limit_errors
 
 LIMIT_ERRORS = {
     "invalid": "Enter an amount as a number, like 100.00, or leave it empty for no limit.",
@@ -77,6 +78,13 @@ class LimitsForm(forms.Form):
         for field in self.fields.values():
             # Two decimals at most is the service's rule too; here it is said before anything else.
             field.error_messages["max_decimal_places"] = "Enter an amount with at most two decimal places."
+
+    def clean(self):
+        data = super().clean()
+        # The service's own checks, so that every bad value is said at once, each next to its field.
+        for name, message in limit_errors({k: v for k, v in data.items() if k in self.fields}).items():
+            self.add_error(name, message)
+        return data
 
 
 class SelfExclusionForm(forms.Form):

@@ -32,7 +32,8 @@ class User(AbstractUser):
 
     # Settings > Profile: how the trader is greeted and the time zone every date is shown in.
     display_name = models.CharField(max_length=60, blank=True)
-    time_zone = models.CharField(max_length=64, default="UTC")
+    # Empty until the trader chooses one: the site's TIME_ZONE.
+    time_zone = models.CharField(max_length=64, blank=True)
     # Settings > Trading: what the trade form starts with, and whether a purchase asks first.
     default_market = models.CharField(max_length=32, blank=True)
     default_stake = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)

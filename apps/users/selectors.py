@@ -24,8 +24,10 @@ def time_zone_names() -> tuple[str, ...]:
 
 
 def user_timezone(user) -> tzinfo:
-    """The time zone `user` chose (UTC when none, signed out, or the zone is no longer known)."""
-    name = getattr(user, "time_zone", "") or "UTC"
+    """The time zone `user` chose (the site's when none, or signed out; UTC if the zone is no longer known)."""
+    name = getattr(user, "time_zone", "")
+    if not name:
+        return timezone.get_default_timezone()
     if name not in time_zone_names():
         return UTC
     return zoneinfo.ZoneInfo(name)

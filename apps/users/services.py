@@ -103,7 +103,8 @@ def trading_preferences_update(
     return user
 
 
-def _limit_errors(values: dict[str, Decimal | None]) -> dict[str, str]:
+def limit_errors(values: dict[str, Decimal | None]) -> dict[str, str]:
+    """What is wrong with each daily limit (below 0, more than two decimals, above the maximum), by field."""
     maximum = limit_maximum()
     errors = {}
     for name, value in values.items():
@@ -122,7 +123,7 @@ def _limit_errors(values: dict[str, Decimal | None]) -> dict[str, str]:
 def trading_limits_set(*, user, daily_loss_limit: Decimal | None, daily_stake_limit: Decimal | None, request=None):
     """Set the trader's own daily loss and stake limits across all their accounts (None: no limit)."""
     values = {"daily_loss_limit": daily_loss_limit, "daily_stake_limit": daily_stake_limit}
-    if errors := _limit_errors(values):
+    if errors := limit_errors(values):
         raise ValidationError(errors)
     row, _ = ResponsibleTrading.objects.select_for_update().get_or_create(user=user)
     if changed := _changes(row, values):

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from apps.trading.limits import allowances
 
 from .forms import LimitsForm, ProfileForm, SelfExclusionForm, TradingPreferencesForm
-from .selectors import limit_maximum, responsible_trading_for, self_exclusion_until
+from .selectors import limit_maximum, responsible_trading_for, self_exclusion_until, user_timezone
 from .services import profile_update, self_exclusion_set, trading_limits_set, trading_preferences_update
 
 
@@ -24,7 +24,9 @@ def _apply(form, error: ValidationError) -> None:
 
 
 def _page(request: HttpRequest, template: str, section: str, context: dict, *, failed: bool) -> HttpResponse:
-    return render(request, template, {"section": section, **context}, status=422 if failed else 200)
+    # A form with errors comes back as the page itself (200): a browser reports any 4xx answer to a page
+    # load as a console error, and the errors are the page's to show, next to their fields.
+    return render(request, template, {"section": section, "failed": failed, **context})
 
 
 @login_required
@@ -36,7 +38,9 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     user = request.user
-    form = ProfileForm(request.POST or None, initial={"display_name": user.display_name, "time_zone": user.time_zone})
+    form = ProfileForm(
+        request.POST or None, initial={"display_name": user.display_name, "time_zone": str(user_timezone(user))}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             profile_update(user=user, request=request, **form.cleaned_data)

