@@ -326,6 +326,7 @@ MFA_ADAPTER = "apps.users.adapter.MFAAdapter"
 # Settings > Security lists the trader's signed-in sessions (allauth.usersessions), with where and when each was
 # last seen, and signs out every other one.
 USERSESSIONS_TRACK_ACTIVITY = True
+USERSESSIONS_ADAPTER = "apps.users.adapter.UserSessionsAdapter"
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",

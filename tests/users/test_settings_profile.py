@@ -136,3 +136,28 @@ def test_bad_trading_preferences_are_refused_next_to_the_field(trader, user, mar
     assert f'id="error-{field}"' in response.content.decode()
     user.refresh_from_db()
     assert user.default_stake is None and user.default_duration is None
+
+
+# --- Security: signed-in sessions ----------------------------------------------------------------
+
+
+def test_sign_out_everywhere_else_ends_the_other_sessions_and_closes_their_sockets(client, user, monkeypatch):
+    from allauth.account.models import EmailAddress
+    from django.test import Client
+
+    from apps.realtime import receivers
+    from apps.realtime.limits import session_digest
+
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    closed = []
+    monkeypatch.setattr(receivers, "_close_sockets", lambda user_id, message: closed.append((user_id, message)))
+    other = Client()
+    for browser in (client, other):
+        browser.post(reverse("account_login"), {"login": user.email, "password": "correct horse battery staple"})
+    other_key = other.session.session_key
+    page = client.get(reverse("settings:security"))
+    assert len(page.context["sessions"]) == 2 and len(page.context["other_sessions"]) == 1
+    assert client.post(reverse("usersessions_list")).status_code == 302
+    assert other.get(reverse("settings:profile")).status_code == 302  # signed out there
+    assert client.get(reverse("settings:profile")).status_code == 200  # still signed in here
+    assert [(uid, m["ended"]) for uid, m in closed] == [(user.pk, session_digest(other_key))]
