@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("settings/", include("apps.users.urls")),
     path("trading-accounts/", include("apps.accounts.urls")),
     path("trade/", include("apps.trading.urls")),
     path("markets/", include("apps.markets.urls")),

@@ -20,8 +20,10 @@ from apps.common.events import send_after_commit
 from apps.markets.models import Market
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
+from apps.trading.limits import trading_refusal_text
 from apps.trading.models import duration_error
 from apps.trading.services import market_refusal
+from apps.users.selectors import user_timezone
 
 from ..engine import risk
 from ..engine.config import DecisionConfig
@@ -169,7 +171,7 @@ def bot_start(*, user, bot_id: int, request=None) -> Bot:
         running = Bot.objects.filter(user=user, status=BotStatus.RUNNING).count()
         if refusal := limit_refusal(user, "max_running_bots", wanted=running + 1):
             raise refusal.error()
-        if refusal := _market_refusal(bot):
+        if refusal := _market_refusal(bot) or trading_refusal_text(user=user):
             raise ValidationError(refusal)
         _check(bot)
         engaged = engaged_switches()
@@ -294,6 +296,14 @@ def bots_stop(*, bot_ids, reason: str, detail: str, notify: bool = True) -> list
         )
     _changed(user_id for _, user_id, _ in bots)
     return [pk for pk, _, _ in bots]
+
+
+def bots_of_user_stop(*, user_id: int, reason: str, until) -> list[int]:
+    """Stop every running bot of a trader who paused their trading until `until` (one notice per bot)."""
+    user = get_user_model().objects.get(pk=user_id)
+    ends = timezone.localtime(until, user_timezone(user)).strftime("%d %b %Y %H:%M %Z")
+    running = Bot.objects.filter(user_id=user_id, status=BotStatus.RUNNING).values_list("pk", flat=True)
+    return bots_stop(bot_ids=list(running), reason=reason, detail=f"You paused your trading until {ends}.")
 
 
 def kill_switch_set(*, user=None, engaged: bool, actor=None, reason: str = "", request=None) -> int:
