@@ -71,15 +71,22 @@ def partner_earnings_accounts(books) -> dict[tuple[int, str, str], int]:
     if missing:
         owners = dict(Partner.objects.filter(pk__in={b[0] for b in missing}).values_list("pk", "user_id"))
         for partner_id, realm, currency in sorted(missing):
-            account = ledger_account_open(
-                owner_id=owners[partner_id],
-                code=f"partner:{partner_id}:{realm}:{currency}",
-                name=f"Partner earnings {realm.lower()} {currency}",
-                realm=realm,
-                currency=currency,
-                kind=AccountKind.PARTNER,
-            )
-            found[(partner_id, realm, currency)] = account.pk
+            code = f"partner:{partner_id}:{realm}:{currency}"
+            try:
+                # A savepoint: a settlement run opening the same account at the same moment wins the insert,
+                # this one then reads the account it committed.
+                with transaction.atomic():
+                    account_id = ledger_account_open(
+                        owner_id=owners[partner_id],
+                        code=code,
+                        name=f"Partner earnings {realm.lower()} {currency}",
+                        realm=realm,
+                        currency=currency,
+                        kind=AccountKind.PARTNER,
+                    ).pk
+            except IntegrityError:
+                account_id = LedgerAccount.objects.get(code=code).pk
+            found[(partner_id, realm, currency)] = account_id
     return found
 
 

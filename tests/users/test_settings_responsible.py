@@ -262,7 +262,7 @@ def test_running_bots_stop_with_a_notice_when_the_exclusion_starts(user, make_bo
         bot.refresh_from_db()
         assert (bot.status, bot.stopped_reason) == (BotStatus.STOPPED, "SELF_EXCLUDED")
         assert "You paused your trading until" in bot.stop_detail
-    assert Notification.objects.filter(user=user, title__contains="You paused your trading").count() == 2
+    assert Notification.objects.filter(user=user, title__endswith=": you paused your trading").count() == 2
 
 
 def test_a_bot_whose_trader_hits_their_own_limit_stops_with_a_notice(user, make_bot, bot_market):
