@@ -31,7 +31,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -586,7 +585,12 @@ class FakeStripe:
                         key=lambda i: i["created"],
                         reverse=True,
                     )
-                    return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/invoices"}
+                    return {
+                        "object": "list",
+                        "data": found[:limit],
+                        "has_more": len(found) > limit,
+                        "url": "/v1/invoices",
+                    }
                 case _:
                     raise StripeError(404, f"Unrecognized request URL ({method}: {path}).")
 
@@ -754,9 +758,13 @@ class _Handler(BaseHTTPRequestHandler):
             rows = [
                 f"<p data-testid='portal-plan'>{html.escape(price['nickname'])}, {subscription['status']}"
                 f"{', cancels on ' + end if subscription['cancel_at_period_end'] else ', renews on ' + end}</p>",
-                "<form method='post'><input type='hidden' name='action' value='"
-                + ("renew'><button type='submit'>Don't cancel</button>" if subscription["cancel_at_period_end"] else "cancel'><button type='submit'>Cancel at period end</button>")
-                + "</form>",
+                (
+                    "<form method='post'><input type='hidden' name='action' value='renew'>"
+                    "<button type='submit'>Don't cancel</button></form>"
+                    if subscription["cancel_at_period_end"]
+                    else "<form method='post'><input type='hidden' name='action' value='cancel'>"
+                    "<button type='submit'>Cancel at period end</button></form>"
+                ),
             ]
             for price_id, (product, interval, _) in self.fake.prices.items():
                 if price_id != price["id"]:

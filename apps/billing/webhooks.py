@@ -1,0 +1,200 @@
+"""Stripe's webhooks: received (verified, stored once by id) at once, applied by the worker.
+
+Applying never trusts the event's copy of the subscription: it retrieves the subscription from Stripe
+and stores that, so an event that arrives twice, late or out of order converges on Stripe's state.
+"""
+
+import logging
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from apps.audit.services import audit_log
+from apps.common.events import send_after_commit
+from apps.notifications import models as notification_models
+from apps.notifications.services import notification_create
+
+from . import stripe_client
+from .entitlements import in_force, plan_in_force
+from .models import Plan, Source, Status, StripeEvent, Subscription
+from .signals import subscription_changed
+
+logger = logging.getLogger(__name__)
+
+TOLERANCE_S = 300
+HANDLED = frozenset(
+    {
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "invoice.paid",
+        "invoice.payment_failed",
+    }
+)
+LIVE = frozenset({Status.ACTIVE, Status.TRIALING, Status.PAST_DUE})
+
+
+class BadWebhook(Exception):
+    """Not from Stripe (bad signature, stale timestamp, not JSON): answer 400, store nothing."""
+
+
+def stripe_event_receive(payload: bytes, signature: str) -> tuple[StripeEvent, bool]:
+    """Verify and store one delivery; (event, created). A new event is applied by the worker after commit."""
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature, settings.BILLING["STRIPE_WEBHOOK_SECRET"], tolerance=TOLERANCE_S
+        )
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise BadWebhook(str(exc)) from exc
+    try:
+        with transaction.atomic():
+            stored = StripeEvent.objects.create(event_id=event.id, type=event.type, payload=event.to_dict())
+    except IntegrityError:
+        return StripeEvent.objects.get(event_id=event.id), False
+    transaction.on_commit(lambda: _enqueue(stored.pk), robust=True)
+    return stored, True
+
+
+def _enqueue(event_pk: int) -> None:
+    try:
+        async_task("apps.billing.tasks.stripe_event_apply", event_pk, group="billing")
+    except Exception:
+        logger.warning("Stripe event %s not queued; it stays unapplied", event_pk, exc_info=True)
+
+
+def _mark(event: StripeEvent, *, error: str = "") -> None:
+    event.error = error[:300]
+    event.applied_at = None if error else timezone.now()
+    event.save(update_fields=["error", "applied_at"])
+    if error:
+        logger.warning("Stripe event %s (%s) not applied: %s", event.event_id, event.type, error)
+
+
+def _ids(event: StripeEvent) -> tuple[str, str, str]:
+    """(customer id, subscription id, user id from client_reference_id) the event is about."""
+    obj = event.payload.get("data", {}).get("object", {})
+    if event.type == "checkout.session.completed":
+        return obj.get("customer") or "", obj.get("subscription") or "", obj.get("client_reference_id") or ""
+    if event.type.startswith("customer.subscription."):
+        return obj.get("customer") or "", obj.get("id") or "", ""
+    parent = obj.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return obj.get("customer") or "", details.get("subscription") or "", ""
+
+
+def _row_for(customer: str, user_id: str) -> Subscription | None:
+    """The user's billing row: by Stripe customer, or (checkout only) by the user the session was opened for."""
+    row = Subscription.objects.select_for_update().filter(stripe_customer_id=customer).first() if customer else None
+    if row is None and user_id.isdigit():
+        row = Subscription.objects.select_for_update().filter(user_id=int(user_id)).first()
+        if row is not None and row.stripe_customer_id not in ("", customer):
+            return None
+    return row
+
+
+def _plan_for_price(price: str) -> Plan | None:
+    if not price:
+        return None
+    return Plan.objects.filter(Q(stripe_price_monthly=price) | Q(stripe_price_yearly=price)).first()
+
+
+def stripe_event_apply(event_pk: int) -> None:
+    """Apply one stored event (nothing if already applied); a Stripe outage raises, so the worker retries."""
+    event = StripeEvent.objects.get(pk=event_pk)
+    if event.applied_at is not None:
+        return
+    if event.type not in HANDLED:
+        _mark(event)
+        return
+    customer, subscription_id, user_id = _ids(event)
+    if not subscription_id:
+        _mark(event)  # an invoice outside any subscription: nothing of ours changes
+        return
+    try:
+        remote = stripe_client.subscription_get(subscription_id)
+    except stripe_client.StripeUnavailable:
+        event.error = "Stripe unreachable while applying; the worker retries."
+        event.save(update_fields=["error"])
+        raise
+    state = stripe_client.subscription_state(remote)
+    customer = customer or remote.customer
+    with transaction.atomic():
+        row = _row_for(customer, user_id)
+        if row is None:
+            _mark(event, error=f"unknown customer {customer}")
+            return
+        plan = _plan_for_price(state["stripe_price_id"])
+        if plan is None:
+            _mark(event, error=f"unknown price id {state['stripe_price_id'] or '(none)'}")
+            return
+        if not _adopts(row, state):
+            _mark(event)  # an older subscription of this customer's, ended or replaced: ours stays
+            return
+        _apply_state(row, plan, state, customer)
+        _mark(event)
+
+
+def _adopts(row: Subscription, state: dict) -> bool:
+    """Whether this Stripe subscription is (or becomes) the one the user's plan follows."""
+    if row.stripe_subscription_id in ("", state["stripe_subscription_id"]):
+        return True
+    return state["status"] in LIVE or row.status not in LIVE
+
+
+def _apply_state(row: Subscription, plan: Plan, state: dict, customer: str) -> None:
+    user = row.user
+    old_plan = plan_in_force(user)
+    if row.source == Source.GRANT and in_force(row) and state["status"] not in LIVE:
+        # An admin's grant in force outranks a Stripe subscription that is not live.
+        row.stripe_customer_id = customer
+        row.save(update_fields=["stripe_customer_id", "updated_at"])
+        return
+    before = {"plan": row.plan.code if row.plan else "", "status": row.status}
+    now = timezone.now()
+    row.plan = plan
+    row.source = Source.STRIPE
+    row.stripe_customer_id = customer
+    for name, value in state.items():
+        setattr(row, name, value)
+    if row.status == Status.PAST_DUE:
+        row.past_due_since = row.past_due_since or now
+    else:
+        row.past_due_since = None
+    row.stripe_synced_at = now
+    row.save()
+    new_plan = plan_in_force(user)
+    after = {"plan": plan.code, "status": row.status}
+    if before != after:
+        audit_log(actor=None, action="billing.subscription_synced", target=row, data={"old": before, "new": after})
+    if new_plan.pk != old_plan.pk:
+        _plan_changed(user, old_plan, new_plan, row)
+
+
+def _plan_changed(user, old: Plan, new: Plan, row: Subscription) -> None:
+    """Audit, notify and tell the other apps (after commit) that the plan in force changed."""
+    audit_log(
+        actor=None,
+        action="billing.plan_changed",
+        target=row,
+        data={"old": old.code, "new": new.code, "why": f"Stripe subscription {row.status}"},
+    )
+    upgraded = new.rank > old.rank
+    body = (
+        "Your new plan's limits apply now."
+        if upgraded
+        else f"It was {old.name}: your Stripe subscription is {row.get_status_display().lower()}."
+    )
+    notification_create(
+        user=user,
+        kind=getattr(notification_models.Kind, "PLAN_CHANGED", "PLAN_CHANGED"),
+        title=f"Your plan is now {new.name}"[:120],
+        body=body[:500],
+        link=reverse("billing:billing"),
+    )
+    send_after_commit(subscription_changed, sender=Subscription, user_id=user.pk, old_plan=old.code, new_plan=new.code)
