@@ -54,7 +54,11 @@ def _call(what: str, call):
     except stripe.StripeError as exc:
         # The exception's text never carries the key; its class and status say what went wrong.
         logger.warning("Stripe %s failed: %s (HTTP %s)", what, type(exc).__name__, getattr(exc, "http_status", None))
-        raise StripeUnavailable("Stripe is unreachable right now; nothing was charged or changed. Try again.") from exc
+        if isinstance(exc, stripe.APIConnectionError):
+            message = "Stripe is unreachable right now; nothing was charged or changed. Try again."
+        else:
+            message = "Stripe could not do this right now; nothing was charged or changed. Try again later."
+        raise StripeUnavailable(message) from exc
 
 
 def price_for(plan: Plan, interval: str) -> str:
@@ -163,6 +167,6 @@ def subscription_state(subscription) -> dict:
         "stripe_subscription_id": subscription.id,
         "status": subscription.status,
         "stripe_price_id": item.price.id if item else "",
-        "current_period_end": _stamp(item.get("current_period_end") if item else None),
+        "current_period_end": _stamp(getattr(item, "current_period_end", None) if item else None),
         "cancel_at_period_end": bool(subscription.cancel_at_period_end),
     }
