@@ -81,8 +81,8 @@ def send_group(group: str, parts: dict[str, str], *, ttl_s: float | None = None)
         logger.warning("push to %s failed", group, exc_info=True)
 
 
-def render_user_state(user, wanted: frozenset[str] = PARTS) -> dict[str, str]:
-    """The per-user fragments of the `wanted` parts (every one by default), each rendered by the app that owns it.
+def render_user_state(user, wanted: frozenset[str] = STATE_PARTS) -> dict[str, str]:
+    """The per-user fragments of the `wanted` parts (every state part by default), each rendered by its app.
 
     A push renders them all once for every page of the user; a socket that
     (re)connects asks for its page's only.

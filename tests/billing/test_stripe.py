@@ -13,13 +13,7 @@ from apps.billing.models import Plan, Status, StripeEvent, Subscription
 from apps.billing.signals import subscription_changed
 from apps.billing.webhooks import stripe_event_apply
 from apps.notifications.models import Notification
-from tests.billing.stripe_support import (  # noqa: F401 — fixtures
-    deliver_all,
-    fake_stripe_fixture,
-    post_event,
-    stripe_on,
-    subscribe,
-)
+from tests.billing.stripe_support import deliver_all, post_event, subscribe
 
 pytestmark = pytest.mark.django_db
 
