@@ -623,7 +623,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _html(self, title: str, body: str, status: int = 200) -> None:
         page = (
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'></head>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<link rel='icon' href='data:,'></head>"
             f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
         )
         self._send(status, page.encode(), "text/html; charset=utf-8")
