@@ -198,3 +198,16 @@ def _plan_changed(user, old: Plan, new: Plan, row: Subscription) -> None:
         link=reverse("billing:billing"),
     )
     send_after_commit(subscription_changed, sender=Subscription, user_id=user.pk, old_plan=old.code, new_plan=new.code)
+
+
+def stripe_subscription_cancel_for(user) -> bool:
+    """Cancel the user's live Stripe subscription at Stripe now (before their account goes); False if none."""
+    row = Subscription.objects.filter(user=user).first()
+    if row is None or not row.stripe_subscription_id or row.status not in LIVE:
+        return False
+    if not settings.BILLING["STRIPE_SECRET_KEY"]:
+        logger.warning("user %s has a live Stripe subscription but billing is off: not cancelled", user.pk)
+        return False
+    stripe_client.subscription_cancel(row.stripe_subscription_id)
+    audit_log(actor=None, action="billing.subscription_cancelled", target=row, data={"why": "account deleted"})
+    return True

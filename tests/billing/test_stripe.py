@@ -4,6 +4,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -317,3 +318,36 @@ def test_stripe_down_while_applying_leaves_the_event_for_a_retry(
     stripe_event_apply(stored.pk)
     stored.refresh_from_db()
     assert stored.applied_at is not None and stored.error == "" and plan_in_force(user).code == "basic"
+
+
+# --- Account deletion ---------------------------------------------------------------------------------
+
+
+def test_deleting_a_user_cancels_their_stripe_subscription_first(
+    client, user, stripe_on, django_capture_on_commit_callbacks
+):
+    session = subscribe(client, user, stripe_on)
+    deliver_all(client, stripe_on, django_capture_on_commit_callbacks)
+    user.delete()
+    assert stripe_on.subscriptions[session["subscription"]]["status"] == "canceled"
+    assert [e["type"] for e in stripe_on.take_events()] == ["customer.subscription.deleted"]
+    assert not Subscription.objects.exists()
+
+
+def test_a_user_is_not_deleted_while_stripe_cannot_cancel_their_subscription(
+    client, user, stripe_on, django_capture_on_commit_callbacks
+):
+    from apps.billing.stripe_client import StripeUnavailable
+
+    subscribe(client, user, stripe_on)
+    deliver_all(client, stripe_on, django_capture_on_commit_callbacks)
+    stripe_on.unreachable = True
+    with pytest.raises(StripeUnavailable), transaction.atomic():  # the admin's delete runs in one transaction
+        user.delete()
+    assert Subscription.objects.filter(user=user).exists()
+
+
+def test_deleting_a_user_without_a_subscription_asks_stripe_nothing(user, stripe_on):
+    stripe_on.unreachable = True
+    user.delete()
+    assert stripe_on.requests == []
