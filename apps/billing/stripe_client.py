@@ -103,23 +103,26 @@ def checkout_session_open(user, plan: Plan, interval: str, *, success_url: str, 
                 return session.url
         except stripe.StripeError:
             pass  # make a new one below
+    # Within one window the same user, price and subscription state give the same key, so a double
+    # click gets the same session back; a session that is no longer open (paid or expired) is not reused.
+    state = Subscription.objects.filter(user=user).values_list("stripe_subscription_id", flat=True).first() or ""
     bucket = int(time.time() // CHECKOUT_WINDOW_S)
-    key = hashlib.sha256(f"nexus-checkout:{user.pk}:{price}:{bucket}".encode()).hexdigest()
-    session = _call(
-        "checkout session create",
-        lambda: client().v1.checkout.sessions.create(
-            params={
-                "mode": "subscription",
-                "customer": customer,
-                "client_reference_id": str(user.pk),
-                "line_items": [{"price": price, "quantity": 1}],
-                "success_url": success_url,
-                "cancel_url": cancel_url,
-                "metadata": {"user_id": str(user.pk), "plan": plan.code},
-            },
-            options={"idempotency_key": key},
-        ),
-    )
+    key = hashlib.sha256(f"nexus-checkout:{user.pk}:{price}:{state}:{bucket}".encode()).hexdigest()
+    params = {
+        "mode": "subscription",
+        "customer": customer,
+        "client_reference_id": str(user.pk),
+        "line_items": [{"price": price, "quantity": 1}],
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "metadata": {"user_id": str(user.pk), "plan": plan.code},
+    }
+    create = client().v1.checkout.sessions.create
+    session = _call("checkout session create", lambda: create(params=params, options={"idempotency_key": key}))
+    # A replayed key answers the session as it was first made: ask for it as it is now.
+    if _call("checkout session retrieve", lambda: client().v1.checkout.sessions.retrieve(session.id)).status != "open":
+        retry = f"{key}:{session.id}"
+        session = _call("checkout session create", lambda: create(params=params, options={"idempotency_key": retry}))
     cache.set(remembered, session.id, CHECKOUT_WINDOW_S)
     return session.url
 

@@ -78,7 +78,7 @@ def _activating(request: HttpRequest, session_id: str) -> bool:
     if session.client_reference_id != str(request.user.pk):
         raise Http404
     if session.status != "complete" or not session.subscription:
-        return session.status == "open"
+        return False  # not paid (still open, or expired): nothing to wait for
     return not Subscription.objects.filter(
         user=request.user, stripe_subscription_id=session.subscription, stripe_synced_at__isnull=False
     ).exists()

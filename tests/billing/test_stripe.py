@@ -351,3 +351,27 @@ def test_deleting_a_user_without_a_subscription_asks_stripe_nothing(user, stripe
     stripe_on.unreachable = True
     user.delete()
     assert stripe_on.requests == []
+
+
+def test_subscribing_again_after_a_cancellation_opens_a_new_session(
+    client, user, stripe_on, django_capture_on_commit_callbacks
+):
+    first = subscribe(client, user, stripe_on)
+    deliver_all(client, stripe_on, django_capture_on_commit_callbacks)
+    stripe_on.subscription_cancel(first["subscription"])
+    deliver_all(client, stripe_on, django_capture_on_commit_callbacks)
+    again = client.post(reverse("billing:upgrade", args=["basic"]), {"interval": "month"})
+    session_id = again["Location"].rsplit("/", 1)[1]
+    assert session_id != first["id"] and stripe_on.sessions[session_id]["status"] == "open"
+    assert len(stripe_on.customers) == 1
+
+
+def test_a_replayed_session_that_was_paid_is_not_offered_again(client, user, stripe_on):
+    """The subscription is not applied yet (webhooks late), the cached session is gone: the key replays a paid one."""
+    from django.core.cache import cache
+
+    first = subscribe(client, user, stripe_on)
+    cache.clear()
+    again = client.post(reverse("billing:upgrade", args=["basic"]), {"interval": "month"})
+    session_id = again["Location"].rsplit("/", 1)[1]
+    assert session_id != first["id"] and stripe_on.sessions[session_id]["status"] == "open"

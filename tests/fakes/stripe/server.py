@@ -670,9 +670,9 @@ class _Handler(BaseHTTPRequestHandler):
         params = decode_form(split.query if method in ("GET", "DELETE") else body)
         fake.requests.append((method, split.path))
         key = self.headers.get("Idempotency-Key") if method == "POST" else None
-        if key:
-            with fake.lock:
-                seen = fake.idempotent.get(key)
+        # One request at a time: concurrent requests under one idempotency key see each other's answer.
+        with fake.lock:
+            seen = fake.idempotent.get(key) if key else None
             if seen is not None:
                 seen_path, seen_params, status, payload = seen
                 if (seen_path, seen_params) != (split.path, params):
@@ -682,19 +682,19 @@ class _Handler(BaseHTTPRequestHandler):
                         f"used with. Try using a key other than '{key}' if you meant to execute a different request.",
                         type_="idempotency_error",
                     )
-                    self._json(error.status, error.body, headers)
-                    return
-                self._json(status, payload, headers | {"Idempotent-Replayed": "true", "Idempotency-Key": key})
-                return
-        try:
-            status, payload = 200, fake.api(method, split.path, params)
-        except StripeError as error:
-            status, payload = error.status, error.body
-        if key and status < 500:
-            with fake.lock:
-                fake.idempotent.setdefault(key, (split.path, params, status, payload))
-                status, payload = fake.idempotent[key][2:]
-        self._json(status, payload, headers | ({"Idempotency-Key": key} if key else {}))
+                    status, payload = error.status, error.body
+                else:
+                    headers |= {"Idempotent-Replayed": "true"}
+            else:
+                try:
+                    status, payload = 200, fake.api(method, split.path, params)
+                except StripeError as error:
+                    status, payload = error.status, error.body
+                if key and status < 500:
+                    fake.idempotent[key] = (split.path, params, status, payload)
+            # The answer as it stands now, not a live object a later request changes.
+            body = json.dumps(payload).encode()
+        self._send(status, body, "application/json", headers | ({"Idempotency-Key": key} if key else {}))
 
     # --- pages a browser uses --------------------------------------------------------------------------
 
