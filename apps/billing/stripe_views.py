@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import stripe_client
 from .models import Plan, Subscription
 from .selectors import billing_enabled, billing_summary
-from .webhooks import LIVE, BadWebhook, stripe_event_receive
+from .webhooks import LIVE, BadWebhook, NotQueued, stripe_event_receive
 
 logger = logging.getLogger(__name__)
 
@@ -143,4 +143,6 @@ def webhook(request: HttpRequest) -> HttpResponse:
     except BadWebhook:
         logger.info("refused a Stripe webhook with a bad signature or timestamp")
         return HttpResponseBadRequest("bad signature")
+    except NotQueued:
+        return HttpResponse("stored, not queued: deliver again", status=503, content_type="text/plain")
     return HttpResponse("ok" if created else "duplicate", content_type="text/plain")

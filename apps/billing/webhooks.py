@@ -45,7 +45,12 @@ class BadWebhook(Exception):
 
 
 def stripe_event_receive(payload: bytes, signature: str) -> tuple[StripeEvent, bool]:
-    """Verify and store one delivery; (event, created). A new event is applied by the worker after commit."""
+    """Verify and store one delivery; (event, created). The worker applies it once it is committed.
+
+    A repeat of an event still unapplied (the first delivery could not be queued) is queued again.
+    Raises `NotQueued` when the broker is out of reach: the answer is then an error, so Stripe delivers
+    the event again later.
+    """
     try:
         event = stripe.Webhook.construct_event(
             payload, signature, settings.BILLING["STRIPE_WEBHOOK_SECRET"], tolerance=TOLERANCE_S
@@ -55,17 +60,25 @@ def stripe_event_receive(payload: bytes, signature: str) -> tuple[StripeEvent, b
     try:
         with transaction.atomic():
             stored = StripeEvent.objects.create(event_id=event.id, type=event.type, payload=event.to_dict())
+        created = True
     except IntegrityError:
-        return StripeEvent.objects.get(event_id=event.id), False
-    transaction.on_commit(lambda: _enqueue(stored.pk), robust=True)
-    return stored, True
+        stored, created = StripeEvent.objects.get(event_id=event.id), False
+    if stored.applied_at is None and (created or not stored.error):
+        # The view runs in autocommit: the row above is committed by now, so the worker finds it.
+        _enqueue(stored.pk)
+    return stored, created
+
+
+class NotQueued(Exception):
+    """The event is stored but the worker could not be told: Stripe should deliver it again."""
 
 
 def _enqueue(event_pk: int) -> None:
     try:
         async_task("apps.billing.tasks.stripe_event_apply", event_pk, group="billing")
-    except Exception:
-        logger.warning("Stripe event %s not queued; it stays unapplied", event_pk, exc_info=True)
+    except Exception as exc:
+        logger.warning("Stripe event %s stored but not queued; Stripe will deliver it again", event_pk, exc_info=True)
+        raise NotQueued from exc
 
 
 def _mark(event: StripeEvent, *, error: str = "") -> None:

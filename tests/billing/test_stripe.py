@@ -302,20 +302,23 @@ def test_a_plan_switch_in_the_portal_applies_the_new_price(
     assert changes[-1] == (user.pk, "basic", "pro")
 
 
-def test_stripe_down_while_applying_leaves_the_event_for_a_retry(
-    client, user, stripe_on, django_capture_on_commit_callbacks
-):
+def test_stripe_down_while_applying_leaves_the_event_for_a_retry(client, user, stripe_on, monkeypatch):
+    from apps.billing import webhooks
+
+    queued = []
+    monkeypatch.setattr(webhooks, "async_task", lambda name, pk, **kwargs: queued.append(pk))
     subscribe(client, user, stripe_on)
     events = stripe_on.take_events()
     stripe_on.unreachable = True
     assert post_event(client, stripe_on, events[0]).status_code == 200  # stored and answered at once
     stored = StripeEvent.objects.get()
+    assert queued == [stored.pk]
     with pytest.raises(Exception, match="unreachable"):
         stripe_event_apply(stored.pk)
     stored.refresh_from_db()
     assert stored.applied_at is None and "unreachable" in stored.error
     stripe_on.unreachable = False
-    stripe_event_apply(stored.pk)
+    stripe_event_apply(stored.pk)  # the worker's retry
     stored.refresh_from_db()
     assert stored.applied_at is not None and stored.error == "" and plan_in_force(user).code == "basic"
 
@@ -375,3 +378,23 @@ def test_a_replayed_session_that_was_paid_is_not_offered_again(client, user, str
     again = client.post(reverse("billing:upgrade", args=["basic"]), {"interval": "month"})
     session_id = again["Location"].rsplit("/", 1)[1]
     assert session_id != first["id"] and stripe_on.sessions[session_id]["status"] == "open"
+
+
+def test_an_event_the_worker_could_not_be_told_about_is_answered_503_and_queued_on_redelivery(
+    client, user, stripe_on, changes, django_capture_on_commit_callbacks, monkeypatch
+):
+    from apps.billing import webhooks
+
+    subscribe(client, user, stripe_on)
+    events = stripe_on.take_events()
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(webhooks, "async_task", broker_down)
+        assert post_event(client, stripe_on, events[0], capture=django_capture_on_commit_callbacks).status_code == 503
+    assert StripeEvent.objects.get().applied_at is None
+    again = post_event(client, stripe_on, events[0], capture=django_capture_on_commit_callbacks)
+    assert again.status_code == 200 and again.content == b"duplicate"
+    assert StripeEvent.objects.get().applied_at is not None and changes == [(user.pk, "free", "basic")]
