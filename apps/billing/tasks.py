@@ -1,5 +1,11 @@
-"""Worker entry points of the billing app."""
+"""Billing's worker tasks."""
 
+from .services import subscriptions_lapse
 from .webhooks import stripe_event_apply
 
-__all__ = ["stripe_event_apply"]
+__all__ = ["lapse_past_due", "stripe_event_apply"]
+
+
+def lapse_past_due() -> int:
+    """Scheduled every minute (migration 0003): past-due subscriptions past their grace period fall back."""
+    return subscriptions_lapse()

@@ -10,19 +10,15 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from apps.audit.services import audit_log
-from apps.common.events import send_after_commit
-from apps.notifications import models as notification_models
-from apps.notifications.services import notification_create
 
 from . import stripe_client
 from .entitlements import in_force, plan_in_force
 from .models import Plan, Source, Status, StripeEvent, Subscription
-from .signals import subscription_changed
+from .services import subscription_plan_changed
 
 logger = logging.getLogger(__name__)
 
@@ -185,32 +181,8 @@ def _apply_state(row: Subscription, plan: Plan, state: dict, customer: str) -> N
     after = {"plan": plan.code, "status": row.status}
     if before != after:
         audit_log(actor=None, action="billing.subscription_synced", target=row, data={"old": before, "new": after})
-    if new_plan.pk != old_plan.pk:
-        _plan_changed(user, old_plan, new_plan, row)
-
-
-def _plan_changed(user, old: Plan, new: Plan, row: Subscription) -> None:
-    """Audit, notify and tell the other apps (after commit) that the plan in force changed."""
-    audit_log(
-        actor=None,
-        action="billing.plan_changed",
-        target=row,
-        data={"old": old.code, "new": new.code, "why": f"Stripe subscription {row.status}"},
-    )
-    upgraded = new.rank > old.rank
-    body = (
-        "Your new plan's limits apply now."
-        if upgraded
-        else f"It was {old.name}: your Stripe subscription is {row.get_status_display().lower()}."
-    )
-    notification_create(
-        user=user,
-        kind=getattr(notification_models.Kind, "PLAN_CHANGED", "PLAN_CHANGED"),
-        title=f"Your plan is now {new.name}"[:120],
-        body=body[:500],
-        link=reverse("billing:billing"),
-    )
-    send_after_commit(subscription_changed, sender=Subscription, user_id=user.pk, old_plan=old.code, new_plan=new.code)
+    why = "" if new_plan.rank > old_plan.rank else f"Your Stripe subscription is {row.get_status_display().lower()}."
+    subscription_plan_changed(user_id=user.pk, old=old_plan, new=new_plan, why=why)
 
 
 def stripe_subscription_cancel_for(user) -> bool:

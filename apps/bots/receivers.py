@@ -3,11 +3,14 @@
 from django.dispatch import receiver
 from django_q.tasks import async_task
 
+from apps.billing.signals import subscription_changed
 from apps.markets.signals import ticks_committed
 from apps.trading.signals import contracts_settled
+from apps.users.signals import self_exclusion_started
 
 from .selectors import markets_to_decide
-from .services import results_apply
+from .services import bots_fit_plan, results_apply
+from .services.bots import bots_of_user_stop
 
 
 @receiver(ticks_committed, dispatch_uid="bots.enqueue_decisions")
@@ -27,3 +30,15 @@ def enqueue_decisions(sender, market_ids: list[int], **kwargs) -> None:
 def apply_results(sender, results, **kwargs) -> None:
     """Inside the settlement's transaction: each bot's P&L, streaks and recovery step, exactly once."""
     results_apply(results=results)
+
+
+@receiver(subscription_changed, dispatch_uid="bots.fit_plan")
+def fit_plan(sender, user_id: int, **kwargs) -> None:
+    """After commit, when a trader's plan changed: running bots over the plan in force stop, with one notice."""
+    bots_fit_plan(user_id=user_id)
+
+
+@receiver(self_exclusion_started, dispatch_uid="bots.stop_on_self_exclusion")
+def stop_on_self_exclusion(sender, user_id: int, until, **kwargs) -> None:
+    """Inside the transaction that set it: the trader's running bots stop, each with a notice."""
+    bots_of_user_stop(user_id=user_id, reason="SELF_EXCLUDED", until=until)

@@ -1,6 +1,7 @@
-"""A Free trader with one running bot subscribes to Basic through the fake Stripe Checkout: back on the billing
-page it says "Activating your plan…" until Stripe's webhook is applied, then switches to Basic live (no
-reload), and the trader starts a second bot; at a phone's size and a desktop's.
+"""A Free trader with one running bot is refused a second, follows Upgrade to the pricing page and subscribes
+to Basic through the fake Stripe Checkout: back on the billing page it says "Activating your plan…" until
+Stripe's webhook is applied, then switches to Basic live (no reload), and the second bot starts; at a
+phone's size and a desktop's.
 
 The stack is the real one: daphne with billing on (STRIPE_* at the fake, DEFAULT_PLAN=free), Q_SYNC so
 the webhook is applied in the web process as the worker would, and the fake posting its signed events
@@ -124,7 +125,16 @@ def test_a_free_trader_subscribes_through_checkout_sees_the_plan_switch_live_and
         watched.sign_in(email)
         page = watched.page
 
-        watched.visit("/pricing/")
+        watched.visit("/bots/")
+        second = page.locator(f"#bot-{bots['Evening trend']}")
+        second.get_by_role("button", name="Start").click()
+        expect(second.get_by_test_id("bot-error")).to_contain_text("Your Free plan allows 1 bot running at once.")
+        expect(second.get_by_test_id("bot-status")).to_contain_text("Stopped")
+        # The refusal is answered 422 (as every refused form is), which Chromium logs as a failed load.
+        assert [e for e in watched.take_errors() if "status of 422" not in e] == []
+        second.get_by_test_id("upgrade-link").click()
+        page.wait_for_url("**/pricing/?plan=basic#plan-basic")
+        page.wait_for_load_state("networkidle")
         expect(page.get_by_test_id("plan-free")).to_contain_text("Your plan")
         expect(page.get_by_test_id("contact-enterprise")).to_be_visible()
         _judge(watched, "the pricing page")
@@ -169,6 +179,7 @@ def test_a_free_trader_subscribes_through_checkout_sees_the_plan_switch_live_and
         second = page.locator(f"#bot-{bots['Evening trend']}")
         second.get_by_role("button", name="Start").click()
         expect(second.get_by_test_id("bot-status")).to_contain_text("Running")
+        expect(second.get_by_test_id("bot-error")).to_have_count(0)
         first = page.locator(f"#bot-{bots['Morning scalper']}")
         expect(first.get_by_test_id("bot-status")).to_contain_text("Running")
         _judge(watched, "the bots list")
