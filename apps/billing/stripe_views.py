@@ -2,6 +2,7 @@
 
 import logging
 
+import stripe
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -73,7 +74,9 @@ def _activating(request: HttpRequest, session_id: str) -> bool:
         return False
     try:
         session = stripe_client.checkout_session_get(session_id)
-    except stripe_client.StripeUnavailable:
+    except stripe_client.StripeUnavailable as exc:
+        if isinstance(exc.__cause__, stripe.InvalidRequestError):
+            raise Http404 from exc  # no such session
         return True  # the push still switches the page once the webhook is applied
     if session.client_reference_id != str(request.user.pk):
         raise Http404

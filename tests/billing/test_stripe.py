@@ -398,3 +398,8 @@ def test_an_event_the_worker_could_not_be_told_about_is_answered_503_and_queued_
     again = post_event(client, stripe_on, events[0], capture=django_capture_on_commit_callbacks)
     assert again.status_code == 200 and again.content == b"duplicate"
     assert StripeEvent.objects.get().applied_at is not None and changes == [(user.pk, "free", "basic")]
+
+
+def test_a_checkout_id_stripe_does_not_know_is_a_404(client, user, stripe_on):
+    client.force_login(user)
+    assert client.get(reverse("billing:billing") + "?checkout=cs_test_nope").status_code == 404
