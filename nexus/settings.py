@@ -520,6 +520,16 @@ BILLING = {
     "STRIPE_API_BASE": env.str("STRIPE_API_BASE", default="https://api.stripe.com"),
 }
 
+if BILLING["STRIPE_SECRET_KEY"]:
+    # Subscribe and Manage billing are forms whose answer redirects to Stripe's Checkout and portal
+    # (or to the fake's pages, served from STRIPE_API_BASE): CSP's form-action must allow them.
+    _stripe = urlsplit(BILLING["STRIPE_API_BASE"])
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] += [
+        "https://checkout.stripe.com",
+        "https://billing.stripe.com",
+        f"{_stripe.scheme}://{_stripe.netloc}",
+    ]
+
 # Sign-ups that arrive without a partner's code are attributed to this partner
 # (apps.revenue); empty attributes them to nobody. `seed_demo` creates it.
 DEFAULT_PARTNER_CODE = env.str("DEFAULT_PARTNER_CODE", default="dangote_fx").strip().lower()

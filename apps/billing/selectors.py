@@ -2,7 +2,8 @@
 
 from django.conf import settings
 
-from .models import Plan
+from .entitlements import in_force, plan_in_force
+from .models import Plan, Source, Subscription
 
 # The pricing page's rows: (label, Plan field, kind) — "limit": a number or "Unlimited"; "feature": yes or no.
 COMPARED = (
@@ -39,3 +40,16 @@ def plans_compared() -> dict:
                 values.append("Unlimited" if value is None else f"{value:,}")
         rows.append({"label": label, "values": values})
     return {"plans": plans, "rows": rows}
+
+
+def billing_summary(user) -> dict:
+    """What the billing page says about the user's plan: the plan in force, and their subscription's state."""
+    subscription = Subscription.objects.filter(user=user).select_related("plan").first()
+    shown = subscription is not None and (subscription.stripe_subscription_id or subscription.source == Source.GRANT)
+    return {
+        "plan": plan_in_force(user),
+        "subscription": subscription if shown else None,
+        "in_force": in_force(subscription),
+        "grant": shown and subscription.source == Source.GRANT,
+        "customer": bool(subscription and subscription.stripe_customer_id),
+    }

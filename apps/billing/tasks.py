@@ -1,6 +1,9 @@
 """Billing's worker tasks."""
 
 from .services import subscriptions_lapse
+from .webhooks import stripe_event_apply
+
+__all__ = ["lapse_past_due", "stripe_event_apply"]
 
 
 def lapse_past_due() -> int:

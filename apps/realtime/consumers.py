@@ -23,7 +23,7 @@ from django.conf import settings
 from apps.ops.metrics import WS_CONNECTIONS, WS_TICKS_DROPPED
 
 from . import limits
-from .push import PARTS, is_part, market_group, part_wanted, render_user_state, user_group
+from .push import STATE_PARTS, is_part, market_group, part_wanted, render_user_state, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -171,11 +171,11 @@ def _declared_parts(scope) -> frozenset[str]:
     """The live parts the page declared (`?parts=a,b`), the unknown ones left out.
 
     A socket that declares none (a client from before parts existed) gets
-    every part, as it always did.
+    every part it always did (`billing`, newer, only when declared).
     """
     declared = _query_param(scope, "parts", max_length=400)
     if declared is None:
-        return PARTS
+        return STATE_PARTS
     names = [name.strip() for name in declared.split(",") if name.strip()][:MAX_PARTS]
     if unknown := [name[:40] for name in names if not is_part(name)]:
         logger.info("ignored unknown live parts %s", unknown)

@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
 from apps.accounts.fragments import balance_fragment
+from apps.billing.fragments import billing_fragment
 from apps.bots.fragments import bots_fragments, signals_fragment
 from apps.markets.fragments import tick_fragment
 from apps.markets.models import Market
@@ -49,8 +50,11 @@ TICK_TTL_S = 2.0
 # page), `bots` (every bot's status and the kill switch banner: the bots
 # list), or one bot's `bots.<id>` and `bots.kill` (a bot's page). A market's:
 # `quote` (the tick: quote and price in the market list) and `signals` (the
-# signals monitor). A part covers its dotted sub-parts (`bots` covers `bots.7`).
-PARTS = frozenset({"balance", "bell", "toasts", "positions", "bots", "bots.kill", "quote", "signals"})
+# signals monitor). `billing` is the billing page's plan block, pushed on its own when the plan in
+# force changes (not with every state push). A part covers its dotted sub-parts (`bots` covers `bots.7`).
+PARTS = frozenset({"balance", "bell", "toasts", "positions", "bots", "bots.kill", "quote", "signals", "billing"})
+# The parts a push of a user's state renders (whatever changed, every page of theirs gets these).
+STATE_PARTS = PARTS - {"billing"}
 _BOT_PART = re.compile(r"bots\.[1-9][0-9]{0,17}")
 
 
@@ -77,13 +81,18 @@ def send_group(group: str, parts: dict[str, str], *, ttl_s: float | None = None)
         logger.warning("push to %s failed", group, exc_info=True)
 
 
-def render_user_state(user, wanted: frozenset[str] = PARTS) -> dict[str, str]:
-    """The per-user fragments of the `wanted` parts (every one by default), each rendered by the app that owns it.
+def render_user_state(user, wanted: frozenset[str] = STATE_PARTS) -> dict[str, str]:
+    """The per-user fragments of the `wanted` parts (every state part by default), each rendered by its app.
 
     A push renders them all once for every page of the user; a socket that
     (re)connects asks for its page's only.
     """
-    renders = {"balance": balance_fragment, "positions": positions_fragment, "bell": bell_fragment}
+    renders = {
+        "balance": balance_fragment,
+        "positions": positions_fragment,
+        "bell": bell_fragment,
+        "billing": billing_fragment,
+    }
     parts = {name: render(user) for name, render in renders.items() if part_wanted(name, wanted)}
     if any(name == "bots" or name.startswith("bots.") for name in wanted):
         parts |= {name: html for name, html in bots_fragments(user).items() if part_wanted(name, wanted)}
@@ -107,12 +116,20 @@ def _render(what: str, render: Callable, *args):
 def push_user_state(user_ids: Iterable[int]) -> None:
     for user in get_user_model().objects.filter(pk__in=set(user_ids)):
         group = user_group(user.pk)
-        if (parts := _render(group, render_user_state, user)) is not None:
+        if (parts := _render(group, render_user_state, user, STATE_PARTS)) is not None:
             send_group(group, parts)
 
 
+def push_billing(user_ids: Iterable[int]) -> None:
+    """The billing page's plan block, after the plan in force changed (it also ends "Activating your plan…")."""
+    for user in get_user_model().objects.filter(pk__in=set(user_ids)):
+        group = user_group(user.pk)
+        if (html := _render(group, lambda u: billing_fragment(u, activated=True), user)) is not None:
+            send_group(group, {"billing": html})
+
+
 def _state_and_toasts(user, notifications: list[Notification]) -> dict[str, str]:
-    return {**render_user_state(user), "toasts": toasts_fragment(notifications)}
+    return {**render_user_state(user, STATE_PARTS), "toasts": toasts_fragment(notifications)}
 
 
 def push_notifications(notification_ids: list[int]) -> None:

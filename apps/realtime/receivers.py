@@ -19,6 +19,7 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django_q.tasks import async_task
 
+from apps.billing.signals import subscription_changed
 from apps.bots.signals import bots_changed, signals_decided
 from apps.deriv.signals import deriv_accounts_changed
 from apps.markets.signals import ticks_committed
@@ -137,6 +138,12 @@ def state_to_users(sender, user_ids: Iterable[int], **kwargs) -> None:
     waits for its commit, with the users of every other fact sent meanwhile.
     """
     user_state_push(user_ids)
+
+
+@receiver(subscription_changed, dispatch_uid="realtime.push_billing")
+def billing_to_user(sender, user_id: int, **kwargs) -> None:
+    """The plan in force changed (sent after commit): the billing page's plan block, rendered by the worker."""
+    _enqueue_push("apps.realtime.tasks.push_billing", [user_id])
 
 
 def _close_sockets(user_id: int, message: dict) -> None:

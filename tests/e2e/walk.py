@@ -133,6 +133,7 @@ def walk_setup(django_user_model) -> Walk:
         ("deriv", reverse("deriv:accounts")),
         ("referrals", reverse("revenue:referrals")),
         ("pricing-signed-in", reverse("billing:pricing")),
+        ("billing", reverse("billing:billing")),
         ("two-factor", reverse("mfa_index")),
         ("settings-profile", reverse("settings:profile")),
         ("settings-security", reverse("settings:security")),

@@ -28,6 +28,7 @@ NOT_OWNED = {
     ("accounts/", "uidb36"): "part of allauth's password reset token",
     ("admin/", None): "staff only, behind two-factor: tests/security/test_staff_only.py",
     ("r/", "code"): "a partner's public referral code: the link is meant to be shared",
+    ("billing/", "code"): "a plan's code: every plan is public (the pricing page)",
 }
 # An id no object has: what a missing object answers, to compare with.
 MISSING = 10**9
