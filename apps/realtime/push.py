@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 
 from apps.accounts.fragments import balance_fragment
 from apps.bots.fragments import bots_fragments, signals_fragment
+from apps.dashboard.fragments import dashboard_fragment
 from apps.markets.fragments import tick_fragment
 from apps.markets.models import Market
 from apps.notifications.fragments import bell_fragment, toasts_fragment
@@ -47,10 +48,11 @@ TICK_TTL_S = 2.0
 # The live parts a page may declare (`?parts=` on its socket's URL). A user's
 # state: `balance` (the header's), `bell`, `toasts`, `positions` (the trade
 # page), `bots` (every bot's status and the kill switch banner: the bots
-# list), or one bot's `bots.<id>` and `bots.kill` (a bot's page). A market's:
+# list), or one bot's `bots.<id>` and `bots.kill` (a bot's page), `dashboard`
+# (the dashboard's cards and recent trades). A market's:
 # `quote` (the tick: quote and price in the market list) and `signals` (the
 # signals monitor). A part covers its dotted sub-parts (`bots` covers `bots.7`).
-PARTS = frozenset({"balance", "bell", "toasts", "positions", "bots", "bots.kill", "quote", "signals"})
+PARTS = frozenset({"balance", "bell", "toasts", "positions", "bots", "bots.kill", "dashboard", "quote", "signals"})
 _BOT_PART = re.compile(r"bots\.[1-9][0-9]{0,17}")
 
 
@@ -83,7 +85,12 @@ def render_user_state(user, wanted: frozenset[str] = PARTS) -> dict[str, str]:
     A push renders them all once for every page of the user; a socket that
     (re)connects asks for its page's only.
     """
-    renders = {"balance": balance_fragment, "positions": positions_fragment, "bell": bell_fragment}
+    renders = {
+        "balance": balance_fragment,
+        "positions": positions_fragment,
+        "bell": bell_fragment,
+        "dashboard": dashboard_fragment,
+    }
     parts = {name: render(user) for name, render in renders.items() if part_wanted(name, wanted)}
     if any(name == "bots" or name.startswith("bots.") for name in wanted):
         parts |= {name: html for name, html in bots_fragments(user).items() if part_wanted(name, wanted)}
