@@ -12,7 +12,21 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Func,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -43,6 +57,42 @@ def _cents(value) -> Decimal:
 def local_day_start(day: date) -> datetime:
     """Midnight of `day` in the current time zone, as an aware datetime."""
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def local_date(field: str, first: date, last: date):
+    """The local date of `field` for rows between the starts of local days `first` and `last` + 1, computed in SQL.
+
+    PostgreSQL converts natively (TruncDate: AT TIME ZONE). On SQLite Django's
+    TruncDate calls Python once per row, which dominates an aggregate over
+    thousands of rows; there each run of whole 24-hour days at one UTC offset
+    shifts natively (`date(field, '+N seconds')`), and the days a clock change
+    makes longer or shorter are matched by their bounds. Same dates either way.
+    """
+    if connection.vendor != "sqlite":
+        return TruncDate(field, tzinfo=timezone.get_current_timezone())
+    whens, run_offset, day = [], None, first
+    while day <= last:
+        start, end = local_day_start(day), local_day_start(day + timedelta(days=1))
+        offset = int(start.utcoffset().total_seconds())
+        if end - start != timedelta(days=1) or int(end.utcoffset().total_seconds()) != offset:
+            if run_offset is not None:
+                whens.append(When(**{f"{field}__lt": start}, then=_shifted(field, run_offset)))
+            whens.append(When(**{f"{field}__lt": end}, then=Value(day, output_field=DateField())))
+            run_offset = None
+        elif offset != run_offset:
+            if run_offset is not None:
+                whens.append(When(**{f"{field}__lt": start}, then=_shifted(field, run_offset)))
+            run_offset = offset
+        day += timedelta(days=1)
+    if run_offset is None:
+        run_offset = int(local_day_start(last + timedelta(days=1)).utcoffset().total_seconds())
+    if not whens:
+        return _shifted(field, run_offset)
+    return Case(*whens, default=_shifted(field, run_offset), output_field=DateField())
+
+
+def _shifted(field: str, offset: int):
+    return Func(F(field), Value(f"{offset:+d} seconds"), function="date", output_field=DateField())
 
 
 def range_key(value: str | None) -> str:
@@ -127,7 +177,7 @@ def daily_pnl(*, account: TradingAccount, start: date, today: date) -> list[dict
     """Net P&L and trades per local day from `start` to `today`, days without trades included (as zero)."""
     rows = (
         Contract.objects.filter(account=account, status__in=SETTLED, settled_at__gte=local_day_start(start))
-        .annotate(day=TruncDate("settled_at", tzinfo=timezone.get_current_timezone()))
+        .annotate(day=local_date("settled_at", start, today))
         .values("day")
         .annotate(net=Sum(NET), trades=Count("id"))
         .order_by()
@@ -149,7 +199,7 @@ def equity_curve(*, account: TradingAccount, start: date, today: date) -> list[d
     """
     rows = (
         Entry.objects.filter(account_id=account.ledger_account_id, created_at__gte=local_day_start(start))
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .annotate(day=local_date("created_at", start, today))
         .values("day")
         .annotate(moved=Sum("amount"))
         .order_by()

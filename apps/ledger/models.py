@@ -115,7 +115,7 @@ class Entry(AppendOnlyModel):
         ordering = ["-id"]
         verbose_name_plural = "entries"
         # An account's movements by day: the dashboard's equity curve reads a range of them.
-        indexes = [models.Index(fields=["account", "created_at"], name="entry_account_created")]
+        indexes = [models.Index(fields=["account", "created_at", "amount"], name="entry_account_created")]
 
     def __str__(self) -> str:
         return f"{self.account.code} {self.amount:+}"

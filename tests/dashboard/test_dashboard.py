@@ -209,3 +209,34 @@ def test_a_trader_without_an_account_is_offered_one(client, user, feed):
 
     assert 'data-testid="dash-no-account"' in body
     assert ",dashboard" not in body
+
+
+@pytest.mark.parametrize(
+    ("zone", "first"),
+    [
+        ("America/New_York", "2026-10-30"),  # clocks go back on 1 November: a 25-hour day
+        ("America/New_York", "2026-03-06"),  # and forward on 8 March: a 23-hour day
+        ("Australia/Sydney", "2026-04-03"),
+        ("Asia/Kathmandu", "2026-06-01"),  # UTC+5:45
+        ("UTC", "2026-06-01"),
+    ],
+)
+def test_local_dates_in_sql_match_pythons_across_clock_changes(demo_account, market, zone, first):
+    from datetime import date
+
+    from apps.trading.models import Contract
+
+    first = date.fromisoformat(first)
+    last = first + timedelta(days=4)
+    with timezone.override(zone):
+        start = selectors.local_day_start(first)
+        for quarter in range(0, 5 * 24 * 4 - 1, 3):  # every 45 minutes over five days
+            settled(demo_account, market, status=Status.LOST, stake="1.00", at=start + timedelta(minutes=15 * quarter))
+        for boundary in range(6):  # each day's first and last second
+            edge = selectors.local_day_start(first + timedelta(days=boundary))
+            settled(demo_account, market, status=Status.LOST, stake="1.00", at=edge)
+            settled(demo_account, market, status=Status.LOST, stake="1.00", at=edge - timedelta(seconds=1))
+        rows = Contract.objects.filter(settled_at__gte=start, settled_at__lt=selectors.local_day_start(last))
+        in_sql = dict(rows.annotate(day=selectors.local_date("settled_at", first, last)).values_list("pk", "day"))
+        in_python = {c.pk: timezone.localdate(c.settled_at) for c in rows}
+    assert in_sql == in_python
