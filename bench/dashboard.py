@@ -409,6 +409,7 @@ def time_loads(client, path: str, loads: int, before_each=None) -> dict:
     p95 = times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))]
     return {
         "p50_ms": statistics.median(times),
+        "mean_ms": statistics.fmean(times),
         "p95_ms": p95,
         "queries": sum(counts.values()) / loads,
         "sql_ms": sum(spent.values()) * 1000 / loads,
@@ -470,10 +471,10 @@ def run_backend(databases, n: int, loads: int, naive_loads: int, days: int) -> d
             target = figures[f"{prefix}_dashboard_default_p95_ms"]
             print(f"{'':>16} target: p95 < 150 ms for the default page: {'met' if target < 150 else 'MISSED'}")
             for label, real in breakdown.items():
-                rest = real["p50_ms"] - real["sql_ms"]
+                rest = real["mean_ms"] - real["sql_ms"]
                 print(
-                    f"\nWhere a load's time goes ({label}): SQL {real['sql_ms']:.1f} ms (mean),"
-                    f" the rest (views, templates, middleware, sessions) about {rest:.1f} ms"
+                    f"\nWhere a load's time goes ({label}, means over the loads): {real['mean_ms']:.1f} ms,"
+                    f" of which SQL {real['sql_ms']:.1f} ms and the rest (views, templates, middleware) {rest:.1f} ms"
                 )
                 for ms, count, shape in real["statements"][:6]:
                     print(f"  {ms:>7.2f} ms  {count:>4.0f}×  {shape}")
