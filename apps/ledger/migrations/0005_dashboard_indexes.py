@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0004_alter_ledgeraccount_kind_alter_transfer_kind'),
+        ("ledger", "0004_alter_ledgeraccount_kind_alter_transfer_kind"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='entry',
-            index=models.Index(fields=['account', 'created_at', 'amount'], name='entry_account_created'),
+            model_name="entry",
+            index=models.Index(fields=["account", "created_at", "amount"], name="entry_account_created"),
         ),
     ]

@@ -5,18 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_initial'),
-        ('markets', '0004_market_clock_offset_bigint'),
-        ('revenue', '0002_partner_earnings_schedule'),
-        ('trading', '0007_contract_deriv_charges'),
+        ("accounts", "0003_initial"),
+        ("markets", "0004_market_clock_offset_bigint"),
+        ("revenue", "0002_partner_earnings_schedule"),
+        ("trading", "0007_contract_deriv_charges"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='contract',
-            index=models.Index(fields=['account', 'settled_at', 'status', 'market', 'stake', 'amount_paid'], name='contract_account_settled'),
+            model_name="contract",
+            index=models.Index(
+                fields=["account", "settled_at", "status", "market", "stake", "amount_paid"],
+                name="contract_account_settled",
+            ),
         ),
     ]
