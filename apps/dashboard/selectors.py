@@ -214,10 +214,14 @@ def chart_data(*, account: TradingAccount, key: str) -> dict:
     """The equity curve and daily bars of a range, as the page's script reads them (days as YYYY-MM-DD)."""
     today = timezone.localdate()
     start = range_start(account=account, key=key, today=today)
+    opened = timezone.localdate(account.created_at)
     return {
         "currency": account.currency,
+        # No balance before the account opened: those days are left blank on the curve.
         "equity": [
             {"time": p["day"].isoformat(), "value": str(p["balance"])}
+            if p["day"] >= opened
+            else {"time": p["day"].isoformat()}
             for p in equity_curve(account=account, start=start, today=today)
         ],
         "daily": [

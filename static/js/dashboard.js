@@ -19,7 +19,8 @@
     lineColor: look.colors.line, topColor: "rgba(59, 130, 246, 0.35)", bottomColor: "rgba(59, 130, 246, 0.02)",
     lineWidth: 2, priceFormat: money,
   });
-  line.setData(data.equity.map((p) => ({ time: p.time, value: Number(p.value) })));
+  // Days before the account opened come without a value: blank on the curve.
+  line.setData(data.equity.map((p) => (p.value === undefined ? { time: p.time } : { time: p.time, value: Number(p.value) })));
   equity.timeScale().fitContent();
 
   const daily = look.create(dailyEl);
@@ -33,7 +34,7 @@
 
   // For tests: what the charts draw.
   window.nexusDashboardCharts = {
-    equityPoints: () => line.data().length,
+    equityPoints: () => line.data().filter((p) => p.value !== undefined).length,
     dailyBars: () => bars.data().length,
   };
 })();

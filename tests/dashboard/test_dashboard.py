@@ -87,7 +87,12 @@ def test_daily_bars_and_the_equity_curve_follow_the_ledger_day_by_day(demo_accou
     from apps.ledger.models import Transfer
 
     opening = demo_account.balance
-    backdate(Transfer.objects.filter(credit=demo_account.ledger_account), _local_noon(5))  # opened 5 days ago
+    from apps.accounts.models import TradingAccount
+
+    # Opened and funded 5 days ago.
+    TradingAccount.objects.filter(pk=demo_account.pk).update(created_at=_local_noon(5))
+    demo_account.refresh_from_db()
+    backdate(Transfer.objects.filter(credit=demo_account.ledger_account), _local_noon(5))
     settled(demo_account, market, status=Status.LOST, stake="20.00", at=_local_noon(2))
     settled(demo_account, market, status=Status.LOST, stake="5.00", at=_local_noon(2) + timedelta(hours=1))
     won = settled(demo_account, market, status=Status.WON, stake="10.00", at=_local_noon(0))
@@ -98,11 +103,11 @@ def test_daily_bars_and_the_equity_curve_follow_the_ledger_day_by_day(demo_accou
     assert len(data["daily"]) == len(data["equity"]) == 7
     assert [Decimal(d["value"]) for d in data["daily"][-3:]] == [Decimal("-25.00"), 0, won.amount_paid - won.stake]
     assert [d["trades"] for d in data["daily"][-3:]] == [2, 0, 1]
-    equity = [Decimal(p["value"]) for p in data["equity"]]
+    assert "value" not in data["equity"][0]  # the day before the account opened is blank
+    equity = [Decimal(p["value"]) for p in data["equity"][1:]]
     assert equity[-1] == demo_account.balance == opening - 25 + (won.amount_paid - won.stake)
     assert equity[-2] == equity[-3] == opening - 25
-    assert equity[-4] == equity[-6] == opening
-    assert equity[0] == 0  # before the account was funded
+    assert equity[-4] == equity[0] == opening
     assert data["daily"][-1]["time"] == timezone.localdate().isoformat()
 
 
