@@ -23,6 +23,7 @@ def live_updates(request: HttpRequest) -> dict:
 # The menu entry each page belongs to, by (URL namespace, URL name): exact names,
 # so "new" (a bot) is not mistaken for "backtest_new".
 NAV_SECTIONS = {
+    ("dashboard", "home"): "dashboard",
     ("trading", "trade"): "trade",
     ("trading", "contract"): "history",
     ("trading", "history"): "history",

@@ -114,6 +114,8 @@ class Entry(AppendOnlyModel):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "entries"
+        # An account's movements by day: the dashboard's equity curve reads a range of them.
+        indexes = [models.Index(fields=["account", "created_at", "amount"], name="entry_account_created")]
 
     def __str__(self) -> str:
         return f"{self.account.code} {self.amount:+}"

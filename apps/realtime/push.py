@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from apps.accounts.fragments import balance_fragment
 from apps.billing.fragments import billing_fragment
 from apps.bots.fragments import bots_fragments, signals_fragment
+from apps.dashboard.fragments import dashboard_fragment
 from apps.markets.fragments import tick_fragment
 from apps.markets.models import Market
 from apps.notifications.fragments import bell_fragment, toasts_fragment
@@ -48,11 +49,14 @@ TICK_TTL_S = 2.0
 # The live parts a page may declare (`?parts=` on its socket's URL). A user's
 # state: `balance` (the header's), `bell`, `toasts`, `positions` (the trade
 # page), `bots` (every bot's status and the kill switch banner: the bots
-# list), or one bot's `bots.<id>` and `bots.kill` (a bot's page). A market's:
+# list), or one bot's `bots.<id>` and `bots.kill` (a bot's page), `dashboard`
+# (the dashboard's cards and recent trades). A market's:
 # `quote` (the tick: quote and price in the market list) and `signals` (the
 # signals monitor). `billing` is the billing page's plan block, pushed on its own when the plan in
 # force changes (not with every state push). A part covers its dotted sub-parts (`bots` covers `bots.7`).
-PARTS = frozenset({"balance", "bell", "toasts", "positions", "bots", "bots.kill", "quote", "signals", "billing"})
+PARTS = frozenset(
+    {"balance", "bell", "toasts", "positions", "bots", "bots.kill", "dashboard", "quote", "signals", "billing"}
+)
 # The parts a push of a user's state renders (whatever changed, every page of theirs gets these).
 STATE_PARTS = PARTS - {"billing"}
 _BOT_PART = re.compile(r"bots\.[1-9][0-9]{0,17}")
@@ -91,7 +95,7 @@ def render_user_state(user, wanted: frozenset[str] = STATE_PARTS) -> dict[str, s
         "balance": balance_fragment,
         "positions": positions_fragment,
         "bell": bell_fragment,
-        "billing": billing_fragment,
+        "dashboard": dashboard_fragment,
     }
     parts = {name: render(user) for name, render in renders.items() if part_wanted(name, wanted)}
     if any(name == "bots" or name.startswith("bots.") for name in wanted):

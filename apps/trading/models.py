@@ -142,6 +142,11 @@ class Contract(models.Model):
         indexes = [
             models.Index(fields=["status", "market"]),
             models.Index(fields=["account", "status", "-purchased_at"]),
+            # The dashboard's figures over a range of days (apps.dashboard.selectors), read from the index alone.
+            models.Index(
+                fields=["account", "settled_at", "status", "market", "stake", "amount_paid"],
+                name="contract_account_settled",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -59,5 +59,10 @@ def test_a_visitor_sees_markets_payouts_a_latest_price_bots_and_backtests(client
     assert reverse("account_signup") in body and reverse("account_login") in body
 
 
-def test_a_signed_in_trader_goes_from_home_to_the_trade_page(trader):
-    assert trader.get(reverse("dashboard:home"))["Location"] == reverse("trading:trade")
+def test_a_signed_in_trader_lands_on_the_dashboard_one_click_from_the_trade_page(trader, feed):
+    response = trader.get(reverse("dashboard:home"))
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert current_entries(body) == ["Dashboard"]
+    assert f'class="button trade-button" href="{reverse("trading:trade")}"' in body

@@ -116,6 +116,8 @@ def walk_setup(django_user_model) -> Walk:
 
     walk = Walk(trader=trader, staff=staff, staff_secret=secret)
     walk.trader_pages = [
+        ("dashboard", reverse("dashboard:home")),
+        ("dashboard-all", f"{reverse('dashboard:home')}?range=all"),
         ("trade", reverse("trading:trade")),
         ("trade-vol", f"{reverse('trading:trade')}?market=VOL_10"),
         ("history", reverse("trading:history")),

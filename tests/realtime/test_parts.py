@@ -130,7 +130,7 @@ def test_a_socket_renders_only_its_pages_parts_on_connect(demo_account, feed):
     user = demo_account.user
     assert set(render_user_state(user, frozenset({"balance"}))) == {"balance"}
     assert set(render_user_state(user, frozenset({"bell", f"bots.{mine.pk}"}))) == {"bell", f"bots.{mine.pk}"}
-    everything = {"balance", "positions", "bell", "bots.kill", f"bots.{mine.pk}", f"bots.{other.pk}"}
+    everything = {"balance", "positions", "bell", "dashboard", "bots.kill", f"bots.{mine.pk}", f"bots.{other.pk}"}
     assert set(render_user_state(user)) == everything
 
 
@@ -166,3 +166,4 @@ def test_each_page_declares_the_parts_it_shows(client, demo_account, feed):
     assert declared(reverse("bots:detail", args=[bot.pk])) == header | {"bots.kill", f"bots.{bot.pk}"}
     assert declared(reverse("bots:signals")) == header | {"signals"}
     assert declared(reverse("trading:history")) == header
+    assert declared(reverse("dashboard:home")) == header | {"dashboard"}
