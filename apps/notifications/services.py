@@ -7,7 +7,8 @@ from django.utils import timezone
 from apps.common.bulk import insert_rows
 from apps.common.events import send_after_commit
 
-from .models import Notification
+from .email import KIND_TOPIC, channel_of, emails_queue, notices_email, preferences_of
+from .models import Channel, Notification
 from .signals import notifications_created, notifications_read
 
 
@@ -25,7 +26,16 @@ def notifications_create(items: Iterable[NewNotification]) -> list[int]:
 
     `notifications_created` tells the new ids once they commit (live pages
     show each trader's bell and a toast).
+
+    Each trader's preference for the notice's topic applies: off writes nothing, email also writes an
+    email to the outbox (in this transaction) when their plan includes email alerts.
     """
+    items = list(items)
+    prefs = preferences_of(i.user_id for i in items if i.kind in KIND_TOPIC)
+    items = [
+        i for i in items if i.kind not in KIND_TOPIC or channel_of(prefs.get(i.user_id), KIND_TOPIC[i.kind]) != Channel.OFF
+    ]
+    emails_queue(notices_email(items, prefs))
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     rows = [(i.user_id, i.kind, i.title, i.body, i.link, now) for i in items]
     if not rows:
