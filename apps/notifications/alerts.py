@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.common.money import money_text
 
-from .models import Channel, KnownBrowser, Kind, LowBalanceAlert, NotificationPreferences
+from .models import Channel, Kind, KnownBrowser, LowBalanceAlert, NotificationPreferences
 from .services import NewNotification, notifications_create
 
 BROWSER_COOKIE = "nexus_browser"
@@ -112,4 +112,3 @@ def deriv_disconnected_notify(*, user_id: int, reason: str) -> None:
             )
         ]
     )
-

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.common.money import money_text
 
-from .email import Email, channel_of, email_plan_user_ids, emails_queue, user_timezone
+from .email import Email, email_plan_user_ids, emails_queue, user_timezone
 from .models import Channel, Kind, NotificationPreferences
 from .services import NewNotification, notifications_create
 from .signals import digest_sections_requested

@@ -112,7 +112,7 @@ def unsubscribe_read(token: str) -> tuple[int, str] | None:
 
 
 def unsubscribe_url(user_id: int, topic: str) -> str:
-    return settings.SITE_URL + reverse("notifications:unsubscribe", args=[unsubscribe_token(user_id, topic)])
+    return settings.SITE_URL + reverse("notification_pages:unsubscribe", args=[unsubscribe_token(user_id, topic)])
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -143,7 +143,7 @@ def render(email: Email) -> OutboxEmail:
         "site_url": settings.SITE_URL,
         "unsubscribe_url": unsubscribe,
         "topic_label": Topic(email.topic).label if email.topic else "",
-        "settings_url": settings.SITE_URL + reverse("notifications:preferences"),
+        "settings_url": settings.SITE_URL + reverse("notification_pages:preferences"),
     }
     name = f"notifications/email/{email.template}"
     subject = render_to_string(f"{name}_subject.txt", context).strip()
@@ -193,7 +193,9 @@ def notices_email(items: list, prefs: dict[int, NotificationPreferences]) -> lis
 
     `items` are NewNotification rows, already filtered for the trader's "off".
     """
-    wanted = [i for i in items if (t := KIND_TOPIC.get(i.kind)) and channel_of(prefs.get(i.user_id), t) == Channel.EMAIL]
+    wanted = [
+        i for i in items if (t := KIND_TOPIC.get(i.kind)) and channel_of(prefs.get(i.user_id), t) == Channel.EMAIL
+    ]
     if not wanted:
         return []
     from django.contrib.auth import get_user_model
@@ -281,9 +283,7 @@ def outbox_sweep(limit: int = 1000) -> int:
 
 def outbox_retry(ids: Iterable[int]) -> int:
     """Staff's "send again" for FAILED emails: due now with a fresh set of attempts; sent after commit."""
-    ids = list(
-        OutboxEmail.objects.filter(pk__in=list(ids), status=OutboxStatus.FAILED).values_list("pk", flat=True)
-    )
+    ids = list(OutboxEmail.objects.filter(pk__in=list(ids), status=OutboxStatus.FAILED).values_list("pk", flat=True))
     OutboxEmail.objects.filter(pk__in=ids, status=OutboxStatus.FAILED).update(
         status=OutboxStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
     )

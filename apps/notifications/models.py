@@ -96,6 +96,9 @@ class LowBalanceAlert(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"account {self.account_id} below threshold"
+
 
 class OutboxStatus(models.TextChoices):
     PENDING = "PENDING", "Waiting"
@@ -160,3 +163,6 @@ class KnownBrowser(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key_hash"], name="known_browser_once")]
+
+    def __str__(self) -> str:
+        return f"browser of {self.user_id}"

@@ -34,7 +34,12 @@ def signed_in(sender, request, user, response=None, **kwargs) -> None:
     key = sign_in_seen(user=user, browser_key=request.COOKIES.get(BROWSER_COOKIE, ""), where=_where(request))
     if response is not None:
         response.set_cookie(
-            BROWSER_COOKIE, key, max_age=BROWSER_COOKIE_MAX_AGE, httponly=True, secure=request.is_secure(), samesite="Lax"
+            BROWSER_COOKIE,
+            key,
+            max_age=BROWSER_COOKIE_MAX_AGE,
+            httponly=True,
+            secure=request.is_secure(),
+            samesite="Lax",
         )
 
 

@@ -21,6 +21,10 @@ class NewNotification:
     link: str = ""
 
 
+def _wanted(prefs, kind: str) -> bool:
+    return channel_of(prefs, KIND_TOPIC[kind]) != Channel.OFF
+
+
 def notifications_create(items: Iterable[NewNotification]) -> list[int]:
     """Write notifications as a set (settlement may notify thousands at once); returns their ids.
 
@@ -33,7 +37,9 @@ def notifications_create(items: Iterable[NewNotification]) -> list[int]:
     items = list(items)
     prefs = preferences_of(i.user_id for i in items if i.kind in KIND_TOPIC)
     items = [
-        i for i in items if i.kind not in KIND_TOPIC or channel_of(prefs.get(i.user_id), KIND_TOPIC[i.kind]) != Channel.OFF
+        i
+        for i in items
+        if i.kind not in KIND_TOPIC or channel_of(prefs.get(i.user_id), KIND_TOPIC[i.kind]) != Channel.OFF
     ]
     emails_queue(notices_email(items, prefs))
     now = connection.ops.adapt_datetimefield_value(timezone.now())

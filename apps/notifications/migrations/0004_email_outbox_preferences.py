@@ -6,93 +6,202 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0003_partner_earnings_kind'),
+        ("notifications", "0003_partner_earnings_kind"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SilenceAlert',
+            name="SilenceAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('check_name', models.CharField(max_length=60, unique=True)),
-                ('problem', models.CharField(max_length=300)),
-                ('since', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("check_name", models.CharField(max_length=60, unique=True)),
+                ("problem", models.CharField(max_length=300)),
+                ("since", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('CONTRACT_WON', 'Contract won'), ('CONTRACT_LOST', 'Contract lost'), ('CONTRACT_REFUNDED', 'Contract refunded'), ('DEMO_RESET', 'Demo balance reset'), ('MARKET_PAUSED', 'Trading paused'), ('BOT_STOPPED', 'Bot stopped'), ('PARTNER_EARNINGS', 'Partner earnings'), ('LOW_BALANCE', 'Low balance'), ('SECURITY', 'Security'), ('DERIV_DISCONNECTED', 'Deriv disconnected'), ('DAILY_SUMMARY', 'Daily summary')], max_length=20),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("CONTRACT_WON", "Contract won"),
+                    ("CONTRACT_LOST", "Contract lost"),
+                    ("CONTRACT_REFUNDED", "Contract refunded"),
+                    ("DEMO_RESET", "Demo balance reset"),
+                    ("MARKET_PAUSED", "Trading paused"),
+                    ("BOT_STOPPED", "Bot stopped"),
+                    ("PARTNER_EARNINGS", "Partner earnings"),
+                    ("LOW_BALANCE", "Low balance"),
+                    ("SECURITY", "Security"),
+                    ("DERIV_DISCONNECTED", "Deriv disconnected"),
+                    ("DAILY_SUMMARY", "Daily summary"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='LowBalanceAlert',
+            name="LowBalanceAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account_id', models.PositiveBigIntegerField(unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("account_id", models.PositiveBigIntegerField(unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='NotificationPreferences',
+            name="NotificationPreferences",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('contract_results', models.CharField(choices=[('off', 'Off'), ('in_app', 'In the app'), ('email', 'In the app and by email')], default='in_app', max_length=8)),
-                ('bot_stopped', models.CharField(choices=[('off', 'Off'), ('in_app', 'In the app'), ('email', 'In the app and by email')], default='email', max_length=8)),
-                ('daily_summary', models.CharField(choices=[('off', 'Off'), ('in_app', 'In the app'), ('email', 'In the app and by email')], default='off', max_length=8)),
-                ('low_balance', models.CharField(choices=[('off', 'Off'), ('in_app', 'In the app'), ('email', 'In the app and by email')], default='email', max_length=8)),
-                ('deriv', models.CharField(choices=[('off', 'Off'), ('in_app', 'In the app'), ('email', 'In the app and by email')], default='email', max_length=8)),
-                ('security', models.CharField(choices=[('off', 'Off'), ('in_app', 'In the app'), ('email', 'In the app and by email')], default='email', max_length=8)),
-                ('partner_earnings', models.CharField(choices=[('off', 'Off'), ('in_app', 'In the app'), ('email', 'In the app and by email')], default='in_app', max_length=8)),
-                ('plan_billing', models.CharField(choices=[('off', 'Off'), ('in_app', 'In the app'), ('email', 'In the app and by email')], default='email', max_length=8)),
-                ('low_balance_threshold', models.DecimalField(blank=True, decimal_places=2, help_text='Empty: no low-balance alert.', max_digits=18, null=True)),
-                ('digest_sent_on', models.DateField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='notify_prefs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "contract_results",
+                    models.CharField(
+                        choices=[("off", "Off"), ("in_app", "In the app"), ("email", "In the app and by email")],
+                        default="in_app",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "bot_stopped",
+                    models.CharField(
+                        choices=[("off", "Off"), ("in_app", "In the app"), ("email", "In the app and by email")],
+                        default="email",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "daily_summary",
+                    models.CharField(
+                        choices=[("off", "Off"), ("in_app", "In the app"), ("email", "In the app and by email")],
+                        default="off",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "low_balance",
+                    models.CharField(
+                        choices=[("off", "Off"), ("in_app", "In the app"), ("email", "In the app and by email")],
+                        default="email",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "deriv",
+                    models.CharField(
+                        choices=[("off", "Off"), ("in_app", "In the app"), ("email", "In the app and by email")],
+                        default="email",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "security",
+                    models.CharField(
+                        choices=[("off", "Off"), ("in_app", "In the app"), ("email", "In the app and by email")],
+                        default="email",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "partner_earnings",
+                    models.CharField(
+                        choices=[("off", "Off"), ("in_app", "In the app"), ("email", "In the app and by email")],
+                        default="in_app",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "plan_billing",
+                    models.CharField(
+                        choices=[("off", "Off"), ("in_app", "In the app"), ("email", "In the app and by email")],
+                        default="email",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "low_balance_threshold",
+                    models.DecimalField(
+                        blank=True, decimal_places=2, help_text="Empty: no low-balance alert.", max_digits=18, null=True
+                    ),
+                ),
+                ("digest_sent_on", models.DateField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notify_prefs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'notification preferences',
+                "verbose_name_plural": "notification preferences",
             },
         ),
         migrations.CreateModel(
-            name='KnownBrowser',
+            name="KnownBrowser",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_hash', models.CharField(max_length=64)),
-                ('last_seen_at', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key_hash", models.CharField(max_length=64)),
+                ("last_seen_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'key_hash'), name='known_browser_once')],
+                "constraints": [models.UniqueConstraint(fields=("user", "key_hash"), name="known_browser_once")],
             },
         ),
         migrations.CreateModel(
-            name='OutboxEmail',
+            name="OutboxEmail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('to', models.EmailField(max_length=254)),
-                ('topic', models.CharField(blank=True, max_length=20)),
-                ('subject', models.CharField(max_length=200)),
-                ('body_text', models.TextField()),
-                ('body_html', models.TextField(blank=True)),
-                ('headers', models.JSONField(blank=True, default=dict)),
-                ('dedupe_key', models.CharField(blank=True, max_length=100, null=True, unique=True)),
-                ('status', models.CharField(choices=[('PENDING', 'Waiting'), ('SENDING', 'Sending'), ('SENT', 'Sent'), ('FAILED', 'Failed')], default='PENDING', max_length=8)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("to", models.EmailField(max_length=254)),
+                ("topic", models.CharField(blank=True, max_length=20)),
+                ("subject", models.CharField(max_length=200)),
+                ("body_text", models.TextField()),
+                ("body_html", models.TextField(blank=True)),
+                ("headers", models.JSONField(blank=True, default=dict)),
+                ("dedupe_key", models.CharField(blank=True, max_length=100, null=True, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Waiting"),
+                            ("SENDING", "Sending"),
+                            ("SENT", "Sent"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="PENDING",
+                        max_length=8,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'outbox email',
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='outbox_due')],
+                "verbose_name": "outbox email",
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")],
             },
         ),
     ]
