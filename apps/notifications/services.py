@@ -55,9 +55,10 @@ def notifications_create(items: Iterable[NewNotification]) -> list[int]:
     return ids
 
 
-def notification_create(*, user, kind: str, title: str, body: str = "", link: str = "") -> Notification:
-    (pk,) = notifications_create([NewNotification(user.pk, kind, title, body, link)])
-    return Notification.objects.get(pk=pk)
+def notification_create(*, user, kind: str, title: str, body: str = "", link: str = "") -> Notification | None:
+    """One notice; None when the trader turned its kind off."""
+    ids = notifications_create([NewNotification(user.pk, kind, title, body, link)])
+    return Notification.objects.get(pk=ids[0]) if ids else None
 
 
 def notifications_mark_all_read(*, user) -> int:
