@@ -50,10 +50,9 @@ def test_the_email_is_handed_to_the_worker_only_after_commit(user, django_captur
 
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_transaction_sends_nothing(user):
-    with mock.patch("django_q.tasks.async_task") as enqueue:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            emails_queue([_email(user)])
-            raise RuntimeError("the event failed")
+    with mock.patch("django_q.tasks.async_task") as enqueue, pytest.raises(RuntimeError), transaction.atomic():
+        emails_queue([_email(user)])
+        raise RuntimeError("the event failed")
     assert not enqueue.called
     assert not OutboxEmail.objects.exists()
     assert outbox_sweep() == 0
