@@ -350,5 +350,5 @@ def digest_lines(*, user_ids, start, end) -> dict[int, list[str]]:
         user_id__in=user_ids, status=BotStatus.STOPPED, stopped_at__gte=start, stopped_at__lt=end
     ).order_by("user_id", "stopped_at")
     for user_id, name, reason in stopped.values_list("user_id", "name", "stopped_reason"):
-        lines[user_id].append(f"Bot {name} stopped: {reasons.get(reason, reason).lower()}")
+        lines[user_id].append(f"Bot {name}: {reasons.get(reason, reason)}")
     return dict(lines)

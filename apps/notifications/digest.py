@@ -1,6 +1,6 @@
 """The daily summary: at 07:00 in each trader's own time zone, the day before in trades, net P&L and bots.
 
-A schedule runs every few minutes; each run takes the opted-in traders whose local time is past 07:00 and
+A schedule runs every minute; each run takes the opted-in traders whose local time is between 07:00 and noon and
 whose summary for today is not written yet, claims today on their row (`digest_sent_on`, under a lock), and
 writes every summary with a few queries per batch of traders, whatever their number. Days are local days
 (zoneinfo), so a day across a daylight-saving change is 23 or 25 hours long and still one summary.
@@ -24,6 +24,8 @@ from .services import NewNotification, notifications_create
 from .signals import digest_sections_requested
 
 CHUNK = 500  # traders per batch of queries
+# A summary missed at 07:00 (the worker was down) still goes out until noon; after that, that day has none.
+CATCH_UP_HOURS = 5
 
 
 @dataclass
@@ -42,7 +44,7 @@ def local_day_bounds(day: date, tz) -> tuple[datetime, datetime]:
 
 
 def digests_due(now: datetime | None = None) -> list[tuple[NotificationPreferences, date]]:
-    """(preferences, local today) of each opted-in trader whose 07:00 has passed and who has no summary today."""
+    """(preferences, local today) of each opted-in trader past 07:00 (before noon) there, with no summary today."""
     now = now or timezone.now()
     hour = settings.NOTIFICATIONS["DIGEST_HOUR"]
     rows = (
@@ -53,7 +55,7 @@ def digests_due(now: datetime | None = None) -> list[tuple[NotificationPreferenc
     due = []
     for prefs in rows.iterator(chunk_size=2000):
         local = now.astimezone(user_timezone(prefs.user))
-        if local.hour >= hour and prefs.digest_sent_on != local.date():
+        if hour <= local.hour < hour + CATCH_UP_HOURS and prefs.digest_sent_on != local.date():
             due.append((prefs, local.date()))
     return due
 
