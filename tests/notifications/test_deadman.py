@@ -63,3 +63,13 @@ def test_staff_emails_are_sent_by_the_process_that_notices_not_the_worker(
 def test_traders_get_nothing(user, alive, django_capture_on_commit_callbacks):
     check(django_capture_on_commit_callbacks, alive + timedelta(seconds=301))
     assert mail.outbox == []
+
+
+def test_the_command_reports_each_process_and_emails_staff(staff, capsys, django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("deadman_check")
+    out = capsys.readouterr().out
+    assert "feed otc: no heartbeat yet" in out and "staff emailed: feed otc silent" in out
+    assert len(mail.outbox) == 2
