@@ -8,7 +8,7 @@ from apps.common.bulk import insert_rows
 from apps.common.events import send_after_commit
 
 from .email import KIND_TOPIC, channel_of, emails_queue, notices_email, preferences_of
-from .models import Channel, Notification
+from .models import Channel, Notification, OutboxEmail, OutboxStatus, Topic
 from .signals import notifications_created, notifications_read
 
 
@@ -22,7 +22,8 @@ class NewNotification:
 
 
 def _wanted(prefs, kind: str) -> bool:
-    return channel_of(prefs, KIND_TOPIC[kind]) != Channel.OFF
+    topic = KIND_TOPIC[kind]
+    return topic == Topic.SECURITY or channel_of(prefs, topic) != Channel.OFF
 
 
 def notifications_create(items: Iterable[NewNotification]) -> list[int]:
@@ -36,11 +37,7 @@ def notifications_create(items: Iterable[NewNotification]) -> list[int]:
     """
     items = list(items)
     prefs = preferences_of(i.user_id for i in items if i.kind in KIND_TOPIC)
-    items = [
-        i
-        for i in items
-        if i.kind not in KIND_TOPIC or channel_of(prefs.get(i.user_id), KIND_TOPIC[i.kind]) != Channel.OFF
-    ]
+    items = [i for i in items if i.kind not in KIND_TOPIC or _wanted(prefs.get(i.user_id), i.kind)]
     emails_queue(notices_email(items, prefs))
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     rows = [(i.user_id, i.kind, i.title, i.body, i.link, now) for i in items]
@@ -69,6 +66,10 @@ def notifications_mark_all_read(*, user) -> int:
 
 
 def notifications_purge(*, before) -> int:
-    """Delete notifications created before `before` (retention); returns how many went."""
+    """Delete notifications created before `before` (retention); returns how many went.
+
+    Emails sent (or failed for good) before then go from the outbox too; those still to be sent stay.
+    """
+    OutboxEmail.objects.filter(created_at__lt=before, status__in=[OutboxStatus.SENT, OutboxStatus.FAILED]).delete()
     deleted, _ = Notification.objects.filter(created_at__lt=before).delete()
     return deleted

@@ -145,3 +145,24 @@ def test_a_dedupe_key_writes_one_email(user):
     emails_queue([_email(user, dedupe_key="digest:1:2026-01-01")])
     emails_queue([_email(user, dedupe_key="digest:1:2026-01-01")])
     assert OutboxEmail.objects.count() == 1
+
+
+def test_retention_deletes_old_sent_and_failed_emails_and_keeps_those_to_send(user):
+    from apps.notifications.services import notifications_purge
+
+    ids = emails_queue([_email(user) for _ in range(3)])
+    old = timezone.now() - timedelta(days=100)
+    OutboxEmail.objects.filter(pk=ids[0]).update(status=OutboxStatus.SENT, created_at=old)
+    OutboxEmail.objects.filter(pk=ids[1]).update(status=OutboxStatus.FAILED, created_at=old)
+    OutboxEmail.objects.filter(pk=ids[2]).update(created_at=old)
+    notifications_purge(before=timezone.now() - timedelta(days=90))
+    assert list(OutboxEmail.objects.values_list("pk", flat=True)) == [ids[2]]
+
+
+def test_a_security_notice_is_written_even_if_the_row_says_off(user):
+    from apps.notifications.models import Kind, Notification, NotificationPreferences
+    from apps.notifications.services import notification_create
+
+    NotificationPreferences.objects.create(user=user, security="off")
+    assert notification_create(user=user, kind=Kind.SECURITY, title="New sign-in") is not None
+    assert Notification.objects.count() == 1
