@@ -67,14 +67,16 @@ def preferences_of(user_ids: Iterable[int]) -> dict[int, NotificationPreferences
 
 def email_plan_user_ids(user_ids: Iterable[int]) -> set[int]:
     """Those of `user_ids` whose plan in force includes email alerts (two queries for any number of users)."""
-    from apps.billing.entitlements import default_plan, in_force
-    from apps.billing.models import Subscription
+    from apps.billing.entitlements import in_force
+    from apps.billing.models import Plan, Subscription
 
     ids = set(user_ids)
     if not ids:
         return set()
     now = timezone.now()
-    default_allows = default_plan().email_alerts
+    # No default plan configured: no email but security ones (never an error in the caller's transaction).
+    default = Plan.objects.filter(code=settings.BILLING["DEFAULT_PLAN"]).only("email_alerts").first()
+    default_allows = bool(default and default.email_alerts)
     allowed, seen = set(), set()
     for sub in Subscription.objects.filter(user_id__in=ids).select_related("plan"):
         seen.add(sub.user_id)
