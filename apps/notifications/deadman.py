@@ -1,8 +1,9 @@
 """The dead-man's switch: staff get one email when the feed or the worker goes silent, and one when it is back.
 
-Run every minute by the worker's schedule and by `manage.py deadman_check` (cron, or any process that
-outlives the worker). A `SilenceAlert` row per silent process remembers that staff were told, so an outage
-is one email however long it lasts; its emails are sent by the process that notices, not the worker.
+Run every minute by the worker's schedule, by the OTC feed's loop (so a dead worker is noticed) and by
+`manage.py deadman_check` (cron, for when both are down). A `SilenceAlert` row per silent process
+remembers that staff were told, so an outage is one email however long it lasts; its emails are sent by
+the process that notices, not the worker.
 """
 
 from django.conf import settings

@@ -73,3 +73,15 @@ def test_the_command_reports_each_process_and_emails_staff(staff, capsys, django
     out = capsys.readouterr().out
     assert "feed otc: no heartbeat yet" in out and "staff emailed: feed otc silent" in out
     assert len(mail.outbox) == 2
+
+
+def test_the_feed_runs_the_check_every_minute_and_a_failure_never_stops_it(db, monkeypatch):
+    from apps.markets.feed import OtcFeed
+    from apps.notifications import deadman
+
+    calls = []
+    monkeypatch.setattr(deadman, "deadman_check", lambda: calls.append(1) or 1 / 0)
+    feed = OtcFeed()
+    feed.deadman_check()
+    assert calls == [1]
+    assert feed.last_deadman > 0
