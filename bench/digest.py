@@ -69,8 +69,8 @@ def use(path: Path) -> None:
     connection.settings_dict["NAME"] = str(path)
 
 
-def populate(traders: int, contracts: int) -> dict[int, str]:
-    """Traders, accounts, settled contracts and bots, written in bulk; returns {user id: zone}."""
+def populate(traders: int, contracts: int) -> None:
+    """Traders, accounts, settled contracts and bots, written in bulk."""
     from apps.accounts.models import AccountType, TradingAccount
     from apps.billing.models import Plan, Source, Status, Subscription
     from apps.bots.models import Bot, BotStatus, StrategyConfig
@@ -83,9 +83,10 @@ def populate(traders: int, contracts: int) -> dict[int, str]:
 
     market = seed_markets()[0]
     users = User.objects.bulk_create(
-        [User(email=f"t{i}@bench.local", password="!") for i in range(traders)], batch_size=2000
+        [User(email=f"t{i}@bench.local", password="!", time_zone=ZONES[i % len(ZONES)]) for i in range(traders)],
+        batch_size=2000,
     )
-    zones = {u.pk: ZONES[i % len(ZONES)] for i, u in enumerate(users)}
+    zones = {u.pk: u.time_zone for u in users}
     ledgers = LedgerAccount.objects.bulk_create(
         [
             LedgerAccount(
@@ -148,7 +149,6 @@ def populate(traders: int, contracts: int) -> dict[int, str]:
         ],
         batch_size=2000,
     )
-    return zones
 
 
 def naive(now: datetime, limit: int) -> int:
@@ -165,12 +165,13 @@ def naive(now: datetime, limit: int) -> int:
     from apps.notifications.services import notification_create
     from apps.trading.models import Contract
     from apps.trading.models import Status as ContractStatus
+    from apps.users.selectors import user_timezone
 
     done = 0
     for prefs in NotificationPreferences.objects.exclude(daily_summary=Channel.OFF).order_by("pk")[:limit]:
         with transaction.atomic():
             user = prefs.user
-            local = now.astimezone(digest.user_timezone(user))
+            local = now.astimezone(user_timezone(user))
             if not (7 <= local.hour < 12) or prefs.digest_sent_on == local.date():
                 continue
             prefs.digest_sent_on = local.date()
@@ -224,14 +225,11 @@ def main() -> None:
         from apps.notifications import digest
 
         t = time.perf_counter()
-        zones = populate(args.traders, args.contracts)
+        populate(args.traders, args.contracts)
         print(
             f"populated {args.traders} traders, {args.traders * args.contracts} contracts in "
             f"{time.perf_counter() - t:.1f} s"
         )
-        from zoneinfo import ZoneInfo
-
-        digest.user_timezone = lambda user: ZoneInfo(zones[user.pk])
         from django.db import connection
 
         connection.close()

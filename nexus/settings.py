@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.mfa",
+    "allauth.usersessions",
     "django_htmx",
     "django_filters",
     "template_partials",
@@ -117,6 +118,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.ops.middleware.UserIdMiddleware",
+    # The signed-in trader's own time zone for every date shown (Settings > Profile).
+    "apps.users.middleware.UserTimezoneMiddleware",
     # A partner's ?ref= link, kept in a signed cookie until sign-up (apps.revenue).
     "apps.revenue.middleware.ReferralCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -124,6 +127,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "apps.users.mfa.StaffMFAMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -146,6 +150,7 @@ TEMPLATES = [
                 "apps.notifications.context_processors.bell",
                 "apps.common.context_processors.live_updates",
                 "apps.common.context_processors.nav_section",
+                "apps.users.context_processors.self_exclusion",
             ],
         },
     },
@@ -318,6 +323,10 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Nexus"
 # Its secrets are stored encrypted with the key ring of DERIV_FERNET_KEYS (apps/common/crypto.py).
 MFA_ADAPTER = "apps.users.adapter.MFAAdapter"
+# Settings > Security lists the trader's signed-in sessions (allauth.usersessions), with where and when each was
+# last seen, and signs out every other one.
+USERSESSIONS_TRACK_ACTIVITY = True
+USERSESSIONS_ADAPTER = "apps.users.adapter.UserSessionsAdapter"
 
 # Who delivers email: Django's console (development), file or SMTP backends, or a provider's API through
 # django-anymail. EMAIL_BACKEND, when set, wins (the e2e tests write mail to files).

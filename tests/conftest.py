@@ -28,6 +28,33 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def enterprise_plan_by_default(settings):
+    """Tests outside billing assume no plan limits: the default plan is Enterprise unless a test opts out."""
+    settings.BILLING = {**settings.BILLING, "DEFAULT_PLAN": "enterprise"}
+
+
+@pytest.fixture(autouse=True)
+def plans_seeded(request):
+    """Transactional tests flush the database after each test: the plans the migration seeds are put back."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = marker is not None and marker.kwargs.get("transaction")
+    if not (transactional or set(request.fixturenames) & {"transactional_db", "live_server", "live_stack"}):
+        return
+    from importlib import import_module
+
+    from django.apps import apps
+
+    request.getfixturevalue("_django_db_helper")
+    import_module("apps.billing.migrations.0002_plans").seed(apps, None)
+
+
+@pytest.fixture
+def free_plan_by_default(settings):
+    """Billing tests opt into the Free plan's limits for users without a subscription."""
+    settings.BILLING = {**settings.BILLING, "DEFAULT_PLAN": "free"}
+
+
 @pytest.fixture
 def user(db):
     from apps.users.models import User

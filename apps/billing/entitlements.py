@@ -124,3 +124,39 @@ def feature_refusal(user, name: str, *, plan: Plan | None = None) -> Refusal | N
     if upgrade is not None:
         message += f" {upgrade.name} does."
     return Refusal(message, upgrade)
+
+
+def may_email(user, *, plan: Plan | None = None) -> bool:
+    """Whether notifications may also reach `user` by email (the plan's `email_alerts`)."""
+    return feature_refusal(user, "email_alerts", plan=plan) is None
+
+
+def plans_in_force(user_ids, *, now=None) -> dict[int, Plan]:
+    """The plan in force for each of these users, in two queries (bulk purchases ask for many traders)."""
+    user_ids = set(user_ids)
+    subscriptions = Subscription.objects.filter(user_id__in=user_ids).select_related("plan")
+    plans = {s.user_id: s.plan for s in subscriptions if in_force(s, now=now)}
+    if missing := user_ids - plans.keys():
+        fallback = default_plan()
+        plans |= dict.fromkeys(missing, fallback)
+    return plans
+
+
+def upgrade_url(plan: Plan) -> str:
+    """Where a refusal's Upgrade link goes: the pricing page, that plan highlighted and scrolled to."""
+    from django.urls import reverse
+
+    return f"{reverse('billing:pricing')}?plan={plan.code}#plan-{plan.code}"
+
+
+def refused_plan(what) -> Plan | None:
+    """The plan a refusal points to: from a Plan, a plan code, a ValidationError or a form's error list."""
+    if isinstance(what, Plan) or what is None:
+        return what
+    if isinstance(what, str):
+        return Plan.objects.filter(code=what).first() if what else None
+    errors = what.as_data() if hasattr(what, "as_data") else getattr(what, "error_list", [])
+    for error in errors:
+        if getattr(error, "code", None) == PLAN_LIMIT and (error.params or {}).get("plan"):
+            return Plan.objects.filter(code=error.params["plan"]).first()
+    return None

@@ -77,6 +77,8 @@ class Subscription(models.Model):
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     past_due_since = models.DateTimeField(null=True, blank=True, help_text="When a payment first failed.")
+    # When the plan fell back to the default after the grace period (told once per past-due episode).
+    lapsed_at = models.DateTimeField(null=True, blank=True, help_text="When the grace period ended unpaid.")
     # The last Stripe state applied (its `created`/event time): an older event never overwrites it.
     stripe_synced_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=200, blank=True)

@@ -17,6 +17,7 @@ stale-run sweep when its process died without a word.
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from django.utils import timezone
 from django_q.exceptions import TimeoutException
 from django_q.tasks import async_task
 
+from apps.billing.entitlements import limit_refusal
 from apps.ledger.models import Realm
 from apps.markets.generator import GeneratorSettings
 from apps.markets.models import Market, Source, Tick
@@ -142,6 +144,10 @@ def backtest_create(
         end = start + timedelta(milliseconds=market.tick_interval_ms * length)
     else:
         seed = length = None
+    # The plan's longest backtest, in days of prices: a generated series spans its length × the market's tick.
+    days = math.ceil((end - start).total_seconds() / 86400)
+    if refusal := limit_refusal(user, "max_backtest_days", wanted=days):
+        raise refusal.error("length" if source == BacktestSource.GENERATED else "end")
     snapshot = {
         "strategies": {s.name: s.params() for s in decision.built},
         "min_agreeing": decision.min_agreeing,
@@ -166,6 +172,9 @@ def backtest_create(
                 "wait for one to finish.",
                 code="too_many",
             )
+        # The plan's cap and the installation's: the lower one refuses first.
+        if refusal := limit_refusal(user, "max_concurrent_backtests", wanted=backtests_active_count(user=user) + 1):
+            raise refusal.error()
         backtest = Backtest.objects.create(
             user=user,
             market=market,

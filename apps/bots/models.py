@@ -43,6 +43,9 @@ class Recovery(models.TextChoices):
 
 STOP_REASONS = [(reason.value, reason.label[0].upper() + reason.label[1:]) for reason in risk.StopReason]
 STOP_REASONS += [("BY_USER", "Stopped by you"), ("BY_STAFF", "Stopped by staff"), ("MARKET_CLOSED", "Market closed")]
+STOP_REASONS += [("PLAN_LIMIT", "Over your plan's limit")]
+# The trader's own rules (Settings > Responsible trading).
+STOP_REASONS += [("SELF_EXCLUDED", "You paused your trading"), ("TRADER_LIMIT", "Your own daily limit was reached")]
 
 
 class Bot(models.Model):

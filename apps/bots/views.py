@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.billing.entitlements import refused_plan, upgrade_url
 from apps.common.http import redirect_back
 from apps.common.ratelimit import rate_limited
 
@@ -51,8 +52,9 @@ def _backtest_or_404(request: HttpRequest, backtest_id: int) -> Backtest:
         raise Http404("No such backtest.") from None
 
 
-def _error_messages(error: ValidationError) -> dict[str, list[str]] | list[str]:
-    return error.message_dict if hasattr(error, "error_dict") else error.messages
+def _error_messages(error: ValidationError) -> dict[str, list[ValidationError]] | list[ValidationError]:
+    """A service's errors as the form takes them, each keeping its code (a plan refusal shows an Upgrade link)."""
+    return error.error_dict if hasattr(error, "error_dict") else error.error_list
 
 
 # --- Bots ------------------------------------------------------------------------
@@ -154,19 +156,21 @@ def bot_stop_view(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 def _start_or_stop(request: HttpRequest, bot_id: int, *, start: bool) -> HttpResponse:
     bot = _bot_or_404(request, bot_id)
-    error = None
+    error = upgrade = None
     try:
         (bot_start if start else bot_stop)(user=request.user, bot_id=bot.pk, request=request)
     except ValidationError as exc:
         error = " ".join(exc.messages)
+        upgrade = refused_plan(exc)
     if not request.htmx:
         if error:
-            messages.error(request, f"{bot.name}: {error}")
+            more = f" See {upgrade.name} on the pricing page: {upgrade_url(upgrade)}" if upgrade else ""
+            messages.error(request, f"{bot.name}: {error}{more}")
         else:
             messages.success(request, f"Bot {bot.name} {'started' if start else 'stopped'}.")
         return redirect_back(request, fallback=reverse("bots:list"))
     bot = selectors.bot_for(user=request.user, bot_id=bot.pk)
-    context = {"bot": bot, "error": error, "actions": True, "actions_oob": True}
+    context = {"bot": bot, "error": error, "upgrade": upgrade, "actions": True, "actions_oob": True}
     return render(request, "bots/_status.html", context, status=422 if error else 200)
 
 

@@ -44,4 +44,6 @@ def nav_section(request: HttpRequest) -> dict:
     match = getattr(request, "resolver_match", None)
     if match is None:
         return {"nav_section": None}
+    if match.namespace == "settings":
+        return {"nav_section": "settings"}
     return {"nav_section": NAV_SECTIONS.get((match.namespace, match.url_name))}

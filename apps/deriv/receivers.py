@@ -15,7 +15,7 @@ from apps.trading.signals import account_refusals_requested, contracts_bought
 from . import gateway, markup
 from .checks import unlinked_escrow_breaches
 from .feed import DerivFeed
-from .selectors import deriv_unavailable, orders_to_send
+from .selectors import deriv_real_refusals, deriv_unavailable, orders_to_send
 from .signals import deriv_unlinked
 
 NO_ANSWER = "Deriv trading is not available right now (no answer). Your stake is back; try again shortly."
@@ -25,6 +25,12 @@ NO_ANSWER = "Deriv trading is not available right now (no answer). Your stake is
 def refuse_unavailable_accounts(sender, account_ids, **kwargs) -> dict[int, str]:
     """Trading asks before a purchase: a Deriv account trades only while its socket is up and Deriv lists it active."""
     return deriv_unavailable(account_ids=account_ids)
+
+
+@receiver(account_refusals_requested, sender=TradingAccount, dispatch_uid="deriv.refuse_real_without_plan")
+def refuse_real_without_plan(sender, account_ids, **kwargs) -> dict[int, str]:
+    """Deriv real accounts trade only on a plan that includes them (linking stays allowed: nothing is lost)."""
+    return deriv_real_refusals(account_ids=account_ids)
 
 
 @receiver(contracts_bought, sender=Contract, dispatch_uid="deriv.hand_orders_over")

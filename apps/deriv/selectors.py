@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import AccountType, TradingAccount
+from apps.billing.entitlements import Refusal, feature_refusal, plans_in_force
 from apps.trading.models import HELD, Contract, Status
 
 from .models import Connection, DerivAccount
@@ -21,6 +22,26 @@ def deriv_accounts_for(*, user) -> QuerySet[TradingAccount]:
         .select_related("ledger_account", "deriv")
         .order_by("type", "external_id")
     )
+
+
+def deriv_real_refusals(*, account_ids: Iterable[int]) -> dict[int, str]:
+    """Deriv real accounts whose owner's plan does not trade them: linked and shown, but refused at trading."""
+    rows = list(
+        TradingAccount.objects.filter(pk__in=set(account_ids), type=AccountType.DERIV_REAL).values_list("pk", "user_id")
+    )
+    if not rows:
+        return {}
+    plans = plans_in_force({user_id for _, user_id in rows})
+    refusals = {}
+    for account_id, user_id in rows:
+        if refusal := feature_refusal(None, "deriv_real_trading", plan=plans[user_id]):
+            refusals[account_id] = refusal.message
+    return refusals
+
+
+def deriv_real_refusal(*, user) -> Refusal | None:
+    """What the Deriv page says above real accounts when the trader's plan does not trade them."""
+    return feature_refusal(user, "deriv_real_trading")
 
 
 def deriv_unavailable(*, account_ids: Iterable[int]) -> dict[int, str]:

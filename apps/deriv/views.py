@@ -17,7 +17,7 @@ from apps.common.ratelimit import rate_limited
 from .errors import DerivError
 from .models import DerivLink
 from .provider.views import sign_in_enabled
-from .selectors import deriv_accounts_for
+from .selectors import deriv_accounts_for, deriv_real_refusal
 from .services import deriv_accounts_sync, deriv_demo_reset, deriv_unlink, reason_for
 
 
@@ -28,10 +28,17 @@ def accounts(request: HttpRequest) -> HttpResponse:
     connect_url = None
     if sign_in_enabled():
         connect_url = f"{reverse('deriv_login')}?{urlencode({'process': 'connect', 'next': reverse('deriv:accounts')})}"
+    deriv_accounts = deriv_accounts_for(user=request.user)
     return render(
         request,
         "deriv/accounts.html",
-        {"link": link, "deriv_accounts": deriv_accounts_for(user=request.user), "connect_url": connect_url},
+        {
+            "link": link,
+            "deriv_accounts": deriv_accounts,
+            "connect_url": connect_url,
+            # Real accounts link and show whatever the plan; trading them needs a plan that includes it.
+            "real_refusal": deriv_real_refusal(user=request.user),
+        },
     )
 
 

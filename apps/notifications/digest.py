@@ -17,8 +17,9 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from apps.common.money import money_text
+from apps.users.selectors import user_timezone
 
-from .email import Email, email_plan_user_ids, emails_queue, user_timezone
+from .email import Email, email_plan_user_ids, emails_queue
 from .models import Channel, Kind, NotificationPreferences
 from .services import NewNotification, notifications_create
 from .signals import digest_sections_requested

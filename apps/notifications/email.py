@@ -10,7 +10,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core import signing
@@ -33,22 +32,13 @@ KIND_TOPIC = {
     Kind.CONTRACT_REFUNDED: Topic.CONTRACT_RESULTS,
     Kind.BOT_STOPPED: Topic.BOT_STOPPED,
     Kind.PARTNER_EARNINGS: Topic.PARTNER_EARNINGS,
-    "PLAN_CHANGED": Topic.PLAN_BILLING,
+    Kind.PLAN_CHANGED: Topic.PLAN_BILLING,
     Kind.LOW_BALANCE: Topic.LOW_BALANCE,
     Kind.SECURITY: Topic.SECURITY,
     Kind.DERIV_DISCONNECTED: Topic.DERIV,
 }
 UNSUBSCRIBE_SALT = "notifications.unsubscribe"
 BATCH = 200  # emails per send task
-
-
-def user_timezone(user) -> ZoneInfo:
-    """The trader's own time zone (digests, dates in emails); the site's when unset or unknown."""
-    name = getattr(user, "time_zone", "") or settings.TIME_ZONE
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(settings.TIME_ZONE)
 
 
 # ------------------------------------------------------------------------------------------- preferences

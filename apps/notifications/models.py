@@ -11,6 +11,7 @@ class Kind(models.TextChoices):
     BOT_STOPPED = "BOT_STOPPED", "Bot stopped"
     # One a day per partner: the markup their referred traders' wins paid the day before.
     PARTNER_EARNINGS = "PARTNER_EARNINGS", "Partner earnings"
+    PLAN_CHANGED = "PLAN_CHANGED", "Plan changed"
     LOW_BALANCE = "LOW_BALANCE", "Low balance"
     SECURITY = "SECURITY", "Security"
     DERIV_DISCONNECTED = "DERIV_DISCONNECTED", "Deriv disconnected"

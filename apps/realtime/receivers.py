@@ -24,6 +24,7 @@ from apps.deriv.signals import deriv_accounts_changed
 from apps.markets.signals import ticks_committed
 from apps.notifications.signals import notifications_created, notifications_read
 from apps.trading.signals import contracts_bought, contracts_opened, contracts_settled
+from apps.users.signals import sessions_ended
 
 from . import limits
 from .push import push_signals, push_ticks, user_group
@@ -159,6 +160,13 @@ def sockets_close_on_sign_out(sender, request, user, **kwargs) -> None:
     if user is None:
         return
     _close_sockets(user.pk, limits.session_end_message(ended=limits.session_digest(_session_key(request))))
+
+
+@receiver(sessions_ended, dispatch_uid="realtime.close_on_sessions_ended")
+def sockets_close_on_sessions_ended(sender, user_id: int, session_keys: list[str], **kwargs) -> None:
+    """Sessions signed out from another browser (Settings > Security): their sockets close."""
+    for key in session_keys:
+        _close_sockets(user_id, limits.session_end_message(ended=limits.session_digest(key)))
 
 
 @receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="realtime.password_hash_compare")

@@ -23,7 +23,7 @@ from . import selectors
 from .filters import SORTS, HistoryFilter
 from .forms import TradeForm, stake_limits
 from .fragments import positions_context
-from .models import Status
+from .models import Direction, DurationUnit, Status
 from .services import contract_buy, is_deriv, market_refusal, win_terms
 
 # The order form's quick picks: buttons that fill the stake, or the duration and its unit.
@@ -49,7 +49,19 @@ def _chosen_market(request: HttpRequest, markets: list[Market]) -> Market:
     chosen = next((m for m in markets if m.symbol == symbol), None)
     if symbol and chosen is None:
         raise Http404("No such market.")
-    return chosen or markets[0]
+    # Settings > Trading: the trader's default market when none is asked for.
+    default = getattr(request.user, "default_market", "")
+    return chosen or next((m for m in markets if m.symbol == default), None) or markets[0]
+
+
+def _preferred(user) -> dict:
+    """The order form's starting values from Settings > Trading (the form's own defaults where none is set)."""
+    initial = {}
+    if user.default_stake is not None:
+        initial["stake"] = user.default_stake
+    if user.default_duration is not None and user.default_duration_unit:
+        initial |= {"duration": user.default_duration, "duration_unit": user.default_duration_unit}
+    return initial
 
 
 def _markets_for(account) -> list[Market]:
@@ -66,7 +78,7 @@ def _trade_context(request: HttpRequest, *, form: TradeForm | None = None, marke
         raise Http404("No market is open.")
     market = market or _chosen_market(request, markets)
     if form is None:
-        form = TradeForm(initial={"market": market.symbol})
+        form = TradeForm(initial={"market": market.symbol, **_preferred(request.user)})
     return {
         "account": account,
         "markets": markets,
@@ -118,6 +130,9 @@ def buy(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         market = data["market"]
+        if request.user.confirm_purchases and not request.POST.get("confirmed"):
+            # Settings > Trading "ask before buying": the page's dialog confirms; without JavaScript, this page.
+            return _confirm_page(request, account, data)
         try:
             contract = contract_buy(
                 user=request.user,
@@ -178,6 +193,17 @@ def buy(request: HttpRequest) -> HttpResponse:
         # 200 so htmx swaps the form with its errors in place.
         return render(request, "trading/trade.html#order-form", context)
     return render(request, "trading/trade.html", context, status=422)
+
+
+def _confirm_page(request: HttpRequest, account, data: dict) -> HttpResponse:
+    market = data["market"]
+    terms = win_terms(account=account, market=market, stake=data["stake"])
+    unit = dict(DurationUnit.choices)[data["duration_unit"]]
+    return render(
+        request,
+        "trading/buy_confirm.html#confirm" if request.htmx else "trading/buy_confirm.html",
+        {"account": account, "order": data, "terms": terms, "unit": unit, "direction": Direction(data["direction"])},
+    )
 
 
 @login_required

@@ -1,5 +1,6 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 
 from apps.common import crypto
 
@@ -29,3 +30,18 @@ class MFAAdapter(DefaultMFAAdapter):
 
     def decrypt(self, encrypted_text: str) -> str:
         return crypto.decrypt(encrypted_text)
+
+
+class UserSessionsAdapter(DefaultUserSessionsAdapter):
+    """Ending sessions from Settings > Security also tells who listens (realtime closes those sessions' sockets)."""
+
+    def end_sessions(self, sessions) -> None:
+        from .signals import sessions_ended
+
+        sessions = list(sessions)
+        super().end_sessions(sessions)
+        by_user: dict[int, list[str]] = {}
+        for session in sessions:
+            by_user.setdefault(session.user_id, []).append(session.session_key)
+        for user_id, keys in by_user.items():
+            sessions_ended.send(sender=self.__class__, user_id=user_id, session_keys=keys)

@@ -133,6 +133,8 @@ def live_stack(transactional_db, redis_url, settings, tmp_path, live_stack_env):
         "EMAIL_FILE_PATH": str(mail_dir),
         "Q_SYNC": "on",
         "LOG_LEVEL": "WARNING",
+        # No plan limits unless a test module's live_stack_env sets DEFAULT_PLAN (e.g. "free").
+        "DEFAULT_PLAN": settings.BILLING["DEFAULT_PLAN"],
         **live_stack_env,
     }
     server = WebServer(env, free_port(), tmp_path / "daphne.log")

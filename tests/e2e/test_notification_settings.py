@@ -18,15 +18,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1360, "height": 900}}
 
 
-@pytest.fixture(autouse=True)
-def plans(transactional_db):
-    """The plans the billing migration seeds (a transactional test's flush removes them for the next test)."""
-    from importlib import import_module
-
-    from apps.billing.models import Plan
-
-    for plan in import_module("apps.billing.migrations.0002_plans").PLANS:
-        Plan.objects.get_or_create(code=plan["code"], defaults={k: v for k, v in plan.items() if k != "code"})
+@pytest.fixture
+def live_stack_env():
+    """The web process on the Free plan by default: it has no email alerts, and the page says so."""
+    return {"DEFAULT_PLAN": "free"}
 
 
 def _fits(page) -> bool:

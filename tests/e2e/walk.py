@@ -135,8 +135,12 @@ def walk_setup(django_user_model) -> Walk:
         ("referrals", reverse("revenue:referrals")),
         ("pricing-signed-in", reverse("billing:pricing")),
         ("two-factor", reverse("mfa_index")),
+        ("settings-profile", reverse("settings:profile")),
+        ("settings-security", reverse("settings:security")),
+        ("settings-trading", reverse("settings:trading")),
+        ("settings-responsible", reverse("settings:responsible")),
     ]
-    walk.staff_pages = [("feed-status", reverse("markets:feed_status"))]
+    walk.staff_pages = [("feed-status", reverse("markets:feed_status")), ("analytics", reverse("ops_staff:analytics"))]
     walk.visitor_pages = [
         ("home", reverse("dashboard:home")),
         ("login", reverse("account_login")),

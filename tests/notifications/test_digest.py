@@ -4,9 +4,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from apps.notifications import digest
 from apps.notifications.digest import digests_send, local_day_bounds
 from apps.notifications.models import Channel, Kind, Notification, NotificationPreferences, OutboxEmail
 from apps.trading.models import Contract
@@ -14,21 +11,11 @@ from apps.trading.services import contract_buy
 from apps.users.models import User
 from tests.bots.conftest import make_bot, market  # noqa: F401
 
-ZONES = {}
-
-
-@pytest.fixture(autouse=True)
-def zones(monkeypatch):
-    """Each trader's time zone, until the user model has its own field (read through `user_timezone`)."""
-    ZONES.clear()
-    monkeypatch.setattr(digest, "user_timezone", lambda user: ZoneInfo(ZONES.get(user.pk, "UTC")))
-
 
 def trader(email, zone, channel=Channel.EMAIL, paid=True):
     from apps.billing.models import Plan, Source, Status, Subscription
 
-    user = User.objects.create_user(email, "pw-for-tests-123")
-    ZONES[user.pk] = zone
+    user = User.objects.create_user(email, "pw-for-tests-123", time_zone=zone)
     NotificationPreferences.objects.create(user=user, daily_summary=channel)
     if paid:
         plan = Plan.objects.get(code="basic")
@@ -74,7 +61,7 @@ def test_a_missed_seven_oclock_is_caught_up_until_noon_then_skipped(db):
     assert digests_send(at(2026, 1, 3, 15, 30)) == 1  # 10:30: the worker came back
 
 
-def test_off_and_in_app_and_plan_without_email(db):
+def test_off_and_in_app_and_plan_without_email(db, free_plan_by_default):
     trader("off@example.com", "UTC", channel=Channel.OFF)
     in_app = trader("inapp@example.com", "UTC", channel=Channel.IN_APP)
     free = trader("free@example.com", "UTC", paid=False)
@@ -106,7 +93,7 @@ def _settled(account, feed, n):
 
 def test_the_summary_counts_the_local_day_across_the_spring_forward(user, demo_account, feed):
     """New York springs forward on 8 March 2026: that local day lasts 23 hours."""
-    ZONES[user.pk] = "America/New_York"
+    User.objects.filter(pk=user.pk).update(time_zone="America/New_York")
     NotificationPreferences.objects.create(user=user, daily_summary=Channel.EMAIL)
     from apps.billing.models import Plan, Source, Status, Subscription
 
@@ -151,7 +138,7 @@ def test_the_summary_lists_the_bots_running_and_those_stopped_that_day(paid, mak
     from apps.bots.services import bot_start
     from apps.bots.services.bots import bots_stop
 
-    ZONES[paid.pk] = "UTC"
+    User.objects.filter(pk=paid.pk).update(time_zone="UTC")
     NotificationPreferences.objects.create(user=paid, daily_summary=Channel.EMAIL, bot_stopped=Channel.OFF)
     running, stopped = make_bot(name="Runner"), make_bot(name="Quitter")
     bot_start(user=paid, bot_id=running.pk)

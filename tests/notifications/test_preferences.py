@@ -29,7 +29,9 @@ def _post(client, **changes):
     return client.post(URL, {**data, **changes})
 
 
-def test_the_page_shows_each_kind_with_its_choice_and_says_when_the_plan_has_no_email(client, user):
+def test_the_page_shows_each_kind_with_its_choice_and_says_when_the_plan_has_no_email(
+    client, user, free_plan_by_default
+):
     client.force_login(user)
     page = client.get(URL).content.decode()
     assert reverse("notification_pages:preferences") == URL
@@ -41,7 +43,7 @@ def test_the_page_shows_each_kind_with_its_choice_and_says_when_the_plan_has_no_
     assert 'name="security" value="off"' not in page and 'name="bot_stopped" value="off"' in page
 
 
-def test_a_paid_plan_says_nothing_about_email(client, paid):
+def test_a_paid_plan_says_nothing_about_email(client, paid, free_plan_by_default):
     client.force_login(paid)
     assert 'data-testid="plan-no-email"' not in client.get(URL).content.decode()
 
@@ -93,7 +95,7 @@ def test_off_writes_no_notice_and_in_app_writes_no_email(paid):
     assert not OutboxEmail.objects.exists()
 
 
-def test_email_is_sent_only_on_a_plan_with_email_alerts_except_security(user):
+def test_email_is_sent_only_on_a_plan_with_email_alerts_except_security(user, free_plan_by_default):
     notification_create(user=user, kind=Kind.BOT_STOPPED, title="Bot stopped")  # default: email
     notification_create(user=user, kind=Kind.SECURITY, title="New sign-in")
     assert list(OutboxEmail.objects.values_list("topic", flat=True)) == [Topic.SECURITY]
@@ -107,7 +109,7 @@ def test_kinds_without_a_preference_stay_in_app_only(paid):
 def test_plan_changed_notices_follow_the_plan_and_billing_preference(paid):
     from apps.notifications.email import KIND_TOPIC
 
-    assert KIND_TOPIC["PLAN_CHANGED"] == Topic.PLAN_BILLING
+    assert KIND_TOPIC[Kind.PLAN_CHANGED] == Topic.PLAN_BILLING
 
 
 # --------------------------------------------------------------------------------------------- unsubscribe

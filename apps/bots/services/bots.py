@@ -7,18 +7,23 @@ with the owners' ids (realtime pushes their bots' live fragments).
 from collections import defaultdict
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.models import AccountType
 from apps.audit.services import audit_log
+from apps.billing.entitlements import feature_refusal, limit_refusal, plans_in_force
 from apps.common.events import send_after_commit
 from apps.markets.models import Market
 from apps.notifications.models import Kind
 from apps.notifications.services import NewNotification, notifications_create
+from apps.trading.limits import trading_refusal_text
 from apps.trading.models import duration_error
 from apps.trading.services import market_refusal
+from apps.users.selectors import user_timezone
 
 from ..engine import risk
 from ..engine.config import DecisionConfig
@@ -60,11 +65,18 @@ def _market_refusal(bot: Bot) -> str | None:
     return market_refusal(account=bot.account, market=bot.market, check_prices=False)
 
 
-def bot_errors(*, bot: Bot) -> dict[str, str]:
-    """Every problem with a bot's settings, by field, in a trader's words."""
-    errors: dict[str, str] = {}
-    refusal = bot.account_id and bot.market_id and _market_refusal(bot)
-    if refusal:
+def bot_errors(*, bot: Bot) -> dict[str, str | ValidationError]:
+    """Every problem with a bot's settings, by field, in a trader's words (a plan's refusal keeps its code)."""
+    errors: dict[str, str | ValidationError] = {}
+    plan_refusal = (
+        bot.account_id
+        and bot.account.type == AccountType.DERIV_REAL
+        and feature_refusal(bot.user_id and bot.user, "deriv_real_trading")
+    )
+    if plan_refusal:
+        # Said on the account, with the plan that trades it (an Upgrade link on the form).
+        errors["account"] = plan_refusal.error()
+    elif refusal := bot.account_id and bot.market_id and _market_refusal(bot):
         errors["market"] = refusal
     if bot.market_id:
         settings_errors = bot.risk_settings().errors()
@@ -97,10 +109,19 @@ def bot_create(*, user, decision: DecisionConfig, settings: dict, request=None) 
         if bot.account.user_id != user.pk:
             raise ValidationError({"account": "Choose one of your accounts."})
         _check(bot)
+        _lock_user(user)
+        # Bots kept over the limit after a downgrade stay; a new one waits until the trader is under it.
+        if refusal := limit_refusal(user, "max_bots", wanted=Bot.objects.filter(user=user).count() + 1):
+            raise refusal.error()
         bot.save()
         audit_log(actor=user, action="bot.create", target=bot, request=request, data=_describe(bot))
     _changed([user.pk])
     return bot
+
+
+def _lock_user(user) -> None:
+    """The trader's row serialises their plan-limited writes: two at once cannot both pass a limit."""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
 
 
 def bot_update(*, user, bot: Bot, decision: DecisionConfig, settings: dict, request=None) -> Bot:
@@ -137,6 +158,7 @@ def _describe(bot: Bot) -> dict:
 def bot_start(*, user, bot_id: int, request=None) -> Bot:
     """Start a stopped bot. Two start requests at once start it once; a running bot is left as it is."""
     with transaction.atomic():
+        _lock_user(user)
         bot = (
             Bot.objects.select_for_update()
             .select_related("market", "account__ledger_account", "config")
@@ -144,7 +166,12 @@ def bot_start(*, user, bot_id: int, request=None) -> Bot:
         )
         if bot.is_running:
             return bot
-        if refusal := _market_refusal(bot):
+        if bot.account.type == AccountType.DERIV_REAL and (refusal := feature_refusal(user, "deriv_real_trading")):
+            raise refusal.error()
+        running = Bot.objects.filter(user=user, status=BotStatus.RUNNING).count()
+        if refusal := limit_refusal(user, "max_running_bots", wanted=running + 1):
+            raise refusal.error()
+        if refusal := _market_refusal(bot) or trading_refusal_text(user=user):
             raise ValidationError(refusal)
         _check(bot)
         engaged = engaged_switches()
@@ -176,6 +203,62 @@ def bot_stop(*, user, bot_id: int, request=None) -> Bot:
             _changed([user.pk])
         bot.refresh_from_db()
     return bot
+
+
+def _bots(n: int) -> str:
+    return f"{n} bot{'s' if n != 1 else ''}"
+
+
+def bots_fit_plan(*, user_id: int) -> list[int]:
+    """Stop the trader's running bots that their plan in force no longer allows; returns the ids stopped.
+
+    Bots on Deriv real accounts stop when the plan does not trade them; then, beyond the plan's
+    running-bot limit, the most recently started stop and the earliest-started keep running. Nothing
+    is deleted: bots over the plan's total stay, stopped or not. One notification says which stopped.
+    """
+    plan = plans_in_force([user_id])[user_id]
+    with transaction.atomic():
+        running = list(
+            Bot.objects.select_for_update()
+            .filter(user_id=user_id, status=BotStatus.RUNNING)
+            .select_related("account")
+            .order_by("started_at", "pk")
+        )
+        stop, reasons = [], []
+        if not plan.deriv_real_trading:
+            real = [bot for bot in running if bot.account.type == AccountType.DERIV_REAL]
+            if real:
+                stop += real
+                reasons.append("does not trade Deriv real accounts")
+        kept = [bot for bot in running if bot not in stop]
+        if plan.max_running_bots is not None and len(kept) > plan.max_running_bots:
+            stop += kept[plan.max_running_bots :]
+            reasons.append(f"which runs {_bots(plan.max_running_bots)} at a time")
+        if not stop:
+            return []
+        why = " and ".join(reasons)
+        if not why.startswith("which"):
+            why = f"which {why}"
+        names = ", ".join(bot.name for bot in stop)
+        detail = f"Your plan is now {plan.name}, {why}."
+        stopped = bots_stop(bot_ids=[bot.pk for bot in stop], reason="PLAN_LIMIT", detail=detail, notify=False)
+        for bot_id in stopped:
+            audit_log(actor=None, action="bot.stop", data={"bot": bot_id, "by": "plan", "plan": plan.code})
+        notifications_create(
+            [
+                NewNotification(
+                    user_id=user_id,
+                    kind=Kind.BOT_STOPPED,
+                    title=f"{_bots(len(stopped)).capitalize()} stopped: over your {plan.name} plan"[:120],
+                    body=(
+                        f"Your plan is now {plan.name}, {why}: stopped {names}. "
+                        "Stop and start bots to choose which one runs."
+                    )[:500],
+                    link=reverse("bots:list"),
+                )
+            ]
+        )
+    return stopped
 
 
 def bots_stop_by_staff(*, bot_ids: list[int], actor=None, detail: str = "Stopped by staff.") -> int:
@@ -213,6 +296,14 @@ def bots_stop(*, bot_ids, reason: str, detail: str, notify: bool = True) -> list
         )
     _changed(user_id for _, user_id, _ in bots)
     return [pk for pk, _, _ in bots]
+
+
+def bots_of_user_stop(*, user_id: int, reason: str, until) -> list[int]:
+    """Stop every running bot of a trader who paused their trading until `until` (one notice per bot)."""
+    user = get_user_model().objects.get(pk=user_id)
+    ends = timezone.localtime(until, user_timezone(user)).strftime("%d %b %Y %H:%M %Z")
+    running = Bot.objects.filter(user_id=user_id, status=BotStatus.RUNNING).values_list("pk", flat=True)
+    return bots_stop(bot_ids=list(running), reason=reason, detail=f"You paused your trading until {ends}.")
 
 
 def kill_switch_set(*, user=None, engaged: bool, actor=None, reason: str = "", request=None) -> int:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.common.bulk import insert_rows
 from apps.common.events import send_after_commit
 from apps.markets.models import Market, Tick
+from apps.trading.limits import refusal_code
 from apps.trading.services import Buyer, Order, account_unavailable, contracts_buy_many
 
 from ..engine import risk
@@ -224,6 +225,10 @@ def decision_execute(*, decision_id: int) -> Execution:
         trades = []
         for (row, sizing), bought in zip(planned, contracts_buy_many(market=market, orders=orders), strict=True):
             if isinstance(bought, ValidationError):
+                if code := refusal_code(bought):
+                    # The trader's own self-exclusion or daily limit: the bot stops with the reason.
+                    stops.append((row, code, " ".join(bought.messages)))
+                    continue
                 if not account_unavailable(bought):
                     # A Deriv account that is disconnected pauses the bot: skipped, not an error.
                     states[row["pk"]] = risk.after_error(states[row["pk"]])
@@ -237,9 +242,9 @@ def decision_execute(*, decision_id: int) -> Execution:
         last_skips = {row["pk"]: detail for row, _, detail in skips}
         risk_states_save(states=[(pk, state, last_skips.get(pk, "")) for pk, state in states.items()], now=now)
         _count_skips([(row["pk"], reason, detail) for row, reason, detail in skips], day, now)
-        for code in {code for _, code, _ in stops}:
-            same = [(row, detail) for row, c, detail in stops if c == code]
-            bots_stop(bot_ids=[row["pk"] for row, _ in same], reason=code, detail=same[0][1])
+        for code, detail in {(code, detail) for _, code, detail in stops}:
+            same = [row["pk"] for row, c, d in stops if (c, d) == (code, detail)]
+            bots_stop(bot_ids=same, reason=code, detail=detail)
         result = Execution(bought=len(trades), skipped=len(skips), stopped=len(stops))
     logger.info("decision %s on %s: %s", decision_id, market.symbol, result)
     return result

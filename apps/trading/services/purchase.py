@@ -40,6 +40,7 @@ from apps.ledger.services import (
 from apps.markets.models import Market, Source
 from apps.revenue.services import NO_FEES, Rates, rates_in_force
 
+from ..limits import allowances, trading_refusal
 from ..models import Contract, Direction, DurationUnit, Status, duration_error
 from ..selectors import account_refusals
 from ..signals import contracts_bought
@@ -236,6 +237,8 @@ def _contract_buy(
     # market, and the entry spot must be the first tick after this moment.
     market = Market.objects.get(pk=market.pk)
     _validate_order(account=account, market=market, stake=stake, duration=duration, duration_unit=duration_unit)
+    if refusal := trading_refusal(user=user, stake=stake):
+        raise refusal
     now = timezone.now()
     at_deriv = is_deriv(account)
     payout = payout_for(stake=stake, payout_percent=market.payout_percent)
@@ -376,6 +379,7 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
         ).values_list("user_id", "idempotency_key", "id")
     )
     unavailable = account_refusals(account_ids={o.account.pk for o in orders if is_deriv(o.account)})
+    allowed = allowances(user_ids={o.account.user_id for o in orders})
     valid: list[int] = []
     for i, order in enumerate(orders):
         account = order.account
@@ -396,6 +400,9 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
             )
         except ValidationError as error:
             results[i] = error
+            continue
+        if account.user_id in allowed and (refusal := allowed[account.user_id].take(order.stake)):
+            results[i] = refusal
             continue
         valid.append(i)
     if not valid:

@@ -7,7 +7,7 @@ from apps.common.schedules import schedule_operation
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("notifications", "0004_email_outbox_preferences"),
+        ("notifications", "0005_email_outbox_preferences"),
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
