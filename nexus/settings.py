@@ -328,12 +328,36 @@ MFA_ADAPTER = "apps.users.adapter.MFAAdapter"
 USERSESSIONS_TRACK_ACTIVITY = True
 USERSESSIONS_ADAPTER = "apps.users.adapter.UserSessionsAdapter"
 
-EMAIL_BACKEND = env.str(
-    "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
-)
+# Who delivers email: Django's console (development), file or SMTP backends, or a provider's API through
+# django-anymail. EMAIL_BACKEND, when set, wins (the e2e tests write mail to files).
+EMAIL_PROVIDERS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "resend": "anymail.backends.resend.EmailBackend",
+    "postmark": "anymail.backends.postmark.EmailBackend",
+    "mailgun": "anymail.backends.mailgun.EmailBackend",
+    "sendgrid": "anymail.backends.sendgrid.EmailBackend",
+    "brevo": "anymail.backends.brevo.EmailBackend",
+    "amazon_ses": "anymail.backends.amazon_ses.EmailBackend",
+}
+EMAIL_PROVIDER = env.str("EMAIL_PROVIDER", default="console" if DEBUG else "smtp")
+if EMAIL_PROVIDER not in EMAIL_PROVIDERS:
+    raise ImproperlyConfigured(f"EMAIL_PROVIDER={EMAIL_PROVIDER!r}: one of {', '.join(EMAIL_PROVIDERS)}.")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_PROVIDERS[EMAIL_PROVIDER])
+# The providers' keys (only the chosen provider's are needed); never logged.
+ANYMAIL = {
+    name: value
+    for name, value in {
+        "RESEND_API_KEY": env.str("RESEND_API_KEY", default=""),
+        "POSTMARK_SERVER_TOKEN": env.str("POSTMARK_SERVER_TOKEN", default=""),
+        "MAILGUN_API_KEY": env.str("MAILGUN_API_KEY", default=""),
+        "MAILGUN_SENDER_DOMAIN": env.str("MAILGUN_SENDER_DOMAIN", default=""),
+        "SENDGRID_API_KEY": env.str("SENDGRID_API_KEY", default=""),
+        "BREVO_API_KEY": env.str("BREVO_API_KEY", default=""),
+    }.items()
+    if value
+}
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Nexus <no-reply@localhost>")
 if not DEBUG:
@@ -441,6 +465,16 @@ OPS = {
     "FEED_HEARTBEAT_MAX_AGE_S": env.float("FEED_HEARTBEAT_MAX_AGE_S", default=30.0),
     "WORKER_HEARTBEAT_MAX_AGE_S": env.float("WORKER_HEARTBEAT_MAX_AGE_S", default=180.0),
     "READY_MAX_QUEUED_TASKS": env.int("READY_MAX_QUEUED_TASKS", default=1000),
+}
+# Email notifications (apps/notifications): the address links in emails start with, the outbox's retries,
+# the daily summary's local hour and the dead-man's switch (staff emailed when the feed or worker is silent).
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+NOTIFICATIONS = {
+    "OUTBOX_MAX_ATTEMPTS": env.int("EMAIL_MAX_ATTEMPTS", default=5),
+    "OUTBOX_BACKOFF_S": env.float("EMAIL_RETRY_BACKOFF_S", default=60.0),
+    "OUTBOX_SENDING_TIMEOUT_S": 600,
+    "DIGEST_HOUR": 7,
+    "DEADMAN_SILENCE_S": env.float("DEADMAN_SILENCE_S", default=300.0),
 }
 # /metrics answers a bearer token or an address in the allow-list (IPs or
 # networks); with neither set it does not exist (404).

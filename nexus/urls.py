@@ -9,6 +9,7 @@ urlpatterns = [
     path("trade/", include("apps.trading.urls")),
     path("markets/", include("apps.markets.urls")),
     path("notifications/", include("apps.notifications.urls")),
+    path("", include("apps.notifications.page_urls")),
     path("bots/", include("apps.bots.urls")),
     path("deriv/", include("apps.deriv.urls")),
     path("", include("apps.billing.urls")),

@@ -5,10 +5,11 @@ from django_q.tasks import async_task
 
 from apps.billing.signals import subscription_changed
 from apps.markets.signals import ticks_committed
+from apps.notifications.signals import digest_sections_requested
 from apps.trading.signals import contracts_settled
 from apps.users.signals import self_exclusion_started
 
-from .selectors import markets_to_decide
+from .selectors import digest_lines, markets_to_decide
 from .services import bots_fit_plan, results_apply
 from .services.bots import bots_of_user_stop
 
@@ -30,6 +31,12 @@ def enqueue_decisions(sender, market_ids: list[int], **kwargs) -> None:
 def apply_results(sender, results, **kwargs) -> None:
     """Inside the settlement's transaction: each bot's P&L, streaks and recovery step, exactly once."""
     results_apply(results=results)
+
+
+@receiver(digest_sections_requested, dispatch_uid="bots.digest_lines")
+def bots_in_digest(sender, user_ids, start, end, **kwargs) -> dict[int, list[str]]:
+    """The daily summary's bots: how many run now, and those that stopped during the day, with why."""
+    return digest_lines(user_ids=user_ids, start=start, end=end)
 
 
 @receiver(subscription_changed, dispatch_uid="bots.fit_plan")

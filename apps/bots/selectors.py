@@ -330,3 +330,25 @@ def with_report(backtest: Backtest) -> Backtest:
     backtest.stopped_at = datetime.fromisoformat(stopped_at) if stopped_at else None
     backtest.daily = backtest_daily(backtest.report)
     return backtest
+
+
+def digest_lines(*, user_ids, start, end) -> dict[int, list[str]]:
+    """{user id: lines} for the daily summary: bots running now, and those stopped in [start, end) with why."""
+    from collections import defaultdict
+
+    lines = defaultdict(list)
+    running = (
+        Bot.objects.filter(user_id__in=user_ids, status=BotStatus.RUNNING)
+        .values("user_id")
+        .annotate(n=Count("pk"))
+        .values_list("user_id", "n")
+    )
+    for user_id, n in running:
+        lines[user_id].append(f"Bots running: {n}")
+    reasons = dict(Bot._meta.get_field("stopped_reason").choices)
+    stopped = Bot.objects.filter(
+        user_id__in=user_ids, status=BotStatus.STOPPED, stopped_at__gte=start, stopped_at__lt=end
+    ).order_by("user_id", "stopped_at")
+    for user_id, name, reason in stopped.values_list("user_id", "name", "stopped_reason"):
+        lines[user_id].append(f"Bot {name}: {reasons.get(reason, reason)}")
+    return dict(lines)

@@ -30,6 +30,7 @@ from apps.audit.services import audit_log
 from apps.common.events import send_after_commit
 from apps.ledger.models import AccountKind, LedgerAccount, Realm, Transfer, TransferKind
 from apps.ledger.services import ledger_account_open, ledger_accounts_lock, system_account, to_money, transfer
+from apps.notifications.alerts import deriv_disconnected_notify
 
 from . import adapter, budget, crypto, rest
 from .errors import (
@@ -252,6 +253,7 @@ def deriv_link_disconnect(*, link: DerivLink, reason: str) -> None:
     DerivAccount.objects.filter(link=link).update(connection=Connection.DISCONNECTED, reason=reason)
     if link.connection != Connection.DISCONNECTED:
         audit_log(actor=link.user, action="deriv.disconnected", target=link, data={"reason": reason})
+        deriv_disconnected_notify(user_id=link.user_id, reason=reason)
     link.connection, link.reason = Connection.DISCONNECTED, reason
     log.warning("Deriv link %s disconnected: %s", link.pk, reason)
 

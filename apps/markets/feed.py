@@ -116,6 +116,8 @@ class OtcFeed:
     CONFIG_REFRESH_S = 2.0
     RETENTION_EVERY_S = 600.0
     STATUS_EVERY_S = 5.0
+    # The dead-man's switch runs here too: when the worker dies, its own schedule stops with it.
+    DEADMAN_EVERY_S = 60.0
     SOURCE = Source.OTC
 
     def __init__(self, *, clock: Callable[[], datetime] = timezone.now, seeded: bool = False):
@@ -128,6 +130,7 @@ class OtcFeed:
         self.last_refresh = 0.0
         self.last_retention = 0.0
         self.last_status = 0.0
+        self.last_deadman = time.monotonic()
         self.meter = FeedMeter()
 
     def refresh(self) -> None:
@@ -204,6 +207,16 @@ class OtcFeed:
         self.last_retention = time.monotonic()
         return deleted
 
+    def deadman_check(self) -> None:
+        """Tell staff about a silent (or recovered) worker; a failure here never stops the ticks."""
+        from apps.notifications.deadman import deadman_check
+
+        self.last_deadman = time.monotonic()
+        try:
+            deadman_check()
+        except Exception:
+            logger.exception("dead-man's switch check failed")
+
     def sleep_time(self) -> float:
         if not self.next_due:
             return 0.1
@@ -219,6 +232,8 @@ class OtcFeed:
                     self.purge_old_ticks()
                 if time.monotonic() - self.last_status >= self.STATUS_EVERY_S:
                     self.report_status()
+                if time.monotonic() - self.last_deadman >= self.DEADMAN_EVERY_S:
+                    self.deadman_check()
                 backoff = 1.0
                 time.sleep(self.sleep_time())
             except Exception:

@@ -124,6 +124,7 @@ def walk_setup(django_user_model) -> Walk:
         ("contract", reverse("trading:contract", args=[settled.pk])),
         ("reset-confirm", reverse("accounts:reset_confirm", args=[account.pk])),
         ("notifications", reverse("notifications:list")),
+        ("notification-settings", reverse("notification_pages:preferences")),
         ("bots", reverse("bots:list")),
         ("bot-new", reverse("bots:new")),
         ("bot-detail", reverse("bots:detail", args=[bot.pk])),
