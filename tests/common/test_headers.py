@@ -37,6 +37,7 @@ def urls(client, user, demo_account, feed, markets):
             "code": "dangote_fx",
             "key": "not-a-key",
             "uidb36": "1",
+            "token": "not-a-token",
         },
     }
     # The operations endpoints are answered before the security middleware, for load balancers

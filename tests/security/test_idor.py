@@ -29,6 +29,7 @@ NOT_OWNED = {
     ("admin/", None): "staff only, behind two-factor: tests/security/test_staff_only.py",
     ("r/", "code"): "a partner's public referral code: the link is meant to be shared",
     ("billing/", "code"): "a plan's code: every plan is public (the pricing page)",
+    ("unsubscribe/", "token"): "a signed, per-recipient token from an email, not an id (a wrong one answers 400)",
 }
 # An id no object has: what a missing object answers, to compare with.
 MISSING = 10**9

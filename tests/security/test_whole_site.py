@@ -43,6 +43,8 @@ PUBLIC = {
     "r/<str:code>/",
     # The plans, for visitors deciding whether to sign up.
     "pricing/",
+    # An email's unsubscribe link works without signing in (a wrong token answers 400).
+    "unsubscribe/<str:token>/",
 }
 # Staff pages outside the admin.
 STAFF_ONLY = {"markets/status/"}
@@ -50,9 +52,10 @@ STAFF_ONLY = {"markets/status/"}
 # answer anyone (up or down, 503 when not ready), /metrics only a token or an
 # allowed address (404 otherwise). They read, never write.
 OPERATIONS = {"health/", "ready/", "metrics"}
-# Endpoints another service POSTs to with no session, each request signed by that service and refused
-# (400, nothing stored) without a valid signature: CSRF does not apply to them.
-SIGNED_WEBHOOKS = {"billing/stripe/webhook/"}
+# Endpoints POSTed to with no session, each request signed and refused (400, nothing stored) without a
+# valid signature, so CSRF does not apply to them: Stripe's webhook, and an email's one-click
+# unsubscribe (RFC 8058: the mail provider posts the signed link it was sent).
+SIGNED_POSTS = {"billing/stripe/webhook/", "unsubscribe/<str:token>/"}
 
 
 @pytest.fixture
@@ -70,6 +73,7 @@ def site(victim):
             "code": "dangote_fx",
             "key": "not-a-key",
             "uidb36": "1",
+            "token": "not-a-token",
         },
     }
     found = {route: fill(route, values) for route in routes()}
@@ -81,7 +85,7 @@ def test_no_view_is_exempt_from_csrf():
     found = list(views())
     assert len(found) > 100
     for route, view in found:
-        if route in SIGNED_WEBHOOKS:
+        if route in SIGNED_POSTS:
             continue
         assert not getattr(view, "csrf_exempt", False), f"{route} is csrf_exempt"
 
@@ -95,8 +99,8 @@ def test_a_post_without_the_csrf_token_is_refused_everywhere(site, victim):
         for route, url in site.items():
             response = client.post(url, {"next": "/"})
             # 405: the operations endpoints (/health/, /ready/, /metrics) take no POST at all;
-            # 400: a signed webhook refuses a post without its signature.
-            allowed = (400,) if route in SIGNED_WEBHOOKS else (403, 405)
+            # 400: a signed endpoint refuses a post without its signature.
+            allowed = (400,) if route in SIGNED_POSTS else (403, 405)
             assert response.status_code in allowed, f"POST {url}: {response.status_code}"
         assert database_state() == before
 
