@@ -173,7 +173,7 @@ def test_signing_in_again_goes_straight_in_and_refreshes_the_balances(client, de
     client.logout()
     deriv_on.set_balance(deriv_on.account_id("real"), "1234.56")
     response = sign_in(client)
-    assert response.status_code == 302 and response["Location"] == reverse("trading:trade")
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
     assert int(client.session["_auth_user_id"]) == user.pk
     assert User.objects.count() == 1 and SocialAccount.objects.count() == 1
     real = TradingAccount.objects.get(user=user, type=AccountType.DERIV_REAL)

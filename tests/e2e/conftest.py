@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e import HOME
 from tests.support.redis import embedded_redis_server, free_port
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -213,7 +214,8 @@ def signed_in(page, running_feed, django_user_model):
     page.fill("input[name=login]", user.email)
     page.fill("input[name=password]", "a-long-demo-passphrase")
     page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url("**/trade/**")
+    page.wait_for_url(HOME)  # signed in, a trader lands on the dashboard
+    page.goto("/trade/")
     # Live from here on: a pushed tick has replaced the server-rendered quote.
     first = page.locator("#quote").get_attribute("data-seq")
     expect(page.locator("#quote")).not_to_have_attribute("data-seq", first, timeout=20_000)

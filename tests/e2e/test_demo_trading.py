@@ -6,6 +6,8 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e import HOME
+
 pytestmark = pytest.mark.e2e
 
 
@@ -26,8 +28,9 @@ def test_sign_up_trade_settle_and_reset(page, live_stack, running_feed):
     page.goto(_confirmation_link(live_stack.mail_dir))
     page.get_by_role("button", name="Confirm").click()
 
-    page.wait_for_url("**/trade/**")
+    page.wait_for_url(HOME)
     expect(page.get_by_test_id("balance")).to_have_text("10,000.00")
+    page.get_by_test_id("dash-trade").click()
     expect(page.get_by_test_id("price")).to_be_visible()
 
     page.fill("input[name=stake]", "25")

@@ -10,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e import HOME
 from tests.fakes.deriv.fixtures import running_fake_deriv
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,7 @@ def test_continue_with_deriv_signs_up_then_signs_in_with_the_deriv_accounts_list
     expect(page.get_by_role("heading", name="Verify Your Email Address")).to_be_visible()
     page.goto(_confirmation_link(live_stack.mail_dir))
     page.get_by_role("button", name="Confirm").click()
-    page.wait_for_url("**/trade/**")
+    page.wait_for_url(HOME)
     _switcher_lists_the_deriv_accounts(page, demo_id, real_id)
 
     # The Deriv page: both accounts, live, with their Deriv balances.
@@ -76,7 +77,7 @@ def test_continue_with_deriv_signs_up_then_signs_in_with_the_deriv_accounts_list
     page.get_by_role("button", name="Sign out").click()
     page.goto("/accounts/login/")
     page.get_by_role("button", name="Continue with Deriv").click()
-    page.wait_for_url("**/trade/**")
+    page.wait_for_url(HOME)
     page.locator(".switcher summary").click()
     expect(page.locator(".switcher-menu li", has_text=real_id)).to_contain_text("1,234.50 USD")
     assert len(fake_deriv.token_requests) == 2

@@ -29,8 +29,8 @@ def test_sign_in_answers_normally_and_the_log_says_rate_limits_fail_open(client,
         response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("trading:trade")
-    assert client.get(reverse("trading:trade")).status_code == 200
+    assert response["Location"] == reverse("dashboard:home")
+    assert client.get(reverse("dashboard:home")).status_code == 200
     assert "rate limits fail open" in caplog.text
 
 
