@@ -95,6 +95,7 @@ def render_user_state(user, wanted: frozenset[str] = STATE_PARTS) -> dict[str, s
         "balance": balance_fragment,
         "positions": positions_fragment,
         "bell": bell_fragment,
+        "billing": billing_fragment,
         "dashboard": dashboard_fragment,
     }
     parts = {name: render(user) for name, render in renders.items() if part_wanted(name, wanted)}
