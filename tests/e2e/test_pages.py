@@ -32,7 +32,7 @@ def test_the_bot_page_charts_its_cumulative_pnl_and_explains_a_trade_on_demand(s
     from apps.accounts.models import TradingAccount
     from apps.bots.engine.config import DecisionConfig
     from apps.bots.models import BotTrade
-    from apps.bots.services import bot_create, bot_start
+    from apps.bots.services import bot_create, bot_start, bot_stop
     from apps.markets.models import Market
 
     page = signed_in
@@ -58,6 +58,11 @@ def test_the_bot_page_charts_its_cumulative_pnl_and_explains_a_trade_on_demand(s
     deadline = time.monotonic() + 60
     while BotTrade.objects.filter(bot=bot, contract__settled_at__isnull=False).count() < 3:
         assert time.monotonic() < deadline, "the bot settled no trades"
+        time.sleep(0.5)
+    # Stopped and fully settled, the trade list receives no more pushes while a row is opened.
+    bot_stop(user=user, bot_id=bot.pk)
+    while BotTrade.objects.filter(bot=bot, contract__settled_at__isnull=True).exists():
+        assert time.monotonic() < deadline, "the bot's last trade never settled"
         time.sleep(0.5)
 
     page.goto(f"/bots/{bot.pk}/")
