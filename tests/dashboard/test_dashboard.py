@@ -4,6 +4,7 @@ import json
 import re
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -112,13 +113,17 @@ def test_daily_bars_and_the_equity_curve_follow_the_ledger_day_by_day(demo_accou
 
 
 def test_days_are_the_current_time_zones(demo_account, market):
-    with timezone.override("Asia/Tokyo"):
+    # At 06:00 UTC it is 15:00 in Tokyo and 01:00 or 02:00 in New York, on the same date.
+    real = timezone.now()
+    six = real.replace(hour=6, minute=0, second=0, microsecond=0)
+    clock = six if six > real else six + timedelta(days=1)
+    with mock.patch("django.utils.timezone.now", return_value=clock), timezone.override("Asia/Tokyo"):
         late = selectors.local_day_start(timezone.localdate()) + timedelta(minutes=30)  # 00:30 in Tokyo
         settled(demo_account, market, status=Status.LOST, stake="3.00", at=late)
         tokyo = selectors.chart_data(account=demo_account, key="7d")["daily"]
         assert Decimal(tokyo[-1]["value"]) == Decimal("-3.00")
         assert selectors.cards(account=demo_account).today_net == Decimal("-3.00")
-    with timezone.override("America/New_York"):
+    with mock.patch("django.utils.timezone.now", return_value=clock), timezone.override("America/New_York"):
         # The same moment is still the day before in New York.
         assert selectors.cards(account=demo_account).today_net == Decimal("0.00")
 
