@@ -307,14 +307,14 @@ def run_load(args, shape: Shape, people: list[dict]) -> dict:
 
     ws_url = shape.url.replace("http://", "ws://")
     sockets = {"latencies": [], "lost": 0, "dropped": 0, "messages": 0, "open": 0}
-    queue = iter(people)
+    pool = list(reversed(people))  # a stopped trader's seat goes back to the pool
 
     class Trader(HttpUser):
         host = shape.url
         wait_time = between(20, 40)
 
         def on_start(self):
-            self.person = next(queue)
+            self.person = pool.pop()
             self.index = int(self.person["email"][6:11])
             if self.index % 10 == 0:
                 self.sign_in()
@@ -388,6 +388,7 @@ def run_load(args, shape: Shape, people: list[dict]) -> dict:
 
         def on_stop(self):
             self.socket.kill()
+            pool.append(self.person)
 
         @task
         def trade(self):
@@ -421,11 +422,11 @@ def run_load(args, shape: Shape, people: list[dict]) -> dict:
     runner = env.create_local_runner()
     groups = shape.processes()
     cpu = CPU(groups)
-    steps = []
-    for size in args.steps:
+
+    def measure(size: int) -> dict:
         log(f"step {size} traders: spawning")
         runner.start(size, spawn_rate=args.spawn_rate)
-        while runner.user_count < size:
+        while runner.user_count != size:
             gevent.sleep(0.5)
         gevent.sleep(args.settle)
         env.stats.reset_all()
@@ -480,10 +481,27 @@ def run_load(args, shape: Shape, people: list[dict]) -> dict:
             and not step["ticks_lost"]
             and not step["sockets_dropped"]
         )
-        steps.append(step)
         print_step(step)
-        if not step["holds"]:
+        return step
+
+    # The ramp, up to the first step that does not hold; then --refine halvings between the
+    # largest size that held and the smallest that did not.
+    steps = []
+    for size in args.steps:
+        steps.append(measure(size))
+        if not steps[-1]["holds"]:
             break
+    held = max((step["traders"] for step in steps if step["holds"]), default=0)
+    failed = min((step["traders"] for step in steps if not step["holds"]), default=None)
+    for _ in range(args.refine if failed else 0):
+        size = (held + failed) // 2
+        if size in (held, failed):
+            break
+        steps.append(measure(size))
+        if steps[-1]["holds"]:
+            held = size
+        else:
+            failed = size
     runner.quit()
     return {"steps": steps}
 
@@ -518,6 +536,7 @@ def main() -> None:
     parser.add_argument("--spawn-rate", type=float, default=10, help="simulated traders started per second")
     parser.add_argument("--bots", type=float, default=0.1, help="share of traders who run and watch a bot")
     parser.add_argument("--p95-ms", type=float, default=100)
+    parser.add_argument("--refine", type=int, default=2, help="halvings after the first step that does not hold")
     parser.add_argument("--count", type=int)
     parser.add_argument("--since", type=float)
     parser.add_argument("--until", type=float)
