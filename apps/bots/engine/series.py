@@ -45,7 +45,9 @@ UNCERTAIN = 1e-9
 def window_sums(values: np.ndarray, width: int) -> np.ndarray:
     """The sum of each run of `width` consecutive values, added left to right from 0 as Python's `sum` does."""
     count = len(values) - width + 1
-    total = np.zeros(max(count, 0))
+    if count <= 0:
+        return np.zeros(0)
+    total = np.zeros(count)
     for k in range(width):
         total += values[k : k + count]
     return total
@@ -54,8 +56,10 @@ def window_sums(values: np.ndarray, width: int) -> np.ndarray:
 def window_stdevs(values: np.ndarray, width: int) -> np.ndarray:
     """talipp's StdDev of each run of `width` values, squaring with `*` (within about 1e-14 of it)."""
     count = len(values) - width + 1
+    if count <= 0:
+        return np.zeros(0)
     mean = window_sums(values, width) / width
-    spread = np.zeros(max(count, 0))
+    spread = np.zeros(count)
     for k in range(width):
         deviation = values[k : k + count] - mean
         spread += deviation * deviation
@@ -150,7 +154,7 @@ class Tail:
     def extend(self, block: np.ndarray) -> np.ndarray:
         """The kept prices then `block`; keeps the latest `keep` of them for the next block."""
         joined = np.concatenate((self.values, block)) if len(self.values) else block
-        self.values = joined[len(joined) - self.keep :] if self.keep else np.zeros(0)
+        self.values = joined[max(0, len(joined) - self.keep) :] if self.keep else np.zeros(0)
         return joined
 
 
