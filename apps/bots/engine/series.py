@@ -73,6 +73,22 @@ def stdev(values: list[float]) -> float:
     return math.sqrt(sum([(item - mean) ** 2 for item in values]) / period)
 
 
+def aligned(sums: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+    """`sums[k]` covers values k .. k + width - 1: the sum ending at each of `ends` (NaN where none does)."""
+    starts = ends - width + 1
+    valid = (starts >= 0) & (starts < len(sums))
+    out = np.full(len(ends), math.nan)
+    out[valid] = sums[starts[valid]]
+    return out
+
+
+def near_rounding(confidence: np.ndarray) -> np.ndarray:
+    """Where a confidence good to about 1e-14 might cap or round to 4 decimals otherwise than the exact one."""
+    scaled = np.minimum(confidence, 1.0) * 10_000
+    with np.errstate(invalid="ignore"):
+        return (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6) | (np.abs(confidence - 1.0) < 1e-9)
+
+
 class EmaRun:
     """talipp's EMA fed block by block: the mean of the first `period` values, then the recurrence."""
 
@@ -165,9 +181,14 @@ class StrategySeries:
         self.strategy = strategy
         self.seen = 0  # prices fed before the current block
         self.directions = np.zeros(0, dtype=np.int8)
+        # Where a vote is cast: its confidence before `cast` caps and rounds it, the same float
+        # operations as `judge`. Where `unsure`, it may be off in its last bits where that could
+        # show after rounding: read `vote(j)` there.
+        self.confidence = np.zeros(0)
+        self.unsure = np.zeros(0, dtype=bool)
 
     def feed(self, block: np.ndarray, values: list[float]) -> None:
-        """Compute the block's indicators and `directions` (RISE, FALL or NONE per price)."""
+        """Compute the block's indicators, `directions` (RISE, FALL or NONE per price) and `confidence`."""
         raise NotImplementedError
 
     def vote(self, j: int) -> Vote:
@@ -218,6 +239,15 @@ class ScalpingSeries(StrategySeries):
             & ((net > 0) == rising)
         )
         self.directions = np.where(voting, np.where(rising, RISE, FALL), NONE).astype(np.int8)
+        # As `judge`: travel over the last `ticks` changes, the usual change over `lookback`.
+        sizes = np.abs(changes)
+        travel = aligned(window_sums(sizes, s.ticks), at - 1, s.ticks)
+        usual = aligned(window_sums(sizes, s.lookback), at - 1, s.lookback) / s.lookback
+        with np.errstate(divide="ignore", invalid="ignore"):
+            efficiency = np.abs(net) / travel
+            size = (travel / s.ticks) / usual
+            self.confidence = efficiency * np.minimum(size, 1.0)
+        self.unsure = np.zeros(len(block), dtype=bool)
 
     def decide(self, j: int) -> Vote:
         q = self.offset + j
@@ -253,6 +283,8 @@ class MomentumSeries(StrategySeries):
         for j in np.flatnonzero(uncertain).tolist():
             directions[j] = direction_code(self.decide(j).direction)
         self.directions = directions
+        self.confidence = strength / s.full_strength
+        self.unsure = uncertain | near_rounding(self.confidence)
 
     def decide(self, j: int) -> Vote:
         q = self.offset + j
@@ -286,6 +318,9 @@ class BreakoutSeries(StrategySeries):
         rise = moving & (block - self.high > margin)
         fall = moving & ~rise & (self.low - block > margin)
         self.directions = np.where(rise, RISE, np.where(fall, FALL, NONE)).astype(np.int8)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.confidence = 0.5 + np.where(rise, block - self.high, self.low - block) / width
+        self.unsure = np.zeros(len(block), dtype=bool)
 
     def decide(self, j: int) -> Vote:
         return self.strategy.judge(float(self.low[j]), float(self.high[j]), float(self.price[j]))
@@ -319,6 +354,10 @@ class DualRSISeries(StrategySeries):
         rise = live & (self.fast < s.oversold) & (self.slow < s.oversold)
         fall = live & (self.fast > s.overbought) & (self.slow > s.overbought)
         self.directions = np.where(rise, RISE, np.where(fall, FALL, NONE)).astype(np.int8)
+        oversold = (s.oversold - np.maximum(self.fast, self.slow)) / s.oversold
+        overbought = (np.minimum(self.fast, self.slow) - s.overbought) / (100 - s.overbought)
+        self.confidence = 0.5 + np.where(rise, oversold, overbought)
+        self.unsure = np.zeros(len(block), dtype=bool)
 
     def decide(self, j: int) -> Vote:
         s = self.strategy
@@ -361,9 +400,29 @@ class DecisionSeries:
         rise = (votes == RISE).sum(axis=0)
         fall = (votes == FALL).sum(axis=0)
         # Where the consensus cannot trade whatever the confidences, it says NONE: enough votes must take one side.
-        possible = (rise != fall) & (np.maximum(rise, fall) >= self.min_agreeing)
+        possible = np.flatnonzero((rise != fall) & (np.maximum(rise, fall) >= self.min_agreeing))
         directions = np.zeros(len(block), dtype=np.int8)
-        for j in np.flatnonzero(possible).tolist():
+        if not len(possible):
+            return directions
+        # `combine` over the possible positions at once: each vote's confidence capped and rounded as
+        # `cast` does (Python's own `round`), summed in the strategies' order as `combine` sums them.
+        side = np.where(rise[possible] > fall[possible], RISE, FALL)
+        agreeing = np.zeros(len(possible))
+        opposing = np.zeros(len(possible))
+        unsure = np.zeros(len(possible), dtype=bool)
+        for series in self.series:
+            voted = series.directions[possible]
+            cast = voted != NONE
+            confidence = np.zeros(len(possible))
+            confidence[cast] = [round(min(c, 1.0), 4) for c in series.confidence[possible[cast]].tolist()]
+            agreeing += np.where(voted == side, confidence, 0.0)
+            opposing += np.where(cast & (voted != side), confidence, 0.0)
+            unsure |= cast & series.unsure[possible]
+        sided = np.maximum(rise, fall)[possible] + np.minimum(rise, fall)[possible]
+        combined = [round(c, 9) for c in ((agreeing - opposing) / sided).tolist()]
+        trades = np.array(combined) >= self.min_confidence
+        directions[possible[trades]] = side[trades]
+        for j in possible[unsure].tolist():
             directions[j] = direction_code(self.cast(j).direction)
         return directions
 
