@@ -298,3 +298,15 @@ def test_progress_without_a_total_and_a_stop_match_too():
 def test_a_block_must_hold_a_tick():
     with pytest.raises(ValueError, match="at least one tick"):
         run(spec(), [], block=0)
+
+
+def test_the_backtest_cluster_runs_one_backtest_per_cpu_by_default():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "Q_BACKTEST_WORKERS"} | {"DEBUG": "on"}
+    code = "import nexus.settings as s; print(s.Q_CLUSTER['ALT_CLUSTERS']['backtests']['workers'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+
+    assert int(out.stdout.split()[-1]) == len(os.sched_getaffinity(0))
