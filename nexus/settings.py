@@ -255,7 +255,8 @@ BACKTESTS = {
 }
 Q_CLUSTER["ALT_CLUSTERS"] = {
     BACKTESTS["CLUSTER"]: {
-        "workers": env.int("Q_BACKTEST_WORKERS", default=1),
+        # One process per CPU: backtests run side by side, each on its own core.
+        "workers": env.int("Q_BACKTEST_WORKERS", default=len(os.sched_getaffinity(0)) or 1),
         "timeout": BACKTESTS["TIMEOUT_S"],
         # django-q2 hands a task to another worker after `retry` seconds: longer than the limit.
         "retry": BACKTESTS["TIMEOUT_S"] + 60,

@@ -36,7 +36,10 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
+from itertools import islice
 from typing import Any
+
+import numpy as np
 
 from apps.markets.generator import GeneratorSettings, PriceGenerator
 
@@ -61,6 +64,9 @@ REFUND, LOSE = "REFUND", "LOSE"
 EQUITY_POINTS = 500
 # How often progress is reported when the caller does not know the total.
 PROGRESS_EVERY = 10_000
+# Ticks read and decided at once: large enough for numpy to pay, small enough to bound memory.
+BLOCK = 65_536
+RISE_CODE, FALL_CODE = 1, -1
 
 RATIO = Decimal("0.0001")
 PERCENT = Decimal("0.01")
@@ -256,63 +262,100 @@ def breakeven_win_rate(payout_percent: Decimal) -> Decimal:
     return (1 / (1 + Decimal(payout_percent) / 100)).quantize(RATIO)
 
 
-def run(
-    spec: BacktestSpec,
-    ticks: Iterable[tuple[datetime, Decimal]],
-    *,
-    progress: Callable[[int, int | None], None] | None = None,
-    total: int | None = None,
-    on_trade: Callable[[SimTrade], None] | None = None,
-) -> BacktestReport:
-    """Backtest `spec` over `ticks` (time-aware datetimes, oldest first).
+class _Run:
+    """One backtest's bookkeeping, tick by tick in the live worker's order: both loops below drive it."""
 
-    `on_trade(trade)` is called for each contract as it settles (the caller
-    keeps what it wants of them: the report itself holds only totals).
+    def __init__(
+        self,
+        spec: BacktestSpec,
+        progress: Callable[[int, int | None], None] | None,
+        total: int | None,
+        on_trade: Callable[[SimTrade], None] | None,
+    ):
+        self.spec, self.settings = spec, spec.risk
+        self.payout_percent = Decimal(spec.payout_percent)
+        self.commission, self.markup = Decimal(spec.commission_percent), Decimal(spec.markup_percent)
+        self.refund_ties = spec.tie_rule == REFUND
+        self.by_ticks = spec.duration_unit == TICKS
+        self.minutes = timedelta(minutes=spec.duration)
+        self.blocked = spec.blocked_regimes
+        self.switches = KillSwitches()
+        self.progress, self.total, self.on_trade = progress, total, on_trade
+        self.every = max(1, total // 100) if total else PROGRESS_EVERY
 
-    `progress(done, total)` is called about every 1% of `total` (every
-    PROGRESS_EVERY ticks when `total` is None) and once at the end, when
-    `done == total`.
-    """
-    settings = spec.risk
-    payout_percent = Decimal(spec.payout_percent)
-    commission, markup = Decimal(spec.commission_percent), Decimal(spec.markup_percent)
-    refund_ties = spec.tie_rule == REFUND
-    by_ticks = spec.duration_unit == TICKS
-    minutes = timedelta(minutes=spec.duration)
-    blocked = spec.blocked_regimes
-    switches = KillSwitches()
-    decisions = spec.decision.stream()
-    regimes = RegimeStream()
-    every = max(1, total // 100) if total else PROGRESS_EVERY
+        self.balance = Decimal(spec.starting_balance)
+        self.tally = _Tally(starting=self.balance)
+        self.state = None
+        self.next_day: datetime | None = None
+        self.first_tick: datetime | None = None
+        self.last_tick: datetime | None = None
+        self.open_contracts: list[_Contract] = []
+        self.trades = 0
+        self.directions = {Direction.RISE.value: 0, Direction.FALL.value: 0, Direction.NONE.value: 0}
+        self.skips: dict[str, int] = {}
+        self.daily_stops: dict[str, int] = {}
+        self.stop_reason: str | None = None
+        self.stopped_at: datetime | None = None
+        self.done = 0
+        self.daily: dict[str, dict[str, Any]] = {}
 
-    balance = Decimal(spec.starting_balance)
-    tally = _Tally(starting=balance)
-    state = None
-    next_day: datetime | None = None
-    first_tick = last_tick = None
-    open_contracts: list[_Contract] = []
-    trades = 0
-    directions = {Direction.RISE.value: 0, Direction.FALL.value: 0, Direction.NONE.value: 0}
-    skips: dict[str, int] = {}
-    daily_stops: dict[str, int] = {}
-    stop_reason: str | None = None
-    stopped_at: datetime | None = None
-    done = 0
-    daily: dict[str, dict[str, Any]] = {}
+    def reach(self, done: int) -> None:
+        """`done` ticks read: report progress at each multiple of `every` passed since the last call."""
+        if self.progress is not None:
+            every = self.every
+            for mark in range((self.done // every + 1) * every, done + 1, every):
+                self.progress(mark, self.total)
+        self.done = done
 
-    def settle(contract: _Contract, moment: datetime) -> None:
-        nonlocal balance, state
+    def tick(self, index: int, moment: datetime, price: Decimal) -> None:
+        """A new tick: the day may roll over, then the open contracts whose exit is now known settle."""
+        if self.state is None:
+            if moment.tzinfo is None:
+                raise ValueError("tick times must be timezone-aware")
+            self.first_tick = moment
+            self.state = start(day=moment.astimezone(UTC).date(), equity=self.balance)
+            self.next_day = _midnight_after(moment)
+            self.tally.curve.append((moment, self.balance))
+        elif moment >= self.next_day:
+            self.state = roll_day(self.state, moment.astimezone(UTC).date())
+            self.next_day = _midnight_after(moment)
+        self.last_tick = moment
+        self.reach(index + 1)
+
+        if self.open_contracts:
+            still_open = []
+            for contract in self.open_contracts:
+                if self.by_ticks:
+                    if index == contract.index + 1:
+                        contract.entry = price
+                    if index == contract.exit_index:
+                        contract.exit = price
+                        self.settle(contract, moment)
+                        continue
+                else:
+                    if contract.entry is None:
+                        contract.entry = price
+                    if moment <= contract.expires_at:
+                        contract.exit = price
+                    else:
+                        self.settle(contract, moment)
+                        continue
+                still_open.append(contract)
+            self.open_contracts = still_open
+
+    def settle(self, contract: _Contract, moment: datetime) -> None:
+        tally = self.tally
         entry, exit_ = contract.entry, contract.exit
         if contract.void or entry is None or exit_ is None:
             tally.void += 1
             profit, paid, outcome = ZERO, contract.stake, "VOID"
-        elif exit_ == entry and refund_ties:
+        elif exit_ == entry and self.refund_ties:
             tally.ties += 1
             profit, paid, outcome = ZERO, contract.stake, "TIE"
         elif exit_ != entry and (exit_ > entry) == (contract.direction == Direction.RISE):
             tally.wins += 1
             won = contract.payout - contract.stake
-            fees = to_cents(won * commission / 100) + to_cents(won * markup / 100)
+            fees = to_cents(won * self.commission / 100) + to_cents(won * self.markup / 100)
             profit, paid, outcome = won - fees, contract.payout - fees, "WON"
             tally.gross_profit += profit
             tally.fees += fees
@@ -323,14 +366,14 @@ def run(
             tally.gross_loss += contract.stake
             tally.streak += 1
             tally.longest_streak = max(tally.longest_streak, tally.streak)
-        balance += paid
-        state = after_result(settings, state, stake=contract.stake, profit=profit)
+        self.balance += paid
+        self.state = after_result(self.settings, self.state, stake=contract.stake, profit=profit)
         tally.record(moment, profit)
-        day = daily[contract.bought_at.astimezone(UTC).date().isoformat()]
+        day = self.daily[contract.bought_at.astimezone(UTC).date().isoformat()]
         day["wins"] += outcome == "WON"
         day["net"] += profit
-        if on_trade is not None:
-            on_trade(
+        if self.on_trade is not None:
+            self.on_trade(
                 SimTrade(
                     bought_at=contract.bought_at,
                     settled_at=moment,
@@ -343,145 +386,227 @@ def run(
                 )
             )
 
-    for index, (moment, price) in enumerate(ticks):
-        if state is None:
-            if moment.tzinfo is None:
-                raise ValueError("tick times must be timezone-aware")
-            first_tick = moment
-            state = start(day=moment.astimezone(UTC).date(), equity=balance)
-            next_day = _midnight_after(moment)
-            tally.curve.append((moment, balance))
-        elif moment >= next_day:
-            state = roll_day(state, moment.astimezone(UTC).date())
-            next_day = _midnight_after(moment)
-        last_tick = moment
-        done += 1
-        if progress is not None and done % every == 0:
-            progress(done, total)
+    def trade(self, index: int, moment: datetime, direction: str, regime: Callable[[], str]) -> bool:
+        """A RISE or FALL decision at this tick: the regime, the risk manager, then the purchase.
 
-        if open_contracts:
-            still_open = []
-            for contract in open_contracts:
-                if by_ticks:
-                    if index == contract.index + 1:
-                        contract.entry = price
-                    if index == contract.exit_index:
-                        contract.exit = price
-                        settle(contract, moment)
-                        continue
-                else:
-                    if contract.entry is None:
-                        contract.entry = price
-                    if moment <= contract.expires_at:
-                        contract.exit = price
-                    else:
-                        settle(contract, moment)
-                        continue
-                still_open.append(contract)
-            open_contracts = still_open
-
-        if stop_reason is not None:
-            # Stopped for good: only the open contracts are left to settle.
-            if not open_contracts:
-                break
-            continue
-
-        value = float(price)
-        regimes.add(value)
-        decision = decisions.add(value)
-        direction = decision.direction
-        directions[direction] += 1
-        if direction == Direction.NONE:
-            continue
-        if blocked and regimes.regime().kind in blocked:
+        `regime()` gives the regime's kind at this tick. True when a stop ends the run here.
+        """
+        skips = self.skips
+        if self.blocked and regime() in self.blocked:
             skips["regime"] = skips.get("regime", 0) + 1
-            continue
-        sizing = size(settings, state, kill_switches=switches)
+            return False
+        sizing = size(self.settings, self.state, kill_switches=self.switches)
         if sizing.stop is not None:
             if sizing.stop in DAILY_STOPS:
                 # Paused until the next day: roll_day lifts it, as it does live.
-                if state.stopped_reason is None:
-                    state = stop(state, sizing.stop)
-                    daily_stops[sizing.stop] = daily_stops.get(sizing.stop, 0) + 1
+                if self.state.stopped_reason is None:
+                    self.state = stop(self.state, sizing.stop)
+                    self.daily_stops[sizing.stop] = self.daily_stops.get(sizing.stop, 0) + 1
                 code = sizing.stop.lower()
                 skips[code] = skips.get(code, 0) + 1
-                continue
-            state = stop(state, sizing.stop)
-            stop_reason, stopped_at = sizing.stop, moment
-            if not open_contracts:
-                break
-            continue
+                return False
+            self.state = stop(self.state, sizing.stop)
+            self.stop_reason, self.stopped_at = sizing.stop, moment
+            return not self.open_contracts
         if sizing.stake is None:
             code = (sizing.skip or "risk").lower()
             skips[code] = skips.get(code, 0) + 1
-            continue
+            return False
         stake = sizing.stake
-        if stake > balance:
+        if stake > self.balance:
             skips["balance"] = skips.get("balance", 0) + 1
-            continue
-        state = after_buy(state, stake=stake)
-        balance -= stake
-        trades += 1
-        row = daily.setdefault(moment.astimezone(UTC).date().isoformat(), {"trades": 0, "wins": 0, "net": ZERO})
+            return False
+        self.state = after_buy(self.state, stake=stake)
+        self.balance -= stake
+        self.trades += 1
+        day = moment.astimezone(UTC).date().isoformat()
+        row = self.daily.setdefault(day, {"trades": 0, "wins": 0, "net": ZERO})
         row["trades"] += 1
-        open_contracts.append(
+        self.open_contracts.append(
             _Contract(
                 index=index,
                 bought_at=moment,
                 direction=direction,
                 stake=stake,
-                payout=payout_for(stake, payout_percent),
-                exit_index=index + 1 + spec.duration,
-                expires_at=None if by_ticks else moment + minutes,
+                payout=payout_for(stake, self.payout_percent),
+                exit_index=index + 1 + self.spec.duration,
+                expires_at=None if self.by_ticks else moment + self.minutes,
             )
         )
+        return False
 
-    for contract in open_contracts:
-        # The prices ran out. A minute contract whose expiry is no later than
-        # the last tick settles on its last tick (live: after the grace period);
-        # any other is void.
-        contract.void = by_ticks or contract.expires_at > last_tick
-        settle(contract, last_tick)
-    if last_tick is not None and tally.curve[-1][0] != last_tick:
-        tally.curve.append((last_tick, tally.equity))
-    if progress is not None:
-        end = total if total is not None and total >= done else done
-        progress(end, end)
+    def finish(self) -> BacktestReport:
+        tally, last_tick = self.tally, self.last_tick
+        for contract in self.open_contracts:
+            # The prices ran out. A minute contract whose expiry is no later than
+            # the last tick settles on its last tick (live: after the grace period);
+            # any other is void.
+            contract.void = self.by_ticks or contract.expires_at > last_tick
+            self.settle(contract, last_tick)
+        if last_tick is not None and tally.curve[-1][0] != last_tick:
+            tally.curve.append((last_tick, tally.equity))
+        done = self.done
+        if self.progress is not None:
+            end = self.total if self.total is not None and self.total >= done else done
+            self.progress(end, end)
 
-    settled = tally.wins + tally.losses + tally.ties
-    decided = tally.wins + tally.losses
-    net = tally.equity - tally.starting
-    return BacktestReport(
-        ticks=done,
-        first_tick=first_tick,
-        last_tick=last_tick,
-        trades=trades,
-        wins=tally.wins,
-        losses=tally.losses,
-        ties=tally.ties,
-        void=tally.void,
-        win_rate=(Decimal(tally.wins) / decided).quantize(RATIO) if decided else None,
-        net_pnl=net,
-        gross_profit=tally.gross_profit,
-        gross_loss=tally.gross_loss,
-        max_drawdown=tally.max_drawdown,
-        max_drawdown_pct=tally.max_drawdown_pct.quantize(PERCENT),
-        profit_factor=(tally.gross_profit / tally.gross_loss).quantize(RATIO) if tally.gross_loss else None,
-        expectancy=(net / settled).quantize(RATIO) if settled else None,
-        longest_losing_streak=tally.longest_streak,
-        # What a win keeps of its payout% once commission and markup are taken.
-        breakeven_win_rate=breakeven_win_rate(payout_percent * (1 - (commission + markup) / 100)),
-        fees=tally.fees,
-        starting_balance=tally.starting,
-        final_balance=balance,
-        stop_reason=stop_reason,
-        stopped_at=stopped_at,
-        daily_stops=daily_stops,
-        skips=skips,
-        decisions=directions,
-        equity_curve=downsample(tally.curve, EQUITY_POINTS),
-        daily=daily,
-    )
+        settled = tally.wins + tally.losses + tally.ties
+        decided = tally.wins + tally.losses
+        net = tally.equity - tally.starting
+        payout_percent, commission, markup = self.payout_percent, self.commission, self.markup
+        return BacktestReport(
+            ticks=done,
+            first_tick=self.first_tick,
+            last_tick=last_tick,
+            trades=self.trades,
+            wins=tally.wins,
+            losses=tally.losses,
+            ties=tally.ties,
+            void=tally.void,
+            win_rate=(Decimal(tally.wins) / decided).quantize(RATIO) if decided else None,
+            net_pnl=net,
+            gross_profit=tally.gross_profit,
+            gross_loss=tally.gross_loss,
+            max_drawdown=tally.max_drawdown,
+            max_drawdown_pct=tally.max_drawdown_pct.quantize(PERCENT),
+            profit_factor=(tally.gross_profit / tally.gross_loss).quantize(RATIO) if tally.gross_loss else None,
+            expectancy=(net / settled).quantize(RATIO) if settled else None,
+            longest_losing_streak=tally.longest_streak,
+            # What a win keeps of its payout% once commission and markup are taken.
+            breakeven_win_rate=breakeven_win_rate(payout_percent * (1 - (commission + markup) / 100)),
+            fees=tally.fees,
+            starting_balance=tally.starting,
+            final_balance=self.balance,
+            stop_reason=self.stop_reason,
+            stopped_at=self.stopped_at,
+            daily_stops=self.daily_stops,
+            skips=self.skips,
+            decisions=self.directions,
+            equity_curve=downsample(tally.curve, EQUITY_POINTS),
+            daily=self.daily,
+        )
+
+
+def run(
+    spec: BacktestSpec,
+    ticks: Iterable[tuple[datetime, Decimal]],
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+    total: int | None = None,
+    on_trade: Callable[[SimTrade], None] | None = None,
+    block: int = BLOCK,
+) -> BacktestReport:
+    """Backtest `spec` over `ticks` (time-aware datetimes, oldest first).
+
+    `on_trade(trade)` is called for each contract as it settles (the caller
+    keeps what it wants of them: the report itself holds only totals).
+
+    `progress(done, total)` is called about every 1% of `total` (every
+    PROGRESS_EVERY ticks when `total` is None) and once at the end, when
+    `done == total`.
+
+    The ticks are read `block` at a time. Every decision of a block is
+    computed at once (series.py: the same decisions as `run_per_tick`'s
+    streams give, and so as the live worker's windows); the ticks are then
+    visited one by one only while a contract is open or the run is stopping,
+    and otherwise only where the decision says RISE or FALL. Nothing else
+    happens between: the day's rollover is applied at the next tick visited,
+    which leaves the same risk state.
+    """
+    from .series import DIRECTIONS, DecisionSeries, RegimeSeries
+
+    if block < 1:
+        raise ValueError(f"the block must hold at least one tick, not {block}")
+    sim = _Run(spec, progress, total, on_trade)
+    decisions = DecisionSeries(spec.decision)
+    regimes = RegimeSeries() if spec.blocked_regimes else None
+    counts = [0, 0, 0]  # decisions per direction: NONE, RISE, FALL (code 0, 1 and -1)
+    source = iter(ticks)
+    start_index = 0
+    ended = False
+    while not ended:
+        chunk = list(islice(source, block))
+        if not chunk:
+            break
+        moments = [moment for moment, _ in chunk]
+        prices = [price for _, price in chunk]
+        values = np.array([float(price) for price in prices])
+        directions = decisions.feed(values)
+        trading = np.flatnonzero(directions).tolist()
+        kinds: dict[int, str] = {}
+        if regimes is not None:
+            regimes.feed(values)
+            kinds = regimes.kinds(trading)
+        # Ticks whose decision counts: up to the stop that ends the run, that tick included.
+        decided = 0 if sim.stop_reason is not None else len(chunk)
+        upcoming = iter(trading)
+        j, length = 0, len(chunk)
+        while j < length:
+            if sim.state is not None and not sim.open_contracts and sim.stop_reason is None:
+                # Nothing is open: the next tick that matters is the next RISE or FALL.
+                j = next((k for k in upcoming if k >= j), length)
+                if j == length:
+                    break
+            index = start_index + j
+            sim.tick(index, moments[j], prices[j])
+            if sim.stop_reason is not None:
+                if not sim.open_contracts:
+                    ended = True
+                    break
+                j += 1
+                continue
+            code = int(directions[j])
+            if code and sim.trade(index, moments[j], DIRECTIONS[code], lambda j=j, kinds=kinds: kinds[j]):
+                ended = True
+            if sim.stop_reason is not None:
+                decided = j + 1
+            if ended:
+                break
+            j += 1
+        for code, count in zip(*np.unique(directions[:decided], return_counts=True), strict=True):
+            counts[int(code)] += int(count)
+        if not ended:
+            sim.last_tick = moments[-1]
+            sim.reach(start_index + length)
+        start_index += length
+    sim.directions = {
+        Direction.RISE.value: counts[RISE_CODE],
+        Direction.FALL.value: counts[FALL_CODE],
+        Direction.NONE.value: counts[0],
+    }
+    return sim.finish()
+
+
+def run_per_tick(
+    spec: BacktestSpec,
+    ticks: Iterable[tuple[datetime, Decimal]],
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+    total: int | None = None,
+    on_trade: Callable[[SimTrade], None] | None = None,
+) -> BacktestReport:
+    """`run` one tick at a time through the strategies' and the regime's talipp streams (the live code).
+
+    The same report as `run`, many times slower: kept as its reference, for
+    the tests that compare the two and for the benchmark.
+    """
+    sim = _Run(spec, progress, total, on_trade)
+    decisions = spec.decision.stream()
+    regimes = RegimeStream()
+    for index, (moment, price) in enumerate(ticks):
+        sim.tick(index, moment, price)
+        if sim.stop_reason is not None:
+            # Stopped for good: only the open contracts are left to settle.
+            if not sim.open_contracts:
+                break
+            continue
+        value = float(price)
+        regimes.add(value)
+        direction = decisions.add(value).direction
+        sim.directions[direction] += 1
+        if direction != Direction.NONE and sim.trade(index, moment, direction, lambda: regimes.regime().kind):
+            break
+    return sim.finish()
 
 
 def _midnight_after(moment: datetime) -> datetime:

@@ -84,24 +84,28 @@ class RegimeStream:
             return Regime(
                 RegimeKind.SIDEWAYS, 0.0, f"only {self.seen} prices so far; {self.window} needed to tell a trend"
             )
-        span, period, trend_at = self.span, self.period, self.trend_at
         move = self.emas[-1] - self.emas[0]
         changes = [b - a for a, b in pairwise(self.prices)]
-        noise = StdDev(span, input_values=changes)[-1]
-        yardstick = noise * math.sqrt(span)
-        moved = f"over {span} ticks the EMA({period}) moved {move:+.4g}"
-        # Steps that differ only by float rounding are even steps, not noise.
-        if yardstick <= 1e-9 * abs(self.prices[-1]):
-            # Without noise any move at all is a trend, and no move is certainly sideways.
-            if move == 0:
-                return Regime(RegimeKind.SIDEWAYS, 1.0, f"prices did not move over the last {span} ticks: sideways")
-            return trend(move, 1.0, f"{moved} in even steps, with no noise")
-        strength = abs(move) / yardstick
-        measured = f"{moved}, {strength:.2f}× the {yardstick:.3g} that tick noise alone would drift"
-        if strength < trend_at:
-            confidence = 1 - strength / trend_at
-            return Regime(RegimeKind.SIDEWAYS, round(confidence, 4), f"{measured} ({trend_at:g}× needed): sideways")
-        return trend(move, min((strength - trend_at) / trend_at, 1.0), measured)
+        noise = StdDev(self.span, input_values=changes)[-1]
+        return read_regime(move, noise, self.prices[-1], period=self.period, span=self.span, trend_at=self.trend_at)
+
+
+def read_regime(move: float, noise: float, price: float, *, period: int, span: int, trend_at: float) -> Regime:
+    """The regime from the EMA's move over `span` ticks, the standard deviation of those ticks' changes, the price."""
+    yardstick = noise * math.sqrt(span)
+    moved = f"over {span} ticks the EMA({period}) moved {move:+.4g}"
+    # Steps that differ only by float rounding are even steps, not noise.
+    if yardstick <= 1e-9 * abs(price):
+        # Without noise any move at all is a trend, and no move is certainly sideways.
+        if move == 0:
+            return Regime(RegimeKind.SIDEWAYS, 1.0, f"prices did not move over the last {span} ticks: sideways")
+        return trend(move, 1.0, f"{moved} in even steps, with no noise")
+    strength = abs(move) / yardstick
+    measured = f"{moved}, {strength:.2f}× the {yardstick:.3g} that tick noise alone would drift"
+    if strength < trend_at:
+        confidence = 1 - strength / trend_at
+        return Regime(RegimeKind.SIDEWAYS, round(confidence, 4), f"{measured} ({trend_at:g}× needed): sideways")
+    return trend(move, min((strength - trend_at) / trend_at, 1.0), measured)
 
 
 def classify(
