@@ -1,6 +1,6 @@
 """Settlement benchmark: the set-based `contracts_settle` against a per-contract loop.
 
-    .venv/bin/python bench/settlement.py [--sizes 1000,10000] [--repeat 3] [--buys 2000]
+    .venv/bin/python bench/settlement.py [--sizes 1000,10000] [--repeat 3] [--buys 2000] [--profile]
 
 Runs on a fresh SQLite database in a temporary directory. If DATABASE_URL
 points at PostgreSQL, the same measurements also run there, in databases this
@@ -21,6 +21,12 @@ every run; anything else aborts. It also times single purchases through
 `contract_buy` (one ledger transfer each, after-commit pushes included), and
 settling the largest size of contracts that all win, with commission and
 partner markup (four transfers each) and without (two), side by side.
+
+With --profile, one more run of each shape at the largest size (mixed
+outcomes; all wins with commission and markup) times every statement it
+sends, the commit included, and prints the statements that took longest next
+to the time spent outside them (Python, and on SQLite the rows of a SELECT
+computed as they are fetched). Those runs are not part of the figures.
 
 Seconds are wall-clock; CPU seconds are this process's alone, which helps
 read the figures on a busy machine. The real path's figures are the median
