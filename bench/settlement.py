@@ -1,6 +1,6 @@
 """Settlement benchmark: the set-based `contracts_settle` against a per-contract loop.
 
-    .venv/bin/python bench/settlement.py [--sizes 1000,10000] [--repeat 3] [--buys 2000]
+    .venv/bin/python bench/settlement.py [--sizes 1000,10000] [--repeat 3] [--buys 2000] [--profile]
 
 Runs on a fresh SQLite database in a temporary directory. If DATABASE_URL
 points at PostgreSQL, the same measurements also run there, in databases this
@@ -22,6 +22,12 @@ every run; anything else aborts. It also times single purchases through
 settling the largest size of contracts that all win, with commission and
 partner markup (four transfers each) and without (two), side by side.
 
+With --profile, one more run of each shape at the largest size (mixed
+outcomes; all wins with commission and markup) times every statement it
+sends, the commit included, and prints the statements that took longest next
+to the time spent outside them (Python, and on SQLite the rows of a SELECT
+computed as they are fetched). Those runs are not part of the figures.
+
 Seconds are wall-clock; CPU seconds are this process's alone, which helps
 read the figures on a busy machine. The real path's figures are the median
 of --repeat runs, with the time it spends in the ledger and in notices; the
@@ -36,11 +42,13 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -624,6 +632,89 @@ def counting_queries():
         yield counter
 
 
+@contextmanager
+def profiling_statements():
+    """Wall seconds and count per statement shape, the commit included, while the block runs.
+
+    Times each statement's execute(). PostgreSQL (psycopg) has every row in
+    hand when it returns; SQLite computes a SELECT's rows as they are fetched,
+    so there a SELECT's figure is the time to its first row and the rest of it
+    lands in "outside statements".
+    """
+    from django.db import connection
+
+    spent: dict[str, list] = defaultdict(lambda: [0, 0.0])
+
+    def wrapper(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            entry = spent[("executemany " if many else "") + _shape(sql)]
+            entry[0] += 1
+            entry[1] += time.perf_counter() - started
+
+    commit = connection._commit
+
+    def timed_commit():
+        started = time.perf_counter()
+        try:
+            return commit()
+        finally:
+            spent["COMMIT"][0] += 1
+            spent["COMMIT"][1] += time.perf_counter() - started
+
+    connection._commit = timed_commit
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield spent
+    finally:
+        del connection._commit  # the class's own again
+
+
+def _shape(sql: str) -> str:
+    """A statement with its parameters and column lists folded, short enough for one line."""
+    sql = re.sub(r"\s+", " ", sql).replace('"', "")
+    sql = re.sub(r"(%s|\?)(, ?(%s|\?))+", "…", sql)
+    sql = re.sub(r"\((…|%s|\?)\)(, \((…|%s|\?)\))+", "(…), …", sql)
+    if sql.startswith("SELECT "):
+        depth = 0
+        for i, char in enumerate(sql):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0 and sql.startswith(" FROM ", i):
+                sql = "SELECT … " + sql[i + 1 :]
+                break
+    return sql[:150]
+
+
+def print_profile(title: str, spent: dict, seconds: float) -> None:
+    total = sum(t for _, t in spent.values())
+    print(f"\n{title}: {seconds:.3f} s wall, {total:.3f} s in {sum(n for n, _ in spent.values())} statements")
+    print(f"{'s':>7} {'share':>6} {'count':>6}  statement")
+    for shape, (count, t) in sorted(spent.items(), key=lambda item: -item[1][1])[:PROFILE_TOP]:
+        print(f"{t:>7.3f} {t / seconds:>6.1%} {count:>6}  {shape}")
+    print(f"{seconds - total:>7.3f} {(seconds - total) / seconds:>6.1%} {'':>6}  outside statements (Python)")
+
+
+PROFILE_TOP = 10
+
+
+def profile_settlement(databases, n: int) -> dict:
+    """One more run of each shape (mixed outcomes; all wins with fees) with every statement timed."""
+    result = {}
+    for label, build in (("mixed", build_contracts), ("wins_with_fees", lambda n: build_winners(n, fees=True))):
+        with fresh_database(databases, f"profile_{label}_{n}"):
+            build(n)
+            with profiling_statements() as spent:
+                started = time.perf_counter()
+                settle_really()
+                seconds = time.perf_counter() - started
+            check_books(f"the profiled run on {n} contracts")
+        print_profile(f"Profile, {n:,} contracts, {label.replace('_', ' ')}", spent, seconds)
+        result[label] = {"seconds": seconds, "spent": dict(spent)}
+    return result
+
+
 # --- Measurements -------------------------------------------------------------
 
 
@@ -756,7 +847,7 @@ def _size(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
-def run_backend(databases, sizes: list[int], repeat: int, buys: int) -> dict:
+def run_backend(databases, sizes: list[int], repeat: int, buys: int, profile: bool = False) -> dict:
     databases.prepare()
     try:
         _use(str(databases.template))
@@ -834,6 +925,8 @@ def run_backend(databases, sizes: list[int], repeat: int, buys: int) -> dict:
                 f"{prefix}_fees_overhead_pct": round(overhead * 100, 1),
             }
         )
+        if profile:
+            profile_settlement(databases, wins)
         if buys:
             bought = measure_buys(databases, buys)
             per_s = buys / bought["seconds"]
@@ -859,6 +952,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000", help="contract counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the real path per size (median)")
     parser.add_argument("--buys", type=int, default=2000, help="single purchases to time (0 skips)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also time every statement of one more run per shape (largest size)"
+    )
     parser.add_argument("--postgres-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -869,7 +965,7 @@ def main() -> None:
         # Child process: Django set up once against the PostgreSQL server.
         _configure(postgres_url)
         logging.getLogger("apps").setLevel(logging.WARNING)
-        figures = run_backend(PostgresDatabases(postgres_url), sizes, args.repeat, args.buys)
+        figures = run_backend(PostgresDatabases(postgres_url), sizes, args.repeat, args.buys, args.profile)
         print(json.dumps(figures))
         return
 
@@ -877,7 +973,7 @@ def main() -> None:
     try:
         _configure(f"sqlite:///{directory}/template.sqlite3")
         logging.getLogger("apps").setLevel(logging.WARNING)
-        figures = run_backend(SqliteDatabases(directory), sizes, args.repeat, args.buys)
+        figures = run_backend(SqliteDatabases(directory), sizes, args.repeat, args.buys, args.profile)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

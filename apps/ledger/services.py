@@ -26,8 +26,6 @@ from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from apps.common.bulk import insert_rows
-
 from .models import AccountKind, Entry, LedgerAccount, Realm, Transfer
 
 CENT = Decimal("0.01")
@@ -232,10 +230,9 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
     ]
     with connection.cursor() as cursor:
         try:
-            ids = _transfers_insert(cursor, rows)
+            ids = _transfers_insert(cursor, rows, ids_wanted=return_transfers)
         except IntegrityError as exc:
             raise IdempotencyConflict("a transfer in this batch was already written") from exc
-        _entries_insert(cursor, ids)
 
         table = connection.ops.quote_name(LedgerAccount._meta.db_table)
         try:
@@ -261,17 +258,18 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
     return transfers
 
 
-def _transfers_insert(cursor, rows: list[tuple]) -> list[int]:
-    """Insert the transfer rows; their ids, in the rows' order.
+def _transfers_insert(cursor, rows: list[tuple], *, ids_wanted: bool = True) -> list[int]:
+    """Insert the transfer rows and both entries of each; the transfers' ids, in the rows' order.
 
     SQLite: one prepared statement run over every row (`executemany`), the fastest way it takes
     rows. A transaction there holds the database's only write lock, so the rows get consecutive
-    ids ending at `last_insert_rowid()` (checked). PostgreSQL: one INSERT from arrays, its ids
-    matched back by key (RETURNING promises no row order).
+    ids ending at `last_insert_rowid()` (checked). PostgreSQL: one statement for transfers and
+    entries, the transfers inserted from one array per column and the entries from the rows that
+    insert returns; ids matched back by key when wanted (RETURNING promises no row order), and
+    none sent back otherwise (an empty list).
     """
     if connection.vendor != "sqlite":
-        returned = dict(insert_rows(cursor, Transfer, _INSERT_FIELDS, rows, returning=("idempotency_key", "id")))
-        return [returned[row[0]] for row in rows]
+        return _transfers_and_entries_insert(cursor, rows, ids_wanted=ids_wanted)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(Transfer._meta.get_field(name).column) for name in _INSERT_FIELDS)
     table = quote(Transfer._meta.db_table)
@@ -282,26 +280,48 @@ def _transfers_insert(cursor, rows: list[tuple]) -> list[int]:
     cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE id BETWEEN %s AND %s", [first, last])
     if cursor.fetchone()[0] != len(rows):
         raise LedgerError("The transfers of a batch did not get consecutive ids.")
+    _entries_insert(cursor, first, last)
     return list(range(first, last + 1))
 
 
-def _entries_insert(cursor, transfer_ids: list[int]) -> None:
-    """Both entries of each of these transfers, written by the database from the transfer rows themselves.
+def _transfers_and_entries_insert(cursor, rows: list[tuple], *, ids_wanted: bool) -> list[int]:
+    """PostgreSQL: the transfers and their entries in one statement (a data-modifying WITH)."""
+    quote = connection.ops.quote_name
+    fields = [Transfer._meta.get_field(name) for name in _INSERT_FIELDS]
+    columns = ", ".join(quote(f.column) for f in fields)
+    # Types lose their length so that no value is cut short: varchar[], not varchar(200)[].
+    arrays = ", ".join(f"%s::{f.db_type(connection).split('(')[0]}[]" for f in fields)
+    table, entry = quote(Transfer._meta.db_table), quote(Entry._meta.db_table)
+    result = "SELECT idempotency_key, id FROM t" if ids_wanted else "SELECT COUNT(*) FROM t"
+    cursor.execute(
+        f"WITH t AS (INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({arrays})"
+        " RETURNING id, idempotency_key, debit_id, credit_id, amount, created_at),"
+        f" e AS (INSERT INTO {entry} (transfer_id, account_id, amount, created_at)"
+        " SELECT id, debit_id, -amount, created_at FROM t UNION ALL SELECT id, credit_id, amount, created_at FROM t)"
+        f" {result}",
+        [list(column) for column in zip(*rows, strict=True)],
+    )
+    if not ids_wanted:
+        if cursor.fetchone()[0] != len(rows):
+            raise LedgerError("A transfer of the batch was not written.")
+        return []
+    returned = dict(cursor.fetchall())
+    return [returned[row[0]] for row in rows]
+
+
+def _entries_insert(cursor, first: int, last: int) -> None:
+    """SQLite: both entries of the transfers with ids first..last, written by the database from the transfer rows.
 
     One statement whatever their number: binding four values per entry from Python cost more than
     the database's own work.
     """
     entry = connection.ops.quote_name(Entry._meta.db_table)
     table = connection.ops.quote_name(Transfer._meta.db_table)
-    if connection.vendor == "postgresql":
-        chosen, params = "id = ANY(%s)", [transfer_ids]
-    else:  # consecutive ids (_transfers_insert)
-        chosen, params = "id BETWEEN %s AND %s", [transfer_ids[0], transfer_ids[-1]]
     cursor.execute(
         f"INSERT INTO {entry} (transfer_id, account_id, amount, created_at)"
-        f" SELECT id, debit_id, -amount, created_at FROM {table} WHERE {chosen}"
-        f" UNION ALL SELECT id, credit_id, amount, created_at FROM {table} WHERE {chosen}",
-        params * 2,
+        f" SELECT id, debit_id, -amount, created_at FROM {table} WHERE id BETWEEN %s AND %s"
+        f" UNION ALL SELECT id, credit_id, amount, created_at FROM {table} WHERE id BETWEEN %s AND %s",
+        [first, last, first, last],
     )
 
 

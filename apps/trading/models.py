@@ -62,8 +62,11 @@ class Contract(models.Model):
     own result, never from our ticks (see apps.trading.services.venue).
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contracts")
-    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="contracts")
+    # Both indexed by the composite indexes and the unique constraint that start with them (Meta).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contracts", db_index=False
+    )
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="contracts", db_index=False)
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="contracts")
     direction = models.CharField(max_length=4, choices=Direction.choices)
     stake = models.DecimalField(**MONEY)
