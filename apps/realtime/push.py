@@ -9,14 +9,17 @@ Pushing never raises into the caller: a push is best effort, and a page
 that missed one resyncs when it reconnects.
 """
 
+import asyncio
 import logging
+import os
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.contrib.auth import get_user_model
 
 from apps.accounts.fragments import balance_fragment
@@ -71,6 +74,43 @@ def part_wanted(part: str, wanted: frozenset[str]) -> bool:
     return part in wanted or part.split(".", 1)[0] in wanted
 
 
+# A send from sync code that the channel layer has not taken by then fails (a push is best effort).
+SEND_TIMEOUT_S = 5.0
+_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
+_sender_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for channel layer sends from sync code, in a daemon thread (a new one after a fork)."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or _sender[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
+            _sender = (os.getpid(), loop)
+        return _sender[1]
+
+
+def group_send_sync(layer, group: str, message: dict) -> None:
+    """`layer.group_send` from sync code, through one event loop per process that keeps its Redis connection.
+
+    `async_to_sync` runs each call in a new event loop, and channels_redis
+    opens a Redis connection per loop: a new connection for every push (2.9 ms
+    each, against 0.1 ms through one loop, measured with the Pub/Sub layer).
+    The in-memory layer (no Redis) keeps `async_to_sync`: its queues belong
+    to the event loop of the caller's consumer.
+    """
+    if isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(layer.group_send)(group, message)
+        return
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _sender_loop())
+    try:
+        future.result(timeout=SEND_TIMEOUT_S)
+    except TimeoutError:
+        future.cancel()
+        raise
+
+
 def send_group(group: str, parts: dict[str, str], *, ttl_s: float | None = None) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -79,7 +119,7 @@ def send_group(group: str, parts: dict[str, str], *, ttl_s: float | None = None)
     if ttl_s is not None:
         message["expires"] = time.time() + ttl_s
     try:
-        async_to_sync(layer.group_send)(group, message)
+        group_send_sync(layer, group, message)
         WS_PUSHES.labels(group=group.split(".", 1)[0]).inc()
     except Exception:
         logger.warning("push to %s failed", group, exc_info=True)

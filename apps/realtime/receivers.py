@@ -10,7 +10,6 @@ import logging
 import weakref
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
@@ -28,7 +27,7 @@ from apps.trading.signals import contracts_bought, contracts_opened, contracts_s
 from apps.users.signals import sessions_ended
 
 from . import limits
-from .push import push_signals, push_ticks, user_group
+from .push import group_send_sync, push_signals, push_ticks, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +150,7 @@ def _close_sockets(user_id: int, message: dict) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(user_group(user_id), message)
+        group_send_sync(layer, user_group(user_id), message)
     except Exception:
         # Signing out must not fail for it; without a layer no socket is listening anyway.
         logger.warning("could not tell the sockets of user %s to close", user_id, exc_info=True)
