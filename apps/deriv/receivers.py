@@ -34,14 +34,18 @@ def refuse_real_without_plan(sender, account_ids, **kwargs) -> dict[int, str]:
 
 
 @receiver(contracts_bought, sender=Contract, dispatch_uid="deriv.hand_orders_over")
-def hand_orders_over(sender, contract_ids: list[int], wait: bool = False, **kwargs) -> None:
+def hand_orders_over(
+    sender, contract_ids: list[int], wait: bool = False, pending_ids: list[int] | None = None, **kwargs
+) -> None:
     """After commit: the connection manager buys the PENDING orders at Deriv on the account's own socket.
 
     A trader's single purchase (`wait`) waits for Deriv's answer; when none
     comes in time, an order the manager never took is refused (stake back),
     one it took is left for it to finish. Bulk purchases do not wait.
     """
-    pending = orders_to_send(contract_ids=contract_ids)
+    if pending_ids is not None and not pending_ids:
+        return  # only contracts on our own markets: nothing for Deriv
+    pending = orders_to_send(contract_ids=contract_ids if pending_ids is None else pending_ids)
     if not pending:
         return
     if wait and len(pending) == 1:

@@ -131,7 +131,6 @@ class TransferSpec(NamedTuple):
     reference: str = ""
 
 
-@transaction.atomic
 def transfer(
     *,
     debit: LedgerAccount,
@@ -140,36 +139,39 @@ def transfer(
     kind: str,
     idempotency_key: str,
     reference: str = "",
+    new_key: bool = False,
 ) -> Transfer:
     """Move `amount` from `debit` to `credit`, once per idempotency key.
 
     The debit is a conditional UPDATE (`balance >= amount`), so concurrent
-    spenders can never take an account below zero. The two accounts are
-    written lowest id first (the lock order): when the credit comes first and
-    the debit is then refused, the credit rolls back with this transfer.
+    spenders can never take an account below zero. The rows are written
+    first and the two balances last, lowest id first (the lock order), so
+    the accounts' rows stay locked for as little of the caller's transaction
+    as it leaves after this call; a refused debit rolls back with this transfer.
+
+    `new_key`: the caller built the key from a row it inserted in its own
+    transaction (a new contract's id), so no transfer can carry it yet. The
+    look-up is skipped and so is this transfer's savepoint: a refused debit
+    raises InsufficientFunds and the caller's transaction, which it must be
+    inside, rolls back whole.
     """
     _check_amount(amount)
     if debit.currency != credit.currency or debit.realm != credit.realm:
         raise LedgerError("Transfers stay within one realm and one currency.")
-    existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if (existing.debit_id, existing.credit_id, existing.amount) != (debit.pk, credit.pk, amount):
-            raise IdempotencyConflict(idempotency_key)
-        return existing
+    if new_key:
+        if not transaction.get_connection().in_atomic_block:
+            raise LedgerError("A transfer with a new key must run inside the transaction that made the key.")
+        return _transfer_write(debit, credit, amount, kind, idempotency_key, reference)
+    with transaction.atomic():
+        existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if (existing.debit_id, existing.credit_id, existing.amount) != (debit.pk, credit.pk, amount):
+                raise IdempotencyConflict(idempotency_key)
+            return existing
+        return _transfer_write(debit, credit, amount, kind, idempotency_key, reference)
 
-    debited = LedgerAccount.objects.filter(pk=debit.pk)
-    if not debit.allow_negative:
-        debited = debited.filter(balance__gte=amount)
-    credited = LedgerAccount.objects.filter(pk=credit.pk)
-    # Rounded to the cent in SQL: SQLite keeps decimals as binary floats, and
-    # without it repeated updates drift (ten 0.10 stakes leave 0.9999999999999999),
-    # so an account holding exactly enough is refused or breaks the >= 0 check.
-    if credit.pk < debit.pk:
-        credited.update(balance=Round(F("balance") + amount, 2))
-    if debited.update(balance=Round(F("balance") - amount, 2)) != 1:
-        raise InsufficientFunds(debit, amount)
-    if credit.pk > debit.pk:
-        credited.update(balance=Round(F("balance") + amount, 2))
+
+def _transfer_write(debit, credit, amount: Decimal, kind: str, idempotency_key: str, reference: str) -> Transfer:
     created = Transfer.objects.create(
         idempotency_key=idempotency_key,
         kind=kind,
@@ -185,6 +187,19 @@ def transfer(
             Entry(transfer=created, account_id=credit.pk, amount=amount),
         ]
     )
+    debited = LedgerAccount.objects.filter(pk=debit.pk)
+    if not debit.allow_negative:
+        debited = debited.filter(balance__gte=amount)
+    credited = LedgerAccount.objects.filter(pk=credit.pk)
+    # Rounded to the cent in SQL: SQLite keeps decimals as binary floats, and
+    # without it repeated updates drift (ten 0.10 stakes leave 0.9999999999999999),
+    # so an account holding exactly enough is refused or breaks the >= 0 check.
+    if credit.pk < debit.pk:
+        credited.update(balance=Round(F("balance") + amount, 2))
+    if debited.update(balance=Round(F("balance") - amount, 2)) != 1:
+        raise InsufficientFunds(debit, amount)
+    if credit.pk > debit.pk:
+        credited.update(balance=Round(F("balance") + amount, 2))
     return created
 
 

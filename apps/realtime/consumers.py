@@ -43,6 +43,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.groups_joined: set[str] = {user_group(user.pk)}
         self.parts = _declared_parts(self.scope)
         self.rate = limits.MessageRate()
+        # Whether a render asked for by `state_stale` waits to start, the renders under way,
+        # and the lock that keeps renders in order.
+        self.stale = False
+        self.renders: set[asyncio.Future] = set()
+        self.rendering = asyncio.Lock()
         self.session = limits.session_digest(getattr(self.scope.get("session"), "session_key", None))
         self.slot = limits.SocketSlot(user_id=user.pk, channel_name=self.channel_name)
         await self.accept()
@@ -64,6 +69,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         task = getattr(self, "rejoin_task", None)
         if task:
             task.cancel()
+        for render in getattr(self, "renders", ()):
+            render.cancel()
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
         if slot := getattr(self, "slot", None):
@@ -100,6 +107,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # delivery at 1,000 sockets in bench/fanout.py).
         if message["type"] == "push.html":
             await self.push_html(message)
+        elif message["type"] == "state.stale":
+            await self.state_stale(message)
         else:
             await super().dispatch(message)
 
@@ -117,6 +126,28 @@ class LiveConsumer(AsyncWebsocketConsumer):
         parts = event.get("parts")
         if isinstance(parts, dict) and (html := self._shown(parts)):
             await self.send(text_data=html)
+
+    async def state_stale(self, event):
+        """The user's state changed (a purchase): this page's parts are rendered again, here.
+
+        Once for any number of these that arrive before the render starts: it
+        reads the database after all of them committed. Renders run one at a
+        time, so a later one never lands before an earlier one.
+        """
+        if self.stale:
+            return
+        self.stale = True
+        render = asyncio.ensure_future(self._render_stale())
+        self.renders.add(render)
+        render.add_done_callback(self.renders.discard)
+
+    async def _render_stale(self) -> None:
+        async with self.rendering:
+            self.stale = False
+            try:
+                await self._render()
+            except Exception:
+                logger.warning("re-rendering the state of user %s failed", self.user_id, exc_info=True)
 
     def _shown(self, parts: dict[str, str]) -> str:
         """The fragments of the parts this socket's page shows, in the order they came."""
@@ -145,6 +176,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _resync(self) -> None:
         """The true state from the database: nothing the page showed before is trusted."""
+        async with self.rendering:
+            await self._render()
+
+    async def _render(self) -> None:
         if html := self._shown(await _render_user_state(self.user_id, self.parts)):
             await self.send(text_data=html)
 

@@ -165,6 +165,29 @@ def push_user_state(user_ids: Iterable[int]) -> None:
             send_group(group, parts)
 
 
+# A user's state changed (a purchase): each of their sockets renders its own parts again.
+STATE_STALE = {"type": "state.stale"}
+
+
+def tell_state_stale(user_ids: Iterable[int]) -> None:
+    """Tell these users' open pages that their state changed: one small message per user, no worker task.
+
+    Each socket renders only the parts its page shows, and the messages that
+    arrive while it renders are answered by one render (see
+    `consumers.LiveConsumer.state_stale`); a user with no page open costs
+    one message to nobody. Best effort, as every push: with the layer out of
+    reach the pages resync when their sockets reconnect.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for user_id in sorted(set(user_ids)):
+        try:
+            group_send_sync(layer, user_group(user_id), STATE_STALE)
+        except Exception:
+            logger.warning("telling user %s their state changed failed", user_id, exc_info=True)
+
+
 def push_billing(user_ids: Iterable[int]) -> None:
     """The billing page's plan block, after the plan in force changed (it also ends "Activating your plan…")."""
     for user in get_user_model().objects.filter(pk__in=set(user_ids)):

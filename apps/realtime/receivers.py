@@ -27,7 +27,7 @@ from apps.trading.signals import contracts_bought, contracts_opened, contracts_s
 from apps.users.signals import sessions_ended
 
 from . import limits
-from .push import group_send_sync, push_signals, push_ticks, user_group
+from .push import group_send_sync, push_signals, push_ticks, tell_state_stale, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +126,14 @@ def notifications_to_users(sender, notification_ids: list[int], **kwargs) -> Non
     _enqueue_push("apps.realtime.tasks.push_notifications", list(notification_ids))
 
 
+@receiver(contracts_bought, dispatch_uid="realtime.tell_buyers")
+def purchases_to_users(sender, user_ids: Iterable[int], **kwargs) -> None:
+    """After commit: the buyers' open pages render their own state again, without a worker task per purchase."""
+    tell_state_stale(user_ids)
+
+
 @receiver(
-    [notifications_read, contracts_bought, contracts_opened, contracts_settled, bots_changed, deriv_accounts_changed],
+    [notifications_read, contracts_opened, contracts_settled, bots_changed, deriv_accounts_changed],
     dispatch_uid="realtime.push_user_state",
 )
 def state_to_users(sender, user_ids: Iterable[int], **kwargs) -> None:

@@ -4,7 +4,8 @@ from django.dispatch import Signal
 
 # After commit, with `contract_ids` and `user_ids`: contracts were bought
 # (OPEN on our own markets, PENDING while an outside venue such as Deriv has
-# not answered yet) and `wait`: True when a trader's request waits for the
+# not answered yet), `pending_ids`: those of them that are PENDING (none on
+# our own markets: a venue's receiver need not look them up), and `wait`: True when a trader's request waits for the
 # venue's answer (a receiver that hands orders to a venue answers before it
 # returns), False for bulk purchases (hand them over, do not wait).
 contracts_bought = Signal()

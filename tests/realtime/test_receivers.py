@@ -59,12 +59,11 @@ def test_reading_nothing_new_pushes_nothing(queued, user, django_capture_on_comm
 @pytest.mark.parametrize(
     ("signal", "sender", "facts"),
     [
-        (contracts_bought, Contract, {"contract_ids": [7, 8], "wait": False}),
         (contracts_opened, Contract, {"contract_ids": [7]}),
         (bots_changed, Bot, {}),
         (deriv_accounts_changed, None, {}),
     ],
-    ids=["contracts_bought", "contracts_opened", "bots_changed", "deriv_accounts_changed"],
+    ids=["contracts_opened", "bots_changed", "deriv_accounts_changed"],
 )
 def test_after_commit_facts_queue_one_push_of_their_users_state(
     queued, db, django_capture_on_commit_callbacks, signal, sender, facts
@@ -149,3 +148,15 @@ def test_a_failing_receiver_does_not_stop_the_others(monkeypatch, user, django_c
     assert "apps.realtime.tasks.push_notifications not queued" in caplog.text
     assert "broker down" in caplog.text
     assert Notification.objects.filter(pk=notification.pk).exists()
+
+
+def test_purchases_tell_the_buyers_pages_directly_and_queue_no_task(
+    queued, db, django_capture_on_commit_callbacks, monkeypatch
+):
+    told = []
+    monkeypatch.setattr("apps.realtime.receivers.tell_state_stale", lambda user_ids: told.append(sorted(set(user_ids))))
+    with django_capture_on_commit_callbacks(execute=True):
+        send_after_commit(contracts_bought, sender=Contract, contract_ids=[7, 8], user_ids=[5, 3, 5], wait=False)
+        assert told == []
+    assert told == [[3, 5]]
+    assert queued == []

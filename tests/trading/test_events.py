@@ -43,7 +43,13 @@ def test_a_purchase_is_told_once_it_commits(demo_account, market, django_capture
             callback()
 
     assert heard.sent == [
-        {"signal": contracts_bought, "contract_ids": [contract.pk], "user_ids": [demo_account.user_id], "wait": False}
+        {
+            "signal": contracts_bought,
+            "contract_ids": [contract.pk],
+            "pending_ids": [],
+            "user_ids": [demo_account.user_id],
+            "wait": False,
+        }
     ]
 
 

@@ -206,7 +206,14 @@ def contract_buy(
     unsent = contract.at_deriv and contract.status == Status.PENDING and contract.deriv_sent_at is None
     if bought or unsent:
         # After commit: a venue reads the order from the database. Outside a transaction that is now.
-        send_after_commit(contracts_bought, sender=Contract, contract_ids=[contract.pk], user_ids=[user.pk], wait=wait)
+        send_after_commit(
+            contracts_bought,
+            sender=Contract,
+            contract_ids=[contract.pk],
+            pending_ids=[contract.pk] if contract.status == Status.PENDING else [],
+            user_ids=[user.pk],
+            wait=wait,
+        )
     if unsent and wait:
         contract.refresh_from_db()
         if contract.status == Status.REFUSED:
@@ -214,12 +221,32 @@ def contract_buy(
     return contract
 
 
-def _contract_buy_once(*, user, idempotency_key, **order) -> tuple[Contract, bool]:
-    """The contract, and whether this call bought it (False: the key's first contract)."""
+def _contract_buy_once(*, user, account, market, stake, idempotency_key, **order) -> tuple[Contract, bool]:
+    """The contract, and whether this call bought it (False: the key's first contract).
+
+    What the purchase needs but does not decide on is read before its
+    transaction, outside the write lock (SQLite) and the escrow's row lock
+    (PostgreSQL): the escrow account and the fee rates in force. An
+    idempotency key already used is found by the contract's unique
+    constraint, not by a look-up first: a repeated request fails to insert
+    (or is refused by a check the first contract now fails, such as its own
+    stake on the balance) and returns the first contract.
+    """
+    escrow = system_account(kind=AccountKind.ESCROW, realm=account.ledger_account.realm, currency=account.currency)
+    rates = _rates(market=market, buyers=[account])[account.pk]
     try:
-        return _contract_buy(user=user, idempotency_key=idempotency_key, **order)
-    except IntegrityError:
-        # A concurrent request with the same key won the race: return its contract.
+        return _contract_buy(
+            user=user,
+            account=account,
+            market=market,
+            stake=stake,
+            idempotency_key=idempotency_key,
+            escrow=escrow,
+            rates=rates,
+            **order,
+        ), True
+    except (IntegrityError, ValidationError):
+        # The key's first contract, if any (a concurrent request with it may have just won the race).
         existing = Contract.objects.filter(user=user, idempotency_key=idempotency_key).first()
         if existing is None:
             raise
@@ -228,11 +255,8 @@ def _contract_buy_once(*, user, idempotency_key, **order) -> tuple[Contract, boo
 
 @transaction.atomic
 def _contract_buy(
-    *, user, account, market, direction, stake, duration, duration_unit, idempotency_key, request
-) -> tuple[Contract, bool]:
-    existing = Contract.objects.filter(user=user, idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing, False
+    *, user, account, market, direction, stake, duration, duration_unit, idempotency_key, request, escrow, rates
+) -> Contract:
     # Re-read inside the transaction: the admin may have just changed the
     # market, and the entry spot must be the first tick after this moment.
     market = Market.objects.get(pk=market.pk)
@@ -242,7 +266,6 @@ def _contract_buy(
     now = timezone.now()
     at_deriv = is_deriv(account)
     payout = payout_for(stake=stake, payout_percent=market.payout_percent)
-    rates = _rates(market=market, buyers=[account])[account.pk]
     commission, markup = rates.on_win(stake=stake, payout=payout)
     contract = Contract.objects.create(
         at_deriv=at_deriv,
@@ -267,24 +290,6 @@ def _contract_buy(
         purchase_seq=market.last_seq,
         expires_at=now + timedelta(minutes=duration) if duration_unit == DurationUnit.MINUTES else None,
     )
-    escrow = system_account(kind=AccountKind.ESCROW, realm=account.ledger_account.realm, currency=account.currency)
-    try:
-        transfer(
-            debit=account.ledger_account,
-            credit=escrow,
-            amount=stake,
-            kind=TransferKind.STAKE,
-            idempotency_key=f"contract:{contract.pk}:stake",
-            reference=f"contract:{contract.pk}",
-        )
-    except InsufficientFunds:
-        account.ledger_account.refresh_from_db(fields=["balance"])
-        raise ValidationError(
-            {
-                "stake": f"Your balance ({money_text(account.ledger_account.balance)} {account.currency}) "
-                "does not cover this stake."
-            }
-        ) from None
     audit_log(
         actor=user,
         action="contract.buy",
@@ -297,7 +302,27 @@ def _contract_buy(
             "duration": f"{duration}{duration_unit}",
         },
     )
-    return contract, True
+    # Last: the transfer writes the balances, and every purchase writes the
+    # same escrow, so its row stays locked (PostgreSQL) only until the commit that follows.
+    try:
+        transfer(
+            debit=account.ledger_account,
+            credit=escrow,
+            amount=stake,
+            kind=TransferKind.STAKE,
+            idempotency_key=f"contract:{contract.pk}:stake",
+            reference=f"contract:{contract.pk}",
+            new_key=True,
+        )
+    except InsufficientFunds:
+        account.ledger_account.refresh_from_db(fields=["balance"])
+        raise ValidationError(
+            {
+                "stake": f"Your balance ({money_text(account.ledger_account.balance)} {account.currency}) "
+                "does not cover this stake."
+            }
+        ) from None
+    return contract
 
 
 def _rates(*, market: Market, buyers) -> dict[int, Rates]:
@@ -495,6 +520,7 @@ def contracts_buy_many(*, market: Market, orders: list[Order]) -> list[int | Val
         contracts_bought,
         sender=Contract,
         contract_ids=[results[i] for i in accepted],
+        pending_ids=[results[i] for i in accepted if is_deriv(orders[i].account)],
         user_ids=sorted({orders[i].account.user_id for i in accepted}),
         wait=False,
     )
