@@ -25,8 +25,9 @@ measured one after the other:
          `user.<id>` group, awaited in a loop inside one event loop (the
          cheapest form of that design: no event loop per send)
 
-and two channel layers, core (channels_redis.core.RedisChannelLayer, what
-nexus.settings uses) and pubsub (channels_redis.pubsub.RedisPubSubChannelLayer);
+and two channel layers, core (channels_redis.core.RedisChannelLayer, the
+list-based one) and pubsub (channels_redis.pubsub.RedisPubSubChannelLayer, what
+nexus.settings uses);
 daphne and the publisher always share one (bench/fanout_settings.py). Every
 (layer, web count, N) starts fresh daphnes and haproxy; the naive phase
 (--no-naive skips it) reuses them only if the group phase left no backlog,
