@@ -32,6 +32,7 @@ def test_sign_up_trade_settle_and_reset(page, live_stack, running_feed):
     expect(page.get_by_test_id("balance")).to_have_text("10,000.00")
     page.get_by_test_id("dash-trade").click()
     expect(page.get_by_test_id("price")).to_be_visible()
+    page.wait_for_load_state()  # htmx listens to the stake field once the page's scripts ran
 
     page.fill("input[name=stake]", "25")
     expect(page.locator("#preview")).to_contain_text("45.00")

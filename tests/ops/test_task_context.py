@@ -1,12 +1,14 @@
 """A request's id (and user id) flows into the tasks it enqueues: pre_enqueue packs them, pre_execute sets them."""
 
 import logging
+from decimal import Decimal
 
 import pytest
 from django_q.models import OrmQ
 from django_q.signals import pre_execute
 from django_q.tasks import async_task
 
+from apps.notifications.models import NotificationPreferences
 from apps.ops import context
 
 seen: list[tuple] = []
@@ -65,7 +67,11 @@ def test_a_task_enqueued_outside_any_request_carries_no_id(db):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_task_run_from_a_real_request_carries_its_id(client, demo_account, feed):
-    """A purchase enqueues the positions push once it commits, inside the request (run inline in tests)."""
+    """A trader who watches their balance: a purchase queues the low-balance check once it commits, inside the request.
+
+    (Tasks run inline in tests.)
+    """
+    NotificationPreferences.objects.create(user=demo_account.user, low_balance_threshold=Decimal("100"))
     ran = []
 
     def spy(sender, task, **kwargs):
@@ -82,7 +88,7 @@ def test_a_task_run_from_a_real_request_carries_its_id(client, demo_account, fee
     finally:
         pre_execute.disconnect(dispatch_uid="tests.ops.spy")
     assert response.status_code == 302
-    assert ran
+    assert [func for func, _request_id, _user_id in ran] == ["apps.notifications.tasks.low_balance_check"]
     assert {(request_id, user_id) for _func, request_id, user_id in ran} == {
         ("req-purchase-0001", demo_account.user_id)
     }
