@@ -195,7 +195,7 @@ class Shape:
         )
         deadline = time.monotonic() + 600
         text = ""
-        while "Nexus is running" not in text:
+        while "Ctrl-C stops" not in text:  # the last line the start prints
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the production shape did not start:\n" + text[-3000:])
             time.sleep(1)

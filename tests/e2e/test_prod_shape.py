@@ -55,7 +55,8 @@ def shape(tmp_path):
         return log_path.read_text(errors="replace")
 
     try:
-        wait_for(lambda: "Nexus is running" in log() or process.poll() is not None, 300, "the platform")
+        # "Ctrl-C stops …" is the last line the start prints.
+        wait_for(lambda: "Ctrl-C stops" in log() or process.poll() is not None, 300, "the platform")
         assert process.poll() is None, log()[-4000:]
         yield port, process, log
     finally:
