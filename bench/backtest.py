@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexus.settings")
+os.environ.setdefault("DEBUG", "on")  # development settings: no SECRET_KEY needed, and no database is touched
 
 SEED = 20241122
 
