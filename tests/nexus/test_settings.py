@@ -1,5 +1,6 @@
 """Settings read from the environment: on/off values are checked, not guessed."""
 
+import json
 import os
 import subprocess
 import sys
@@ -81,3 +82,40 @@ def test_a_trusted_proxy_that_is_not_an_address_stops_the_start():
 
     assert result.returncode != 0
     assert "TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network" in result.stderr
+
+
+def database_of(module: str) -> dict:
+    """The PostgreSQL settings a fresh process has after importing `module` (no connection is made)."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    code = f"import json, {module}; from django.conf import settings; print(json.dumps(settings.DATABASES['default']))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **keep,
+            "DJANGO_SETTINGS_MODULE": "nexus.settings",
+            "DEBUG": "on",
+            "DATABASE_URL": "postgres://nexus@127.0.0.1:5432/nexus",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_web_process_takes_its_connections_from_a_pool_and_other_processes_keep_theirs():
+    web = database_of("nexus.asgi")
+    assert web["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 20, "timeout": 10.0}
+    assert web["CONN_MAX_AGE"] == 0
+
+    worker = database_of("django")  # a task worker, the feed, a command: settings alone
+    assert "pool" not in worker.get("OPTIONS", {})
+    assert worker["CONN_MAX_AGE"] == 60
+
+
+def test_the_web_processs_pool_is_not_handed_to_the_processes_it_starts():
+    import nexus.asgi  # noqa: F401 - imported for its effect on the environment
+
+    assert "DB_POOL" not in os.environ

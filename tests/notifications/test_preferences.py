@@ -147,6 +147,7 @@ def test_one_click_post_from_a_mail_provider_needs_no_csrf_token(user):
         signing.dumps({"u": 1, "t": "bot_stopped"}, salt="another.salt"),
         "security",
     ],
+    ids=["garbage", "tampered", "another-salt", "security"],  # the signed token carries the time: not an id
 )
 def test_a_tampered_link_is_refused_with_a_clear_page_and_nothing_changes(client, user, token):
     NotificationPreferences.objects.create(user=user)
