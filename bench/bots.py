@@ -259,30 +259,13 @@ def percentile(values: list[float], q: float) -> float:
 def backtest_speed(days: float) -> dict:
     from datetime import UTC, datetime
 
+    from backtest import spec as wide_spec  # the sibling bench/backtest.py
+
     from apps.bots.engine import backtest
-    from apps.bots.engine.config import DecisionConfig
-    from apps.bots.engine.risk import RiskSettings
     from apps.markets.generator import GeneratorSettings
 
     count = int(days * 86_400)
-    spec = backtest.BacktestSpec(
-        decision=DecisionConfig(),
-        blocked_regimes=frozenset(),
-        # Wide limits: the run must go through every tick, not end at the first stop.
-        risk=RiskSettings(
-            base_stake=Decimal("1.00"),
-            max_stake=Decimal("10.00"),
-            daily_loss_limit=Decimal("100000.00"),
-            max_consecutive_losses=1000,
-            max_trades_per_day=100_000,
-            max_drawdown_pct=Decimal("100"),
-        ),
-        duration=5,
-        duration_unit="t",
-        payout_percent=Decimal("85.00"),
-        tie_rule="REFUND",
-        starting_balance=Decimal("1000000.00"),
-    )
+    spec = wide_spec(frozenset())  # all four strategies, limits that never stop the run
     ticks = backtest.generated_ticks(
         seed=SEED,
         start=datetime(2026, 1, 1, tzinfo=UTC),

@@ -26,6 +26,7 @@ only where a trade decision needs it.
 """
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -174,7 +175,7 @@ class Tail:
         return joined
 
 
-class StrategySeries:
+class StrategySeries(ABC):
     """One strategy's votes over blocks of prices: `feed` a block, then read `directions` or `vote(j)`."""
 
     def __init__(self, strategy: Strategy):
@@ -187,9 +188,9 @@ class StrategySeries:
         self.confidence = np.zeros(0)
         self.unsure = np.zeros(0, dtype=bool)
 
+    @abstractmethod
     def feed(self, block: np.ndarray, values: list[float]) -> None:
         """Compute the block's indicators, `directions` (RISE, FALL or NONE per price) and `confidence`."""
-        raise NotImplementedError
 
     def vote(self, j: int) -> Vote:
         """The vote at position `j` of the current block, exactly as the strategy's stream casts it."""
@@ -199,8 +200,9 @@ class StrategySeries:
             return strategy.abstain(f"only {seen} prices so far; {strategy.name} needs {strategy.min_window}")
         return self.decide(j)
 
+    @abstractmethod
     def decide(self, j: int) -> Vote:
-        raise NotImplementedError
+        """The strategy's vote at position `j` of the current block, once it has seen enough prices."""
 
     def warm(self, length: int) -> np.ndarray:
         """Per position of a block of `length`: whether the strategy has seen enough prices to vote."""
@@ -386,7 +388,7 @@ class DecisionSeries:
         self.series = tuple(SERIES[type(strategy)](strategy) for strategy in config.built)
         self.min_agreeing = config.min_agreeing
         self.min_confidence = float(config.min_confidence)
-        self.placeholders = tuple(Vote(s.name, Direction.NONE, 0.0, "") for s in config.built)
+        self.blank_abstentions = tuple(Vote(s.name, Direction.NONE, 0.0, "") for s in config.built)
         self.seen = 0
 
     def feed(self, block: np.ndarray) -> np.ndarray:
@@ -429,8 +431,8 @@ class DecisionSeries:
     def cast(self, j: int) -> Decision:
         """The consensus at position `j` of the latest block over the votes that took a side (abstentions blank)."""
         votes = tuple(
-            series.vote(j) if series.directions[j] else placeholder
-            for series, placeholder in zip(self.series, self.placeholders, strict=True)
+            series.vote(j) if series.directions[j] else blank
+            for series, blank in zip(self.series, self.blank_abstentions, strict=True)
         )
         return combine(votes, self.min_agreeing, self.min_confidence)
 
