@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "apps.bots",
     "apps.deriv",
     "apps.deriv.provider",
+    "apps.exchanges",
     "apps.dashboard",
     "apps.retention",
     "apps.ops",
@@ -467,7 +468,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # ccxt logs each request's headers at DEBUG, the exchange API key among them.
+        "ccxt": {"level": "WARNING"},
+    },
 }
 
 OPS = {
@@ -552,6 +557,34 @@ DERIV = {
         "affiliate_token": env.str("DERIV_AFFILIATE_TOKEN", default=""),
     },
 }
+
+# Spot exchanges through ccxt. URL points an exchange's API at another server (a staging or
+# test server); blank means the exchange's own. Paper trading fills at the last candle's close
+# moved against the trader by PAPER_SLIPPAGE_PCT, with the exchange's taker fee.
+EXCHANGES = {
+    "binance": {
+        "URL": env.str("EXCHANGE_BINANCE_URL", default=""),
+        "TIMEOUT_S": env.float("EXCHANGE_TIMEOUT_S", default=10.0),
+    },
+}
+EXCHANGE_PAPER_BALANCE = env.str("EXCHANGE_PAPER_BALANCE", default="10000")
+EXCHANGE_PAPER_SLIPPAGE_PCT = env.str("EXCHANGE_PAPER_SLIPPAGE_PCT", default="0.05")
+# Pairs Nexus offers on each exchange (each must be listed by it).
+EXCHANGE_PAIRS = env.list(
+    "EXCHANGE_PAIRS",
+    default=[
+        "BTC/USDT",
+        "ETH/USDT",
+        "SOL/USDT",
+        "XRP/USDT",
+        "LTC/USDT",
+        "ADA/USDT",
+        "DOGE/USDT",
+        "BNB/USDT",
+        "DOT/USDT",
+        "LINK/USDT",
+    ],
+)
 
 # Plans and Stripe subscriptions (apps.billing). Without STRIPE_SECRET_KEY billing is off:
 # everyone has DEFAULT_PLAN unless an admin grants another, and the pricing page says plans

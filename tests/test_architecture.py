@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "apps"
 
 # Apps that may only be imported by the apps above them.
-HIGHER = ("apps.bots", "apps.deriv", "apps.realtime")
+HIGHER = ("apps.bots", "apps.deriv", "apps.exchanges", "apps.realtime")
 LOWER = ("ledger", "markets", "trading", "revenue", "billing", "accounts", "notifications", "audit", "users", "common")
 
 
@@ -59,11 +59,17 @@ def test_the_ledger_imports_no_other_app():
 
 
 @pytest.mark.parametrize("app", LOWER)
-def test_lower_apps_never_import_bots_deriv_or_realtime(app):
+def test_lower_apps_never_import_bots_deriv_exchanges_or_realtime(app):
     assert offending(app, HIGHER) == set()
 
 
 @pytest.mark.parametrize("app", ["bots", "deriv"])
+def test_bots_and_deriv_never_import_exchanges(app):
+    """Spot exchanges build on the bots' engine and kill switches; nothing below them reaches up."""
+    assert offending(app, ("apps.exchanges",)) == set()
+
+
+@pytest.mark.parametrize("app", ["bots", "deriv", "exchanges"])
 def test_domain_apps_tell_realtime_through_signals_only(app):
     assert offending(app, ("apps.realtime",)) == set()
 

@@ -9,12 +9,13 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
 
-from .models import Entry, LedgerAccount, Transfer
+from .models import Entry, LedgerAccount, Transfer, scaled
 from .signals import ledger_checked
 
 
 def _money(value) -> Decimal:
-    return Decimal(value or 0).quantize(Decimal("0.01"))
+    # At the ledger's scale: SQLite sums are binary floats, good to far better than 1e-8 here.
+    return scaled(Decimal(value or 0).quantize(Decimal("0.00000001")))
 
 
 def ledger_breaches() -> list[str]:

@@ -15,6 +15,39 @@ from django.db.models import Q
 from apps.common.models import AppendOnlyModel
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
+# Fiat currencies move in cents; crypto assets (a spot exchange's BTC, USDT...) in up to eight places.
+FIAT_CURRENCIES = frozenset({"USD", "EUR", "GBP", "AUD", "CAD", "CHF", "JPY"})
+CRYPTO_PLACES = 8
+
+
+def currency_places(currency: str) -> int:
+    """Decimal places the ledger keeps for `currency`: 2 for fiat money, 8 for a crypto asset."""
+    return 2 if currency in FIAT_CURRENCIES else CRYPTO_PLACES
+
+
+class LedgerAmountField(models.DecimalField):
+    """An amount in any currency, stored with eight places and read back with its currency's scale.
+
+    A cent amount reads back as `10.00`, a crypto amount as many places as it needs (`0.00123`),
+    so fiat money looks as it always did whatever the column's scale.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", 28)
+        kwargs.setdefault("decimal_places", CRYPTO_PLACES)
+        super().__init__(*args, **kwargs)
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else scaled(value)
+
+
+def scaled(value) -> Decimal:
+    """`value` with two places if it is a whole number of cents, else with its significant places."""
+    value = Decimal(value)
+    cents = value.quantize(Decimal("0.01"))
+    if cents == value:
+        return cents
+    return value.quantize(Decimal(1).scaleb(-CRYPTO_PLACES)).normalize()
 
 
 class Realm(models.TextChoices):
@@ -24,6 +57,10 @@ class Realm(models.TextChoices):
     REAL = "REAL", "Real"
     # Deriv's demo money: neither Nexus's demo money nor real money.
     DERIV_DEMO = "DERIV_DEMO", "Deriv demo"
+    # Paper trading on a spot exchange: simulated fills, simulated balances.
+    PAPER = "PAPER", "Paper exchange"
+    # A trader's balances held at a real spot exchange, mirrored from its fills.
+    EXCHANGE = "EXCHANGE", "Exchange"
 
 
 class AccountKind(models.TextChoices):
@@ -36,6 +73,10 @@ class AccountKind(models.TextChoices):
     WORLD = "WORLD", "World (issuance)"
     # The other side of every Deriv account: balances at Deriv come from (and go back to) it.
     DERIV = "DERIV", "Deriv world"
+    # The other side of a spot exchange connection's balances: what it bought from and sold to.
+    EXCHANGE = "EXCHANGE", "Exchange world"
+    # Trading fees an exchange charged, per realm and asset.
+    FEES = "FEES", "Exchange fees"
 
 
 class TransferKind(models.TextChoices):
@@ -51,6 +92,7 @@ class TransferKind(models.TextChoices):
     COMMISSION = "COMMISSION", "Platform commission"
     MARKUP = "MARKUP", "Partner markup"
     ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+    FILL = "FILL", "Exchange fill"
 
 
 class LedgerAccount(models.Model):
@@ -58,7 +100,7 @@ class LedgerAccount(models.Model):
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=10, choices=AccountKind.choices, db_index=True)
     realm = models.CharField(max_length=10, choices=Realm.choices)
-    currency = models.CharField(max_length=3)
+    currency = models.CharField(max_length=10)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -66,7 +108,7 @@ class LedgerAccount(models.Model):
         on_delete=models.PROTECT,
         related_name="ledger_accounts",
     )
-    balance = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    balance = LedgerAmountField(default=Decimal("0.00"))
     # Only the worlds and the house may run a negative balance: a world is
     # where issued money comes from, the house pays winnings before it earns.
     allow_negative = models.BooleanField(default=False)
@@ -92,8 +134,8 @@ class Transfer(AppendOnlyModel):
     kind = models.CharField(max_length=12, choices=TransferKind.choices)
     debit = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="debits")
     credit = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="credits")
-    amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3)
+    amount = LedgerAmountField()
+    currency = models.CharField(max_length=10)
     reference = models.CharField(max_length=100, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -114,7 +156,7 @@ class Entry(AppendOnlyModel):
     transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="entries")
     # Indexed by entry_account_created, which starts with it.
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
-    amount = models.DecimalField(**MONEY)
+    amount = LedgerAmountField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

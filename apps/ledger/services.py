@@ -1,9 +1,11 @@
 """Writes to the ledger. The only code that changes balances.
 
-Rounding rule: money is Decimal with two places. Amounts people type must
+Rounding rule: money is Decimal with its currency's places (`currency_places`):
+two for fiat money, eight for a crypto asset. Amounts people type must
 already have at most two places (forms reject more); amounts the platform
 computes (payouts) are rounded down to the cent with `to_money`, so the
-platform never pays a fraction of a cent it did not earn.
+platform never pays a fraction of a cent it did not earn. Exchange fills
+arrive with the market's own precision, never more than eight places.
 
 Lock order: ledger accounts are locked in ascending id order, everywhere, and
 last. `transfer` writes its two accounts lowest id first, `transfer_many`
@@ -26,7 +28,7 @@ from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from .models import AccountKind, Entry, LedgerAccount, Realm, Transfer
+from .models import CRYPTO_PLACES, AccountKind, Entry, LedgerAccount, Realm, Transfer, currency_places
 
 CENT = Decimal("0.01")
 
@@ -50,11 +52,12 @@ def to_money(value: Decimal) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_DOWN)
 
 
-def _check_amount(amount: Decimal) -> None:
+def _check_amount(amount: Decimal, currency: str) -> None:
     if not isinstance(amount, Decimal):
         raise TypeError("Ledger amounts are Decimal.")
-    if amount <= 0 or amount != amount.quantize(CENT):
-        raise LedgerError(f"Invalid amount {amount!r}: positive, at most two decimal places.")
+    places = currency_places(currency)
+    if amount <= 0 or amount != amount.quantize(Decimal(1).scaleb(-places)):
+        raise LedgerError(f"Invalid amount {amount!r}: positive, at most {places} decimal places in {currency}.")
 
 
 _SYSTEM_NAMES = {
@@ -63,6 +66,8 @@ _SYSTEM_NAMES = {
     AccountKind.REVENUE: "Platform revenue",
     AccountKind.WORLD: "World",
     AccountKind.DERIV: "Deriv world",
+    AccountKind.EXCHANGE: "Exchange world",
+    AccountKind.FEES: "Exchange fees",
 }
 
 
@@ -77,7 +82,7 @@ def system_account(*, kind: str, realm: str, currency: str) -> LedgerAccount:
             "kind": kind,
             "realm": realm,
             "currency": currency,
-            "allow_negative": kind in (AccountKind.WORLD, AccountKind.HOUSE, AccountKind.DERIV),
+            "allow_negative": kind in (AccountKind.WORLD, AccountKind.HOUSE, AccountKind.DERIV, AccountKind.EXCHANGE),
         },
     )
     return account
@@ -155,7 +160,7 @@ def transfer(
     raises InsufficientFunds and the caller's transaction, which it must be
     inside, rolls back whole.
     """
-    _check_amount(amount)
+    _check_amount(amount, debit.currency)
     if debit.currency != credit.currency or debit.realm != credit.realm:
         raise LedgerError("Transfers stay within one realm and one currency.")
     if new_key:
@@ -191,15 +196,15 @@ def _transfer_write(debit, credit, amount: Decimal, kind: str, idempotency_key: 
     if not debit.allow_negative:
         debited = debited.filter(balance__gte=amount)
     credited = LedgerAccount.objects.filter(pk=credit.pk)
-    # Rounded to the cent in SQL: SQLite keeps decimals as binary floats, and
+    # Rounded to the ledger's scale in SQL: SQLite keeps decimals as binary floats, and
     # without it repeated updates drift (ten 0.10 stakes leave 0.9999999999999999),
     # so an account holding exactly enough is refused or breaks the >= 0 check.
     if credit.pk < debit.pk:
-        credited.update(balance=Round(F("balance") + amount, 2))
-    if debited.update(balance=Round(F("balance") - amount, 2)) != 1:
+        credited.update(balance=Round(F("balance") + amount, CRYPTO_PLACES))
+    if debited.update(balance=Round(F("balance") - amount, CRYPTO_PLACES)) != 1:
         raise InsufficientFunds(debit, amount)
     if credit.pk > debit.pk:
-        credited.update(balance=Round(F("balance") + amount, 2))
+        credited.update(balance=Round(F("balance") + amount, CRYPTO_PLACES))
     return created
 
 
@@ -229,7 +234,7 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
     }
     deltas: dict[int, Decimal] = defaultdict(Decimal)
     for spec in specs:
-        _check_amount(spec.amount)
+        _check_amount(spec.amount, accounts[spec.debit_id][0])
         if accounts[spec.debit_id] != accounts[spec.credit_id]:
             raise LedgerError("Transfers stay within one realm and one currency.")
         deltas[spec.debit_id] -= spec.amount
@@ -253,7 +258,7 @@ def transfer_many(specs: Iterable[TransferSpec], *, return_transfers: bool = Tru
         try:
             # In id order: the ledger's lock order (see the module's docstring).
             cursor.executemany(
-                f"UPDATE {table} SET balance = ROUND(balance + %s, 2) WHERE id = %s",
+                f"UPDATE {table} SET balance = ROUND(balance + %s, {CRYPTO_PLACES}) WHERE id = %s",
                 [(delta, pk) for pk, delta in sorted(deltas.items()) if delta],
             )
         except IntegrityError as exc:

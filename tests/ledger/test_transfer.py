@@ -149,7 +149,7 @@ def test_an_amount_that_is_not_a_decimal_is_refused(alice, bob, amount):
 def test_an_amount_with_more_than_two_decimals_or_not_positive_is_refused(alice, bob, amount):
     state = snapshot()
 
-    with pytest.raises(LedgerError, match="at most two decimal places"):
+    with pytest.raises(LedgerError, match="at most 2 decimal places in USD"):
         move(alice, bob, amount, "t")
 
     assert snapshot() == state

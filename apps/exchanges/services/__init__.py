@@ -1,0 +1,1 @@
+"""Spot exchange services: connections and balances, orders and fills, market data, the decision cycle, bots."""
