@@ -221,3 +221,30 @@ def test_the_plans_open_position_limit_applies(make_bot, btc, paper, free_plan_b
 
     bot.refresh_from_db()
     assert not bot.positions.exists() and "Free plan allows 3 open positions" in bot.last_skip
+
+
+def test_the_days_filled_orders_count_toward_the_daily_limit(make_bot, btc, paper):
+    bot = make_bot()
+    SpotBot.objects.filter(pk=bot.pk).update(max_trades_per_day=2)
+    for i in range(2):
+        SpotOrder.objects.create(client_order_id=f"old{i}", connection=paper, bot=bot, market=btc, side="buy",
+                                 purpose="OPEN", amount=Decimal("0.001"), status=OrderStatus.FILLED)  # fmt: skip
+
+    climb(btc)
+
+    bot.refresh_from_db()
+    assert not bot.positions.exists() and "2 trades today" in bot.last_skip
+
+
+def test_many_bots_on_one_candle_are_filled_together_each_with_its_own_position(make_bot, btc, user, other_user):
+    from apps.exchanges.services.connections import paper_connection
+
+    other_paper = paper_connection(user=other_user)
+    bots = [make_bot(name=f"b{i}") for i in range(3)]
+    bots.append(make_bot(user=other_user, connection=other_paper, name="theirs"))
+
+    assert climb(btc) == 4
+
+    assert SpotOrder.objects.filter(status=OrderStatus.FILLED).count() == 4
+    for bot in bots:
+        assert bot.positions.get().orders.get().bot_id == bot.pk

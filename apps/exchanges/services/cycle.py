@@ -6,23 +6,31 @@ new order, its orders of unknown outcome are reconciled with the exchange; a
 connection the exchange does not answer sends nothing until it does. Errors
 in a row (rejected orders, a refused key) disable the bot at its limit; the
 drawdown from its peak equity disables it too.
+
+What the bots read is read for all of them at once (positions, equity, the
+day's trades, plans), and the paper exchange's orders of one candle are
+filled together (`paper_orders_execute`); orders to a real exchange go one by
+one, each waiting for its answer.
 """
 
 import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count
 from django.utils import timezone
 
-from apps.billing.entitlements import limit_refusal
+from apps.billing.entitlements import limit_refusal, plans_in_force
+from apps.billing.models import Plan
 from apps.bots.engine.config import DecisionConfig
-from apps.bots.engine.regime import REGIME_WINDOW, classify
+from apps.bots.engine.consensus import Decision
+from apps.bots.engine.regime import REGIME_WINDOW, Regime, classify
 from apps.bots.selectors import engaged_switches
 
 from .. import engine
 from ..models import (
-    ConnectionStatus,
+    OPEN_ORDER_STATUSES,
     OrderStatus,
     PositionStatus,
     Purpose,
@@ -33,13 +41,14 @@ from ..models import (
     SpotOrder,
     SpotPosition,
 )
-from ..selectors import equity_of
+from ..selectors import equities
 from ..venues import quantize_down
 from .connections import asset_account
 from .feed import candles_poll, closes, feeds_in_use, stale_reason
-from .orders import client_order_id, connection_reconcile, order_send
+from .orders import OrderIntent, client_order_id, connection_reconcile, order_send, paper_orders_execute
 
 log = logging.getLogger(__name__)
+FILLED = (OrderStatus.FILLED, OrderStatus.PARTIAL)
 
 
 def decision_config(bot: SpotBot) -> DecisionConfig:
@@ -67,10 +76,11 @@ def bots_decide(*, market_id: int, timeframe: str) -> int:
     if not bots:
         return 0
     market = bots[0].market
-    configs = {}
+    configs: dict[str, DecisionConfig] = {}
+    keys = {}
     for bot in bots:
         config = decision_config(bot)
-        configs.setdefault(config.key, config)
+        keys[bot.pk] = configs.setdefault(config.key, config).key
     window = max([REGIME_WINDOW, *(c.window for c in configs.values())])
     rows = closes(market_id=market_id, timeframe=timeframe, count=window)
     if not rows:
@@ -79,148 +89,225 @@ def bots_decide(*, market_id: int, timeframe: str) -> int:
     prices = [float(close) for _, close in rows]
     regime = classify(prices)
     decisions = {key: config.evaluate(prices) for key, config in configs.items()}
-    stale = stale_reason(market=market, timeframe=timeframe)
-    engaged = engaged_switches()
-    acted = 0
-    for bot in bots:
-        if bot.decided_until is not None and bot.decided_until >= candle_at:
-            continue
-        try:
-            bot_act(
-                bot=bot,
-                decision=decisions[decision_config(bot).key],
-                regime=regime,
-                price=price,
-                candle_at=candle_at,
-                stale=stale,
-                engaged=engaged,
-            )
-        except Exception:  # one bot's failure never stops the others on the pair
-            log.exception("spot bot %s failed on %s", bot.pk, candle_at)
-            continue
-        acted += 1
-    return acted
+    due = [bot for bot in bots if bot.decided_until is None or bot.decided_until < candle_at]
+    return bots_act(
+        bots=due,
+        decisions={bot.pk: decisions[keys[bot.pk]] for bot in due},
+        regime=regime,
+        price=price,
+        candle_at=candle_at,
+        stale=stale_reason(market=market, timeframe=timeframe),
+    )
 
 
-def _stopped_by(bot: SpotBot, engaged: set) -> str:
-    if None in engaged:
-        return "The platform's kill switch is on: no new positions."
-    if bot.user_id in engaged:
-        return "Your kill switch is on: no new positions."
-    return ""
+def bot_act(*, bot: SpotBot, decision: Decision, regime: Regime, price: Decimal, candle_at, stale: str = "") -> int:
+    """One bot on one closed candle (the cycle does the same for all of a pair's bots at once)."""
+    return bots_act(bots=[bot], decisions={bot.pk: decision}, regime=regime, price=price, candle_at=candle_at,
+                    stale=stale)  # fmt: skip
 
 
-def _trades_today(bot: SpotBot) -> int:
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    filled = Q(status__in=(OrderStatus.FILLED, OrderStatus.PARTIAL))
-    return SpotOrder.objects.filter(filled, bot=bot, created_at__gte=start).count()
+@dataclass
+class Reads:
+    """What the bots of one candle need to know, read for all of them at once."""
+
+    held: dict[int, list[SpotPosition]]
+    equity: dict[int, Decimal]
+    trades_today: Counter
+    user_trades_today: Counter
+    user_open: Counter
+    plans: dict[int, Plan]
+    engaged: set
+    skips: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, bots: list[SpotBot]) -> "Reads":
+        start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+        users = {bot.user_id for bot in bots}
+        held = defaultdict(list)
+        for position in SpotPosition.objects.filter(bot__in=bots, status=PositionStatus.OPEN):
+            held[position.bot_id].append(position)
+        today = SpotOrder.objects.filter(status__in=FILLED, created_at__gte=start, connection__user_id__in=users)
+        open_positions = SpotPosition.objects.filter(connection__user_id__in=users, status=PositionStatus.OPEN)
+        return cls(
+            held=held,
+            equity=equities(connections={bot.connection for bot in bots}),
+            trades_today=Counter(
+                dict(today.filter(bot__in=bots).values_list("bot").annotate(n=Count("id")).order_by())
+            ),
+            user_trades_today=Counter(
+                dict(today.values_list("connection__user_id").annotate(n=Count("id")).order_by())
+            ),
+            user_open=Counter(
+                dict(open_positions.values_list("connection__user_id").annotate(n=Count("id")).order_by())
+            ),
+            plans=plans_in_force(users),
+            engaged=engaged_switches(),
+        )
+
+    def stopped_by(self, bot: SpotBot) -> str:
+        if None in self.engaged:
+            return "The platform's kill switch is on: no new positions."
+        if bot.user_id in self.engaged:
+            return "Your kill switch is on: no new positions."
+        return ""
+
+    def plan_refusal(self, bot: SpotBot) -> str:
+        """The trader's plan's limits on exchange trades a day and open positions ("" when within them)."""
+        user, plan = bot.user, self.plans[bot.user_id]
+        trades = self.user_trades_today[bot.user_id] + 1
+        if refusal := limit_refusal(user, "max_trades_per_day", wanted=trades, plan=plan):
+            return refusal.message
+        if refusal := limit_refusal(user, "max_open_positions", wanted=self.user_open[bot.user_id] + 1, plan=plan):
+            return refusal.message
+        return ""
 
 
-def _user_trades_today(user_id: int) -> int:
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    filled = Q(status__in=(OrderStatus.FILLED, OrderStatus.PARTIAL))
-    return SpotOrder.objects.filter(filled, connection__user_id=user_id, created_at__gte=start).count()
+def _reconciled(bots: list[SpotBot]) -> dict[int, bool]:
+    """Per connection: may it send new orders (every earlier order's outcome known)?"""
+    connections = {bot.connection_id: bot.connection for bot in bots}
+    unsettled = set(
+        SpotOrder.objects.filter(connection_id__in=connections, status__in=OPEN_ORDER_STATUSES)
+        .values_list("connection_id", flat=True)
+        .distinct()
+    )
+    return {pk: pk not in unsettled or connection_reconcile(connection=c) for pk, c in connections.items()}
 
 
-def _plan_refusal(bot: SpotBot) -> str:
-    """The trader's plan's limits on exchange trades a day and open positions ("" when within them)."""
-    if refusal := limit_refusal(bot.user, "max_trades_per_day", wanted=_user_trades_today(bot.user_id) + 1):
-        return refusal.message
-    open_positions = SpotPosition.objects.filter(connection__user_id=bot.user_id, status=PositionStatus.OPEN).count()
-    if refusal := limit_refusal(bot.user, "max_open_positions", wanted=open_positions + 1):
-        return refusal.message
-    return ""
-
-
-def bot_act(*, bot: SpotBot, decision, regime, price: Decimal, candle_at, stale: str, engaged: set) -> None:
-    """One bot on one closed candle: exits, then at most one entry, each an order sent at market."""
-    connection = bot.connection
-    skip = ""
+def bots_act(*, bots: list[SpotBot], decisions: dict[int, Decision], regime: Regime, price: Decimal, candle_at,
+             stale: str) -> int:  # fmt: skip
+    """These bots act on one closed candle of their pair: exits, then at most one entry each. How many acted."""
+    if not bots:
+        return 0
     if stale:
-        skip = stale
-    elif not connection_reconcile(connection=connection):
-        skip = f"Waiting for {connection.get_exchange_display()}: {connection.status_reason or 'orders to reconcile'}."
-    if skip:
-        # Not decided: the bot acts on the next candle it can trade.
-        SpotBot.objects.filter(pk=bot.pk).update(last_skip=skip[:200])
-        return
+        # Not decided: the bots act on the next candle they can trade.
+        SpotBot.objects.filter(pk__in=[b.pk for b in bots]).update(last_skip=stale[:200])
+        return 0
+    ready = _reconciled(bots)
+    waiting = [bot for bot in bots if not ready[bot.connection_id]]
+    for bot in waiting:
+        connection = bot.connection
+        reason = connection.status_reason or "orders to reconcile"
+        SpotBot.objects.filter(pk=bot.pk).update(
+            last_skip=f"Waiting for {connection.get_exchange_display()}: {reason}"[:200]
+        )
+    acting = [bot for bot in bots if ready[bot.connection_id]]
+    if not acting:
+        return 0
+    reads = Reads.of(acting)
+    intents: dict[int, list[OrderIntent]] = {}
+    halts: dict[int, str] = {}
+    for bot in acting:
+        intents[bot.pk], reads.skips[bot.pk], halts[bot.pk] = _bot_plan(
+            bot, decisions[bot.pk], regime, price, candle_at, reads
+        )
+    sent = _send([i for bot in acting for i in intents[bot.pk]])
+    for bot in acting:
+        _bot_after(bot, sent.get(bot.pk, []), reads.skips[bot.pk], halts[bot.pk], candle_at, reads.equity)
+    SpotBot.objects.bulk_update(
+        acting, ["decided_until", "last_skip", "errors_in_row", "peak_equity", "status", "status_reason", "updated_at"]
+    )
+    return len(acting)
+
+
+def _bot_plan(bot: SpotBot, decision: Decision, regime: Regime, price: Decimal, candle_at,
+              reads: Reads) -> tuple[list[OrderIntent], str, str]:  # fmt: skip
+    """The orders this bot sends on this candle, why it opens nothing (if so), and why it stops (if so)."""
+    connection, market = bot.connection, bot.market
     risk = engine.SpotRisk.of(bot)
-    market = bot.market
-    held_rows = list(SpotPosition.objects.filter(bot=bot, status=PositionStatus.OPEN))
-    held = [
-        engine.Held(p.id, p.amount, p.last_entry_price or price, p.stop_price, p.take_price, p.adds) for p in held_rows
-    ]
-    equity = equity_of(connection=connection)
-    peak = max(bot.peak_equity or equity, equity)
-    stopped_by = _stopped_by(bot, engaged)
+    held = reads.held.get(bot.pk, [])
+    equity = reads.equity.get(connection.pk, Decimal("0"))
+    bot.peak_equity = max(bot.peak_equity or equity, equity)
     step = engine.plan(
         risk=risk,
         price=price,
         decision=decision,
         regime=regime,
-        held=held,
+        held=[
+            engine.Held(p.id, p.amount, p.last_entry_price or price, p.stop_price, p.take_price, p.adds) for p in held
+        ],
         equity=equity,
-        peak_equity=peak,
-        trades_today=_trades_today(bot),
-        stopped_by=stopped_by,
+        peak_equity=bot.peak_equity,
+        trades_today=reads.trades_today[bot.pk],
+        stopped_by=reads.stopped_by(bot),
         quote=market.quote,
     )
-    errors, skip = bot.errors_in_row, step.skip
-    by_id = {p.id: p for p in held_rows}
+    skip, by_id, wanted = step.skip, {p.id: p for p in held}, []
     for action in step.actions:
         if action.purpose in (Purpose.OPEN, Purpose.ADD):
-            if refusal := _plan_refusal(bot):
+            if refusal := reads.plan_refusal(bot):
                 skip = refusal
                 continue
             amount = quantize_down(action.quote / price, market.amount_step)
-            if amount * price < market.min_notional or amount < market.min_amount or amount <= 0:
+            if amount <= 0 or amount < market.min_amount or amount * price < market.min_notional:
                 skip = (
                     f"The position size {action.quote:.2f} {market.quote} is under {market.symbol}'s minimum order "
                     f"of {market.min_notional.normalize()} {market.quote}."
                 )
                 continue
             side, position = Side.BUY, by_id.get(action.position_id)
+            reads.user_trades_today[bot.user_id] += 1
+            reads.user_open[bot.user_id] += 1 if action.purpose == Purpose.OPEN else 0
         else:
-            position = by_id[action.position_id]
-            amount = quantize_down(
-                min(position.amount, asset_account(connection, market.base).balance), market.amount_step
-            )
+            position, side = by_id[action.position_id], Side.SELL
+            amount = quantize_down(position.amount, market.amount_step)
             if amount <= 0:
                 continue
-            side = Side.SELL
-        sent = order_send(
-            connection=connection,
-            market=market,
-            side=side,
-            amount=amount,
-            purpose=action.purpose,
-            client_id=client_order_id(bot_id=bot.pk, candle_at=candle_at, purpose=action.purpose),
-            bot=bot,
-            position=position,
-            explanation=engine.explain(
-                decision=decision, regime=regime, price=price, candle_at=candle_at, risk=risk, why=action.why
-            ),
+        wanted.append(
+            OrderIntent(
+                connection=connection,
+                market=market,
+                side=side,
+                amount=amount,
+                purpose=action.purpose,
+                client_id=client_order_id(bot_id=bot.pk, candle_at=candle_at, purpose=action.purpose),
+                bot=bot,
+                position=position,
+                explanation=engine.explain(
+                    decision=decision, regime=regime, price=price, candle_at=candle_at, risk=risk, why=action.why
+                ),
+            )
         )
-        if not sent.reached:
-            skip = f"{connection.get_exchange_display()} did not answer; the order is checked again before any other."
-            break
-        if sent.order.status == OrderStatus.REJECTED:
+    return wanted, skip, step.halt
+
+
+def _send(intents: list[OrderIntent]) -> dict[int, list[tuple[SpotOrder, bool]]]:
+    """Send the orders: the paper exchange's together, a real exchange's one by one. (order, reached) by bot id."""
+    by_bot: dict[int, list[tuple[SpotOrder, bool]]] = defaultdict(list)
+    for order in paper_orders_execute([i for i in intents if i.connection.paper]):
+        by_bot[order.bot_id].append((order, True))
+    unreachable: set[int] = set()
+    for intent in intents:
+        if intent.connection.paper:
+            continue
+        if intent.connection.pk in unreachable:  # no answer a moment ago: the rest wait for reconciliation
+            continue
+        result = order_send(**vars(intent))
+        if not result.reached:
+            unreachable.add(intent.connection.pk)
+        by_bot[intent.bot.pk].append((result.order, result.reached))
+    return by_bot
+
+
+def _bot_after(bot: SpotBot, sent: list[tuple[SpotOrder, bool]], skip: str, halt: str, candle_at,
+               equity: dict[int, Decimal]) -> None:  # fmt: skip
+    """The bot's state after its orders' answers (saved in bulk by the caller)."""
+    errors = bot.errors_in_row
+    for order, reached in sent:
+        if not reached:
+            skip = (
+                f"{bot.connection.get_exchange_display()} did not answer; the order is checked again before any other."
+            )
+        elif order.status == OrderStatus.REJECTED:
             errors += 1
-            skip = f"Order rejected: {sent.order.reason}"
-        elif sent.order.status in (OrderStatus.FILLED, OrderStatus.PARTIAL):
+            skip = f"Order rejected: {order.reason}"
+        elif order.status in FILLED:
             errors = 0
-    with transaction.atomic():
-        fields = {"decided_until": candle_at, "last_skip": skip[:200], "errors_in_row": errors, "peak_equity": peak}
-        if step.halt:
-            fields |= {"status": SpotBotStatus.DISABLED, "status_reason": f"Stopped: {step.halt}"[:200]}
-        elif errors >= bot.max_errors_in_row:
-            fields |= {
-                "status": SpotBotStatus.DISABLED,
-                "status_reason": f"Stopped after {errors} errors in a row; the last: {skip}"[:200],
-            }
-        SpotBot.objects.filter(pk=bot.pk).update(**fields)
-    if connection.status != ConnectionStatus.ACTIVE:
-        log.info("connection %s is %s", connection.pk, connection.status)
+    bot.decided_until, bot.last_skip, bot.errors_in_row = candle_at, skip[:200], errors
+    if halt:
+        bot.status, bot.status_reason = SpotBotStatus.DISABLED, f"Stopped: {halt}"[:200]
+    elif errors >= bot.max_errors_in_row:
+        bot.status = SpotBotStatus.DISABLED
+        bot.status_reason = f"Stopped after {errors} errors in a row; the last: {skip}"[:200]
 
 
 def positions_close(*, user, connection_id: int, position_ids: list[int] | None = None) -> list[SpotOrder]:

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.ledger.models import AccountKind, TransferKind
-from apps.ledger.services import LedgerError, system_account, transfer
+from apps.ledger.models import AccountKind, LedgerAccount, TransferKind
+from apps.ledger.services import LedgerError, TransferSpec, ledger_accounts_lock, system_account, transfer_many
 
 from ..models import (
     OPEN_ORDER_STATUSES,
@@ -38,7 +38,7 @@ from ..models import (
     SpotPosition,
 )
 from ..venues import KeyRefused, OrderResult, Refused, Unreachable, Venue, quantize_down
-from .connections import asset_account, connection_status_set, world_account
+from .connections import asset_account, connection_status_set
 
 log = logging.getLogger(__name__)
 
@@ -59,40 +59,52 @@ class Sent:
     reached: bool
 
 
-def order_send(
-    *,
-    connection: ExchangeConnection,
-    market: SpotMarket,
-    side: str,
-    amount: Decimal,
-    purpose: str,
-    client_id: str,
-    bot=None,
-    position: SpotPosition | None = None,
-    explanation: dict | None = None,
-) -> Sent:
+@dataclass(frozen=True)
+class OrderIntent:
+    """An order a bot (or the trader) wants sent at market."""
+
+    connection: ExchangeConnection
+    market: SpotMarket
+    side: str
+    amount: Decimal
+    purpose: str
+    client_id: str
+    bot: object = None
+    position: SpotPosition | None = None
+    explanation: dict | None = None
+
+    def row(self) -> SpotOrder:
+        return SpotOrder(
+            client_order_id=self.client_id,
+            connection=self.connection,
+            bot=self.bot,
+            position=self.position,
+            market=self.market,
+            side=self.side,
+            purpose=self.purpose,
+            amount=self.amount,
+            explanation=self.explanation or {},
+        )
+
+
+def order_send(**fields) -> Sent:
     """Write the order, send it at market, book what filled. Never sends one client order id twice."""
+    intent = OrderIntent(**fields)
+    connection = intent.connection
     try:
         with transaction.atomic():
-            order = SpotOrder.objects.create(
-                client_order_id=client_id,
-                connection=connection,
-                bot=bot,
-                position=position,
-                market=market,
-                side=side,
-                purpose=purpose,
-                amount=amount,
-                explanation=explanation or {},
-            )
+            order = intent.row()
+            order.save()
     except IntegrityError:
-        return Sent(SpotOrder.objects.get(connection=connection, client_order_id=client_id), reached=True)
+        return Sent(SpotOrder.objects.get(connection=connection, client_order_id=intent.client_id), reached=True)
     try:
         if connection.paper:
-            result = paper_fill(connection=connection, market=market, side=side, amount=amount)
+            result = paper_fill(connection=connection, market=intent.market, side=intent.side, amount=intent.amount)
         else:
             venue = Venue(connection.exchange, connection.credentials)
-            result = venue.market_order(market.symbol, side, amount, client_order_id=client_id)
+            result = venue.market_order(
+                intent.market.symbol, intent.side, intent.amount, client_order_id=intent.client_id
+            )
     except Unreachable as exc:
         SpotOrder.objects.filter(pk=order.pk).update(status=OrderStatus.UNKNOWN, reason=exc.reason)
         connection_status_set(connection=connection, status=ConnectionStatus.UNREACHABLE, reason=exc.reason)
@@ -108,9 +120,10 @@ def order_send(
     return Sent(order_apply(order_id=order.pk, result=result), reached=True)
 
 
-def paper_fill(*, connection: ExchangeConnection, market: SpotMarket, side: str, amount: Decimal) -> OrderResult:
-    """A fill on the paper exchange: the last price moved against the trader by the slippage, the taker fee
-    charged in the asset received (as Binance charges it), refused as the exchange would refuse it."""
+def paper_quote(*, market: SpotMarket, side: str, amount: Decimal) -> OrderResult:
+    """What the paper exchange fills: the last price moved against the trader by the slippage, the taker fee
+    charged in the asset received (as Binance charges it); refused as the exchange would refuse it.
+    The balance is the caller's to check."""
     if market.last_price is None:
         raise Refused(f"No price for {market.symbol} yet.")
     slip = market.last_price * Decimal(settings.EXCHANGE_PAPER_SLIPPAGE_PCT) / 100
@@ -121,12 +134,24 @@ def paper_fill(*, connection: ExchangeConnection, market: SpotMarket, side: str,
         raise Refused(f"Filter failure: LOT_SIZE ({amount} {market.base} is under the minimum amount).")
     if cost < market.min_notional:
         raise Refused(f"Filter failure: NOTIONAL ({cost} {market.quote} is under {market.min_notional.normalize()}).")
-    paying, needed = (market.quote, cost) if side == Side.BUY else (market.base, amount)
-    if asset_account(connection, paying).balance < needed:
-        raise Refused("Account has insufficient balance for requested action.")
     received, currency = (amount, market.base) if side == Side.BUY else (cost, market.quote)
     fee = (received * market.taker_fee).quantize(PLACES, rounding=ROUND_DOWN)
     return OrderResult(f"paper-{uuid.uuid4().hex[:16]}", "closed", amount, cost, fee, currency)
+
+
+def _paying(market: SpotMarket, side: str, result: OrderResult) -> tuple[str, Decimal]:
+    return (market.quote, result.cost) if side == Side.BUY else (market.base, result.filled)
+
+
+def paper_fill(*, connection: ExchangeConnection, market: SpotMarket, side: str, amount: Decimal) -> OrderResult:
+    result = paper_quote(market=market, side=side, amount=amount)
+    asset, needed = _paying(market, side, result)
+    if asset_account(connection, asset).balance < needed:
+        raise Refused(INSUFFICIENT)
+    return result
+
+
+INSUFFICIENT = "Account has insufficient balance for requested action."
 
 
 def _status_of(order: SpotOrder, result: OrderResult) -> str:
@@ -137,70 +162,94 @@ def _status_of(order: SpotOrder, result: OrderResult) -> str:
     return OrderStatus.FILLED if result.filled >= order.amount else OrderStatus.PARTIAL
 
 
+def _record(order: SpotOrder, result: OrderResult) -> None:
+    """The exchange's answer on the order row (not saved)."""
+    order.status, order.exchange_order_id = _status_of(order, result), result.exchange_order_id
+    if result.filled > 0:
+        order.filled = result.filled.quantize(PLACES, rounding=ROUND_DOWN)
+        order.cost = result.cost.quantize(PLACES, rounding=ROUND_DOWN)
+        order.fee, order.fee_currency = result.fee.quantize(PLACES, rounding=ROUND_DOWN), result.fee_currency
+    elif order.status == OrderStatus.CANCELLED:
+        order.reason = order.reason or "Nothing filled: the exchange cancelled it."
+
+
 def order_apply(*, order_id: int, result: OrderResult) -> SpotOrder:
     """Record the exchange's answer for an order and book its fill, once: a second call changes nothing."""
     with transaction.atomic():
         order = SpotOrder.objects.select_for_update().select_related("market", "connection").get(pk=order_id)
-        if order.status not in OPEN_ORDER_STATUSES:
-            return order
-        status = _status_of(order, result)
-        if status == OrderStatus.UNKNOWN:  # still working at the exchange: asked again later
-            return order
-        order.status, order.exchange_order_id = status, result.exchange_order_id
-        if result.filled > 0:
-            order.filled = result.filled.quantize(PLACES, rounding=ROUND_DOWN)
-            order.cost = result.cost.quantize(PLACES, rounding=ROUND_DOWN)
-            order.fee, order.fee_currency = result.fee.quantize(PLACES, rounding=ROUND_DOWN), result.fee_currency
+        if order.status not in OPEN_ORDER_STATUSES or _status_of(order, result) == OrderStatus.UNKNOWN:
+            return order  # settled already, or still working at the exchange: asked again later
+        _record(order, result)
+        if order.filled > 0:
+            books = Books([order])
             try:
                 with transaction.atomic():
-                    _book(order)
+                    transfer_many(fill_specs(order, books), return_transfers=False)
             except LedgerError as exc:
                 # The books cannot pay what the exchange says it took: a paper fill raced another order.
                 order.status, order.reason = OrderStatus.REJECTED, f"Insufficient balance: {exc}"[:300]
                 order.filled = order.cost = order.fee = Decimal("0")
                 order.save()
                 return order
-            _position_apply(order)
-        elif status == OrderStatus.CANCELLED:
-            order.reason = order.reason or "Nothing filled: the exchange cancelled it."
+            if order.position_id:
+                order.position = SpotPosition.objects.select_for_update().get(pk=order.position_id)
+            position = position_update(order)
+            position.save()
+            order.position = position
         order.save()
     return order
 
 
-def _book(order: SpotOrder) -> None:
+class Books:
+    """The ledger accounts a set of orders moves money between, opened where missing, looked up in bulk."""
+
+    def __init__(self, orders: list[SpotOrder]):
+        wanted = {}
+        for order in orders:
+            connection, market = order.connection, order.market
+            for asset in (market.base, market.quote):
+                wanted[f"exchange:{connection.pk}:{asset}"] = (connection, asset)
+        self.ids = dict(LedgerAccount.objects.filter(code__in=wanted).values_list("code", "id"))
+        for code, (connection, asset) in wanted.items():
+            if code not in self.ids:
+                self.ids[code] = asset_account(connection, asset).pk
+        self.system: dict[tuple[str, str, str], int] = {}
+
+    def user(self, connection: ExchangeConnection, asset: str) -> int:
+        return self.ids[f"exchange:{connection.pk}:{asset}"]
+
+    def world(self, connection: ExchangeConnection, asset: str, kind: str = AccountKind.EXCHANGE) -> int:
+        key = (kind, connection.realm, asset)
+        if key not in self.system:
+            self.system[key] = system_account(kind=kind, realm=connection.realm, currency=asset).pk
+        return self.system[key]
+
+
+def fill_specs(order: SpotOrder, books: Books) -> list[TransferSpec]:
+    """The transfers that book an order's fill: what was paid to the exchange world, what came back, the fee."""
     connection, market = order.connection, order.market
     paid, got = (market.quote, market.base) if order.side == Side.BUY else (market.base, market.quote)
     paid_amount, got_amount = (order.cost, order.filled) if order.side == Side.BUY else (order.filled, order.cost)
-    key = f"exchange:order:{order.pk}"
-    ref = f"order:{order.pk}"
-    # Lock order: lower ids first is kept by `transfer` itself for each pair of accounts.
+    key, ref = f"exchange:order:{order.pk}", f"order:{order.pk}"
+    specs = []
     if paid_amount > 0:
-        transfer(
-            debit=asset_account(connection, paid),
-            credit=world_account(connection, paid),
-            amount=paid_amount,
-            kind=TransferKind.FILL,
-            idempotency_key=f"{key}:paid",
-            reference=ref,
-        )
+        specs.append(
+            TransferSpec(books.user(connection, paid), books.world(connection, paid), paid_amount, TransferKind.FILL,
+                         f"{key}:paid", ref)
+        )  # fmt: skip
     if got_amount > 0:
-        transfer(
-            debit=world_account(connection, got),
-            credit=asset_account(connection, got),
-            amount=got_amount,
-            kind=TransferKind.FILL,
-            idempotency_key=f"{key}:got",
-            reference=ref,
-        )
+        specs.append(
+            TransferSpec(books.world(connection, got), books.user(connection, got), got_amount, TransferKind.FILL,
+                         f"{key}:got", ref)
+        )  # fmt: skip
     if order.fee > 0 and order.fee_currency:
-        transfer(
-            debit=asset_account(connection, order.fee_currency),
-            credit=system_account(kind=AccountKind.FEES, realm=connection.realm, currency=order.fee_currency),
-            amount=order.fee,
-            kind=TransferKind.FEE,
-            idempotency_key=f"{key}:fee",
-            reference=ref,
+        fees = books.world(connection, order.fee_currency, AccountKind.FEES)
+        specs.append(
+            TransferSpec(
+                books.user(connection, order.fee_currency), fees, order.fee, TransferKind.FEE, f"{key}:fee", ref
+            )
         )
+    return specs
 
 
 def _fee_in_quote(order: SpotOrder) -> Decimal:
@@ -209,22 +258,20 @@ def _fee_in_quote(order: SpotOrder) -> Decimal:
     return order.fee
 
 
-def _position_apply(order: SpotOrder) -> None:
-    """A buy opens or adds to its position; a sell reduces it and closes it once what is left cannot be sold."""
+def position_update(order: SpotOrder) -> SpotPosition:
+    """The order's position after its fill (not saved): a buy opens or adds to it; a sell reduces it and closes
+    it once what is left cannot be sold."""
     market = order.market
     fee_base = order.fee if order.fee_currency == market.base else Decimal("0")
     fee_quote = order.fee if order.fee_currency == market.quote else Decimal("0")
     price = order.cost / order.filled
+    position = order.position
     if order.side == Side.BUY:
-        position = order.position
         if position is None:
-            position = SpotPosition.objects.create(
-                bot=order.bot, connection=order.connection, market=market, explanation=order.explanation
-            )
-            order.position = position
-        else:
-            position = SpotPosition.objects.select_for_update().get(pk=position.pk)
-            position.adds += 1 if order.purpose == Purpose.ADD else 0
+            position = SpotPosition(bot=order.bot, connection=order.connection, market=market,
+                                    explanation=order.explanation)  # fmt: skip
+        elif order.purpose == Purpose.ADD:
+            position.adds += 1
         position.amount += order.filled - fee_base
         position.cost += order.cost
         position.fees += _fee_in_quote(order)
@@ -234,9 +281,7 @@ def _position_apply(order: SpotOrder) -> None:
             entry = position.cost / position.amount
             position.stop_price = (entry * (1 - Decimal(risk["stop_loss_pct"]) / 100)).quantize(market.price_step)
             position.take_price = (entry * (1 + Decimal(risk["take_profit_pct"]) / 100)).quantize(market.price_step)
-        position.save()
-        return
-    position = SpotPosition.objects.select_for_update().get(pk=order.position_id)
+        return position
     position.amount -= order.filled
     position.proceeds += order.cost - fee_quote
     position.fees += _fee_in_quote(order)
@@ -245,7 +290,82 @@ def _position_apply(order: SpotOrder) -> None:
         position.status, position.closed_at = PositionStatus.CLOSED, timezone.now()
         position.exit_price = price.quantize(Decimal("0.0000000001"))
         position.close_reason = order.explanation.get("why") or order.get_purpose_display()
-    position.save()
+    return position
+
+
+def paper_orders_execute(intents: list[OrderIntent]) -> list[SpotOrder]:
+    """Many paper orders at once (a decision fanned out to many bots): one transaction, the fills of all in one
+    `transfer_many`, positions and orders written in bulk. Each order fills or is refused on its own, against
+    balances read under the ledger's lock. A client order id used before makes the whole set go one by one."""
+    if not intents:
+        return []
+    orders = [intent.row() for intent in intents]
+    books = Books(orders)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                SpotOrder.objects.bulk_create(orders)
+        except IntegrityError:
+            return [order_send(**vars(intent)).order for intent in intents]
+        # Other apps' rows before ledger accounts (the ledger's lock order): positions, then accounts.
+        held = SpotPosition.objects.select_for_update().in_bulk([o.position_id for o in orders if o.position_id])
+        balances = ledger_accounts_lock(ids=set(books.ids.values()) | _system_ids(books, orders))
+        for order in orders:
+            if order.position_id:
+                order.position = held[order.position_id]
+                if order.position.status != PositionStatus.OPEN:
+                    order.status, order.reason = OrderStatus.CANCELLED, "The position was closed before this order."
+                    continue
+            try:
+                result = paper_quote(market=order.market, side=order.side, amount=order.amount)
+            except Refused as exc:
+                order.status, order.reason = OrderStatus.REJECTED, exc.reason
+                continue
+            asset, needed = _paying(order.market, order.side, result)
+            account = books.user(order.connection, asset)
+            if balances[account] < needed:
+                order.status, order.reason = OrderStatus.REJECTED, INSUFFICIENT
+                continue
+            _record(order, result)
+            for spec in fill_specs(order, books):
+                balances[spec.debit_id] = balances.get(spec.debit_id, Decimal(0)) - spec.amount
+                balances[spec.credit_id] = balances.get(spec.credit_id, Decimal(0)) + spec.amount
+        filled = [o for o in orders if o.filled > 0]
+        transfer_many([spec for o in filled for spec in fill_specs(o, books)], return_transfers=False)
+        positions = [position_update(o) for o in filled]
+        SpotPosition.objects.bulk_create([p for p in positions if p.pk is None])
+        SpotPosition.objects.bulk_update(
+            [p for p in positions if p.pk is not None],
+            ["amount", "cost", "fees", "adds", "last_entry_price", "stop_price", "take_price", "proceeds",
+             "exit_price", "close_reason", "status", "closed_at"],
+        )  # fmt: skip
+        for order, position in zip(filled, positions, strict=True):
+            order.position = position
+        SpotOrder.objects.bulk_update(
+            orders,
+            [
+                "status",
+                "reason",
+                "exchange_order_id",
+                "filled",
+                "cost",
+                "fee",
+                "fee_currency",
+                "position",
+                "updated_at",
+            ],
+        )
+    return orders
+
+
+def _system_ids(books: Books, orders: list[SpotOrder]) -> set[int]:
+    """Every world and fee account the orders may write: locked with the rest, in the ledger's order."""
+    ids = set()
+    for order in orders:
+        for asset in (order.market.base, order.market.quote):
+            ids.add(books.world(order.connection, asset))
+            ids.add(books.world(order.connection, asset, AccountKind.FEES))
+    return ids
 
 
 def connection_reconcile(*, connection: ExchangeConnection) -> bool:
