@@ -1,12 +1,20 @@
 """Spot bots: create, start and stop. A bot trades one pair on one connection, on 1m or 5m candles."""
 
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from apps.audit.services import audit_log
 from apps.billing.entitlements import limit_refusal
+from apps.bots.engine.config import DecisionConfig
 
-from ..models import ConnectionStatus, ExchangeConnection, SpotBot, SpotBotStatus, SpotMarket
+from ..backtest import MAX_CANDLES, BacktestReport, spot_backtest
+from ..engine import SpotRisk
+from ..models import Candle, ConnectionStatus, ExchangeConnection, SpotBot, SpotBotStatus, SpotMarket
 
 # Fields a trader sets on a spot bot.
 SPOT_BOT_FIELDS = (
@@ -68,3 +76,32 @@ def spot_bot_stop(*, user, bot_id: int, request=None) -> SpotBot:
             bot.save()
             audit_log(actor=user, action="spot_bot.stop", target=bot, request=request)
     return bot
+
+
+def spot_bot_backtest(*, user, bot_id: int, days: int, starting_quote: Decimal) -> BacktestReport:
+    """The bot's settings over its pair's recorded candles of the last `days` days (at most MAX_CANDLES of them)."""
+    bot = SpotBot.objects.select_related("market").get(pk=bot_id, user=user)
+    if not 1 <= days <= 7:
+        raise ValidationError({"days": "Choose between 1 and 7 days of recorded candles."})
+    if starting_quote < 100:
+        raise ValidationError({"starting_quote": f"Start with at least 100 {bot.market.quote}."})
+    since = timezone.now() - timedelta(days=days)
+    rows = list(
+        Candle.objects.filter(market=bot.market, timeframe=bot.timeframe, opened_at__gte=since)
+        .order_by("opened_at")
+        .values_list("opened_at", "close")[:MAX_CANDLES]
+    )
+    if not rows:
+        raise ValidationError({"days": f"No {bot.timeframe} candles of {bot.market.symbol} are recorded yet."})
+    market = bot.market
+    return spot_backtest(
+        candles=rows,
+        config=DecisionConfig.from_stored(bot.strategies, bot.min_agreeing, bot.min_confidence),
+        risk=SpotRisk.of(bot),
+        starting_quote=starting_quote,
+        amount_step=market.amount_step,
+        min_notional=market.min_notional,
+        fee_rate=market.taker_fee,
+        slippage_pct=Decimal(django_settings.EXCHANGE_PAPER_SLIPPAGE_PCT),
+        quote=market.quote,
+    )
