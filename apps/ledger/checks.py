@@ -7,10 +7,13 @@ Other apps add their own money invariants by answering `ledger_checked`
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import BigIntegerField, Count, F, Q, Sum
+from django.db.models.functions import Cast, Round
 
 from .models import Entry, LedgerAccount, Transfer, scaled
 from .signals import ledger_checked
+
+UNITS = 10**8
 
 
 def _money(value) -> Decimal:
@@ -32,7 +35,12 @@ def ledger_breaches() -> list[str]:
             breaches.append(f"transfer {key}: entries do not match its amount {amount}")
 
     # Cached balances equal the sum of their entries; nobody who may not is below zero.
-    sums = {row["account"]: _money(row["s"]) for row in Entry.objects.values("account").annotate(s=Sum("amount"))}
+    # Summed as whole units of 1e-8: SQLite adds decimals as binary floats, which drift on long accounts.
+    units = Cast(Round(F("amount") * UNITS), output_field=BigIntegerField())
+    sums = {
+        row["account"]: scaled(Decimal(row["s"]) / UNITS)
+        for row in Entry.objects.values("account").annotate(s=Sum(units)).order_by()
+    }
     per_book: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for account in LedgerAccount.objects.all():
         balance = _money(account.balance)

@@ -112,6 +112,15 @@ def ledger_account_open(
     )
 
 
+def ledger_accounts_open(*, accounts: list[dict]) -> dict[str, int]:
+    """Open many USER accounts at once (each `code`, `name`, `realm`, `currency`, `owner_id`); those already
+    open stay as they are. Every code's account id."""
+    LedgerAccount.objects.bulk_create(
+        [LedgerAccount(kind=AccountKind.USER, **fields) for fields in accounts], ignore_conflicts=True
+    )
+    return dict(LedgerAccount.objects.filter(code__in=[a["code"] for a in accounts]).values_list("code", "id"))
+
+
 def ledger_accounts_lock(*, ids: Iterable[int]) -> dict[int, Decimal]:
     """Lock these accounts until the caller's transaction ends, in ascending id order; their balances, by id.
 

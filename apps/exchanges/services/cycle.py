@@ -27,6 +27,7 @@ from apps.bots.engine.config import DecisionConfig
 from apps.bots.engine.consensus import Decision
 from apps.bots.engine.regime import REGIME_WINDOW, Regime, classify
 from apps.bots.selectors import engaged_switches
+from apps.common.bulk import update_objects
 
 from .. import engine
 from ..models import (
@@ -49,6 +50,8 @@ from .orders import OrderIntent, client_order_id, connection_reconcile, order_se
 
 log = logging.getLogger(__name__)
 FILLED = (OrderStatus.FILLED, OrderStatus.PARTIAL)
+# What a candle changes on each bot that acted on it.
+BOT_STATE = ("decided_until", "last_skip", "errors_in_row", "peak_equity", "status", "status_reason", "updated_at")
 
 
 def decision_config(bot: SpotBot) -> DecisionConfig:
@@ -203,9 +206,10 @@ def bots_act(*, bots: list[SpotBot], decisions: dict[int, Decision], regime: Reg
     sent = _send([i for bot in acting for i in intents[bot.pk]])
     for bot in acting:
         _bot_after(bot, sent.get(bot.pk, []), reads.skips[bot.pk], halts[bot.pk], candle_at, reads.equity)
-    SpotBot.objects.bulk_update(
-        acting, ["decided_until", "last_skip", "errors_in_row", "peak_equity", "status", "status_reason", "updated_at"]
-    )
+    now = timezone.now()
+    for bot in acting:
+        bot.updated_at = now
+    update_objects(SpotBot, acting, BOT_STATE)
     return len(acting)
 
 

@@ -22,8 +22,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.common.bulk import update_objects
 from apps.ledger.models import AccountKind, LedgerAccount, TransferKind
-from apps.ledger.services import LedgerError, TransferSpec, ledger_accounts_lock, system_account, transfer_many
+from apps.ledger.services import (
+    LedgerError,
+    TransferSpec,
+    ledger_accounts_lock,
+    ledger_accounts_open,
+    system_account,
+    transfer_many,
+)
 
 from ..models import (
     OPEN_ORDER_STATUSES,
@@ -152,6 +160,20 @@ def paper_fill(*, connection: ExchangeConnection, market: SpotMarket, side: str,
 
 
 INSUFFICIENT = "Account has insufficient balance for requested action."
+# What a fill changes on an order and on its position.
+ORDER_STATE = (
+    "status",
+    "reason",
+    "exchange_order_id",
+    "filled",
+    "cost",
+    "fee",
+    "fee_currency",
+    "position",
+    "updated_at",
+)
+POSITION_STATE = ("amount", "cost", "fees", "adds", "last_entry_price", "stop_price", "take_price", "proceeds",
+                  "exit_price", "close_reason", "status", "closed_at")  # fmt: skip
 
 
 def _status_of(order: SpotOrder, result: OrderResult) -> str:
@@ -210,9 +232,13 @@ class Books:
             for asset in (market.base, market.quote):
                 wanted[f"exchange:{connection.pk}:{asset}"] = (connection, asset)
         self.ids = dict(LedgerAccount.objects.filter(code__in=wanted).values_list("code", "id"))
-        for code, (connection, asset) in wanted.items():
-            if code not in self.ids:
-                self.ids[code] = asset_account(connection, asset).pk
+        missing = [
+            {"code": code, "name": f"{c.label} {asset}", "realm": c.realm, "currency": asset, "owner_id": c.user_id}
+            for code, (c, asset) in wanted.items()
+            if code not in self.ids
+        ]
+        if missing:
+            self.ids |= ledger_accounts_open(accounts=missing)
         self.system: dict[tuple[str, str, str], int] = {}
 
     def user(self, connection: ExchangeConnection, asset: str) -> int:
@@ -333,28 +359,16 @@ def paper_orders_execute(intents: list[OrderIntent]) -> list[SpotOrder]:
         filled = [o for o in orders if o.filled > 0]
         transfer_many([spec for o in filled for spec in fill_specs(o, books)], return_transfers=False)
         positions = [position_update(o) for o in filled]
-        SpotPosition.objects.bulk_create([p for p in positions if p.pk is None])
-        SpotPosition.objects.bulk_update(
-            [p for p in positions if p.pk is not None],
-            ["amount", "cost", "fees", "adds", "last_entry_price", "stop_price", "take_price", "proceeds",
-             "exit_price", "close_reason", "status", "closed_at"],
-        )  # fmt: skip
+        new = [p for p in positions if p.pk is None]
+        changed = [p for p in positions if p.pk is not None]
+        SpotPosition.objects.bulk_create(new)
+        update_objects(SpotPosition, changed, POSITION_STATE)
+        now = timezone.now()
         for order, position in zip(filled, positions, strict=True):
             order.position = position
-        SpotOrder.objects.bulk_update(
-            orders,
-            [
-                "status",
-                "reason",
-                "exchange_order_id",
-                "filled",
-                "cost",
-                "fee",
-                "fee_currency",
-                "position",
-                "updated_at",
-            ],
-        )
+        for order in orders:
+            order.updated_at = now
+        update_objects(SpotOrder, orders, ORDER_STATE)
     return orders
 
 
