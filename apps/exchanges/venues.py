@@ -138,11 +138,20 @@ class Venue:
     """One connection's calls to its exchange, in Decimal, with faults as `VenueError`s."""
 
     def __init__(self, exchange: str, credentials: dict | None = None):
-        self.api = client(exchange, credentials) if credentials else public_client(exchange)
+        self.public = public_client(exchange)
+        self.api = client(exchange, credentials) if credentials else self.public
 
-    def _call(self, method: str, *args, **kwargs):
+    def _call(self, method: str, *args, missing_ok: bool = False, **kwargs):
+        """The ccxt method's answer; with `missing_ok`, None where the exchange has no such order."""
         try:
+            if self.api.markets is None and method != "load_markets":
+                # A keyed client takes the process's markets rather than asking for them again (weight 20).
+                self.api.set_markets(self.public.markets or self.public.load_markets())
             return getattr(self.api, method)(*args, **kwargs)
+        except ccxt.OrderNotFound as exc:
+            if missing_ok:
+                return None
+            raise _fault(exc) from None
         except ccxt.BaseError as exc:
             raise _fault(exc) from None
 
@@ -180,12 +189,9 @@ class Venue:
         params = (
             {"origClientOrderId": client_order_id} if self.api.id == "binance" else {"clientOrderId": client_order_id}
         )
-        try:
-            order = self.api.fetch_order(None, symbol, params)
-        except ccxt.OrderNotFound:
+        order = self._call("fetch_order", None, symbol, params, missing_ok=True)
+        if order is None:
             return None
-        except ccxt.BaseError as exc:
-            raise _fault(exc) from None
         found = _result(order)
         if found.filled > 0 and not found.fee_currency:
             # An order looked up carries no fills: its trades say what fee was charged, and in what.

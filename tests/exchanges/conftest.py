@@ -84,3 +84,11 @@ def live(user, binance):
 
     binance.add_key(KEY, SECRET, balances={"USDT": "1000"})
     return connection_connect(user=user, exchange="binance", label="Main", api_key=KEY, secret=SECRET)
+
+
+@pytest.fixture(autouse=True)
+def worker_just_started():
+    """Each test is a fresh worker: real connections are read back from their exchange before their first order."""
+    from apps.exchanges.services import cycle
+
+    cycle._resynced.clear()

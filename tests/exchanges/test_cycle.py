@@ -154,7 +154,7 @@ def test_rejected_orders_in_a_row_disable_the_bot_at_its_limit(user, live, binan
     btc = SpotMarket.objects.get(symbol="BTC/USDT")
     bot = SpotBot.objects.create(user=user, connection=live, market=btc, name="b", status=SpotBotStatus.RUNNING,
                                  errors_in_row=4, **CONSENSUS)  # fmt: skip
-    binance.reject_next(-2010, "Account has insufficient balance for requested action.")
+    binance.reject_next(-2010, "Account has insufficient balance for requested action.", path="/api/v3/order")
 
     climb(btc)
 
@@ -170,6 +170,9 @@ def test_the_exchange_unreachable_pauses_the_bot_visibly_and_it_resumes(user, li
     btc = SpotMarket.objects.get(symbol="BTC/USDT")
     bot = SpotBot.objects.create(user=user, connection=live, market=btc, name="b", status=SpotBotStatus.RUNNING,
                                  **CONSENSUS)  # fmt: skip
+    from apps.exchanges.services import cycle
+
+    cycle._resynced.add(live.pk)  # read back already: the exchange goes down as the order leaves
     binance.unreachable(True)
     climb(btc)
     bot.refresh_from_db()
@@ -177,7 +180,7 @@ def test_the_exchange_unreachable_pauses_the_bot_visibly_and_it_resumes(user, li
 
     step(btc, [float(btc.candles.order_by("-opened_at").first().close) * 1.0005])
     bot.refresh_from_db()
-    assert "Waiting for Binance" in bot.last_skip
+    assert "Paused: Binance did not answer" in bot.last_skip
 
     binance.unreachable(False)
     step(btc, [float(btc.candles.order_by("-opened_at").first().close) * 1.0005])
@@ -248,3 +251,30 @@ def test_many_bots_on_one_candle_are_filled_together_each_with_its_own_position(
     assert SpotOrder.objects.filter(status=OrderStatus.FILLED).count() == 4
     for bot in bots:
         assert bot.positions.get().orders.get().bot_id == bot.pk
+
+
+def test_after_a_restart_balances_and_positions_are_read_back_from_the_exchange_before_any_order(user, live, binance):
+    from apps.exchanges.models import SpotMarket
+    from apps.exchanges.services import cycle
+    from apps.exchanges.services.connections import asset_account
+
+    from .conftest import KEY
+
+    btc = SpotMarket.objects.get(symbol="BTC/USDT")
+    bot = SpotBot.objects.create(user=user, connection=live, market=btc, name="b", status=SpotBotStatus.RUNNING,
+                                 max_open_positions=2, **CONSENSUS)  # fmt: skip
+    climb(btc)
+    sold_outside = bot.positions.get()
+    # While the worker was down, the trader sold the BTC at the exchange and deposited 500 USDT.
+    binance.set_balance(KEY, "BTC", "0")
+    binance.set_balance(KEY, "USDT", str(binance.balances_of(KEY)["USDT"][0] + 500))
+    cycle._resynced.clear()
+
+    step(btc, [float(btc.candles.order_by("-opened_at").first().close) * 1.0005])
+
+    sold_outside.refresh_from_db()
+    assert sold_outside.status == PositionStatus.CLOSED and "sold outside Nexus" in sold_outside.close_reason
+    # Then the bot opened its next position on the books as the exchange has them.
+    new = bot.positions.get(status=PositionStatus.OPEN)
+    assert asset_account(live, "BTC").balance == binance.balances_of(KEY)["BTC"][0] == new.amount
+    assert asset_account(live, "USDT").balance == binance.balances_of(KEY)["USDT"][0]

@@ -32,6 +32,7 @@ from apps.common.bulk import update_objects
 from .. import engine
 from ..models import (
     OPEN_ORDER_STATUSES,
+    ConnectionStatus,
     OrderStatus,
     PositionStatus,
     Purpose,
@@ -43,10 +44,17 @@ from ..models import (
     SpotPosition,
 )
 from ..selectors import equities
-from ..venues import quantize_down
-from .connections import asset_account
+from ..venues import KeyRefused, Refused, Unreachable, quantize_down
+from .connections import asset_account, balances_sync, connection_status_set
 from .feed import candles_poll, closes, feeds_in_use, stale_reason
-from .orders import OrderIntent, client_order_id, connection_reconcile, order_send, paper_orders_execute
+from .orders import (
+    OrderIntent,
+    client_order_id,
+    connection_reconcile,
+    order_send,
+    paper_orders_execute,
+    positions_reconcile,
+)
 
 log = logging.getLogger(__name__)
 FILLED = (OrderStatus.FILLED, OrderStatus.PARTIAL)
@@ -165,15 +173,52 @@ class Reads:
         return ""
 
 
+# Real connections this process has read back from their exchange since it started.
+_resynced: set[int] = set()
+
+
 def _reconciled(bots: list[SpotBot]) -> dict[int, bool]:
-    """Per connection: may it send new orders (every earlier order's outcome known)?"""
+    """Per connection: may it send new orders? Every earlier order's outcome must be known; and a real
+    connection's balances and positions are read back from its exchange once after each start of the worker,
+    before its first order (a restart may have missed fills, deposits, or sales made at the exchange)."""
     connections = {bot.connection_id: bot.connection for bot in bots}
     unsettled = set(
         SpotOrder.objects.filter(connection_id__in=connections, status__in=OPEN_ORDER_STATUSES)
         .values_list("connection_id", flat=True)
         .distinct()
     )
-    return {pk: pk not in unsettled or connection_reconcile(connection=c) for pk, c in connections.items()}
+    ready = {}
+    for pk, connection in connections.items():
+        ready[pk] = pk not in unsettled or connection_reconcile(connection=connection)
+        if ready[pk] and not connection.paper and pk not in _resynced:
+            ready[pk] = connection_resync(connection=connection)
+            if ready[pk]:
+                _resynced.add(pk)
+    return ready
+
+
+def _waiting_reason(connection) -> str:
+    name = connection.get_exchange_display()
+    if connection.status == ConnectionStatus.UNREACHABLE:
+        return f"Paused: {name} did not answer; trading resumes when it does."
+    if connection.status == ConnectionStatus.REFUSED:
+        return f"Paused: {name} refused the key ({connection.status_reason}). Connect it again."
+    return f"Paused: waiting for {name} to confirm earlier orders."
+
+
+def connection_resync(*, connection) -> bool:
+    """Read a real connection's balances into the ledger and fit its open positions to them; False if the
+    exchange did not answer or refused the key (the connection's status says which)."""
+    try:
+        balances_sync(connection=connection)
+    except Unreachable as exc:
+        connection_status_set(connection=connection, status=ConnectionStatus.UNREACHABLE, reason=exc.reason)
+        return False
+    except (KeyRefused, Refused) as exc:
+        connection_status_set(connection=connection, status=ConnectionStatus.REFUSED, reason=exc.reason)
+        return False
+    positions_reconcile(connection=connection)
+    return True
 
 
 def bots_act(*, bots: list[SpotBot], decisions: dict[int, Decision], regime: Regime, price: Decimal, candle_at,
@@ -188,11 +233,7 @@ def bots_act(*, bots: list[SpotBot], decisions: dict[int, Decision], regime: Reg
     ready = _reconciled(bots)
     waiting = [bot for bot in bots if not ready[bot.connection_id]]
     for bot in waiting:
-        connection = bot.connection
-        reason = connection.status_reason or "orders to reconcile"
-        SpotBot.objects.filter(pk=bot.pk).update(
-            last_skip=f"Waiting for {connection.get_exchange_display()}: {reason}"[:200]
-        )
+        SpotBot.objects.filter(pk=bot.pk).update(last_skip=_waiting_reason(bot.connection)[:200])
     acting = [bot for bot in bots if ready[bot.connection_id]]
     if not acting:
         return 0

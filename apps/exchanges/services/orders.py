@@ -425,3 +425,42 @@ def _never_placed(order: SpotOrder) -> None:
         status=OrderStatus.CANCELLED, reason="The exchange has no order with this client order id: it was never placed."
     )
     log.warning("order %s was never placed", order.client_order_id)
+
+
+def positions_reconcile(*, connection: ExchangeConnection) -> list[SpotPosition]:
+    """Open positions hold no more of an asset than the connection's ledger account does (the exchange's word once
+    `balances_sync` ran): what was sold outside Nexus comes off the newest positions, valued at the last price,
+    and closes those left with nothing that can be sold."""
+    changed = []
+    with transaction.atomic():
+        positions = (
+            SpotPosition.objects.select_for_update()
+            .filter(connection=connection, status=PositionStatus.OPEN)
+            .select_related("market")
+            .order_by("-opened_at", "-id")
+        )
+        by_asset: dict[str, list[SpotPosition]] = {}
+        for position in positions:
+            by_asset.setdefault(position.market.base, []).append(position)
+        for asset, newest_first in by_asset.items():
+            excess = sum(p.amount for p in newest_first) - asset_account(connection, asset).balance
+            for position in newest_first:
+                if excess <= 0:
+                    break
+                market, cut = position.market, min(position.amount, excess)
+                price = market.last_price or position.last_entry_price or Decimal("0")
+                position.amount -= cut
+                position.proceeds += (cut * price).quantize(PLACES, rounding=ROUND_DOWN)
+                excess -= cut
+                if position.amount * price < market.min_notional or position.amount < market.min_amount:
+                    position.status, position.closed_at, position.exit_price = (
+                        PositionStatus.CLOSED,
+                        timezone.now(),
+                        price,
+                    )
+                    position.close_reason = (
+                        "No longer held at the exchange (sold outside Nexus); valued at the last price."
+                    )
+                position.save()
+                changed.append(position)
+    return changed
