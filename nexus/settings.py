@@ -284,6 +284,7 @@ RATE_LIMITS = {
     "bot_writes": env.str("RATE_LIMIT_BOT_WRITES", default="30/m"),
     "backtests": env.str("RATE_LIMIT_BACKTESTS", default="10/h"),
     "deriv_refresh": env.str("RATE_LIMIT_DERIV_REFRESH", default="6/m"),
+    "exchange_connects": env.str("RATE_LIMIT_EXCHANGE_CONNECTS", default="10/h"),
 }
 for _scope, _rate in RATE_LIMITS.items():
     if not re.fullmatch(r"[1-9][0-9]*/[smhd]", _rate):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("notifications/", include("apps.notifications.urls")),
     path("", include("apps.notifications.page_urls")),
     path("bots/", include("apps.bots.urls")),
+    path("exchanges/", include("apps.exchanges.urls")),
     path("deriv/", include("apps.deriv.urls")),
     path("", include("apps.billing.urls")),
     path("staff/revenue/", include("apps.revenue.staff_urls")),

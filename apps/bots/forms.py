@@ -73,24 +73,11 @@ class StrategyGroup:
     params: list  # BoundFields
 
 
-class SettingsForm(forms.Form):
-    """Strategies, consensus, regimes, duration and risk: what a bot and a backtest both run with."""
-
-    strategies = forms.MultipleChoiceField(
-        choices=[(name, STRATEGY_LABELS.get(name, (name, ""))[0]) for name in STRATEGIES],
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        label="Strategies that vote",
-    )
-    min_agreeing = PlainIntegerField(
-        label="Agreeing votes needed",
-        initial=DEFAULT_MIN_AGREEING,
-        error_messages={"required": "Enter how many votes must agree.", "invalid": "Enter a whole number."},
-        widget=forms.NumberInput(attrs={"min": 1, "max": len(STRATEGIES)}),
-    )
-    min_confidence = PlainDecimalField(
+def confidence_field(initial=DEFAULT_MIN_CONFIDENCE) -> PlainDecimalField:
+    """The consensus's combined confidence threshold, 0 to 1, as every bot form asks for it."""
+    return PlainDecimalField(
         label="Combined confidence needed (0 to 1)",
-        initial=DEFAULT_MIN_CONFIDENCE,
+        initial=initial,
         max_digits=3,
         decimal_places=2,
         min_value=Decimal("0"),
@@ -106,6 +93,24 @@ class SettingsForm(forms.Form):
         },
         widget=forms.NumberInput(attrs={"step": "0.01", "min": 0, "max": 1}),
     )
+
+
+class SettingsForm(forms.Form):
+    """Strategies, consensus, regimes, duration and risk: what a bot and a backtest both run with."""
+
+    strategies = forms.MultipleChoiceField(
+        choices=[(name, STRATEGY_LABELS.get(name, (name, ""))[0]) for name in STRATEGIES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Strategies that vote",
+    )
+    min_agreeing = PlainIntegerField(
+        label="Agreeing votes needed",
+        initial=DEFAULT_MIN_AGREEING,
+        error_messages={"required": "Enter how many votes must agree.", "invalid": "Enter a whole number."},
+        widget=forms.NumberInput(attrs={"min": 1, "max": len(STRATEGIES)}),
+    )
+    min_confidence = confidence_field()
     blocked_regimes = forms.MultipleChoiceField(
         label="Do not trade when the market is",
         choices=REGIME_CHOICES,

@@ -35,6 +35,10 @@ NAV_SECTIONS = {
     ("bots", "backtests"): "backtests",
     ("bots", "backtest_new"): "backtests",
     ("bots", "backtest"): "backtests",
+    ("exchanges", "list"): "exchanges",
+    ("exchanges", "portfolio"): "exchanges",
+    ("exchanges", "bot_new"): "exchanges",
+    ("exchanges", "bot"): "exchanges",
     ("markets", "feed_status"): "feeds",
     ("revenue", "referrals"): "referrals",
 }

@@ -31,6 +31,7 @@ SCOPE_WORDS = {
     "bot_writes": "changes to bots (creating, editing, starting)",
     "backtests": "backtests",
     "deriv_refresh": "refreshes from Deriv",
+    "exchange_connects": "exchange keys tried",
 }
 
 

@@ -201,6 +201,8 @@ class SpotPosition(models.Model):
     cost = LedgerAmountField(default=Decimal("0"), help_text="Quote spent on it.")
     fees = LedgerAmountField(default=Decimal("0"), help_text="Fees paid, valued in quote at their fill's price.")
     adds = models.PositiveSmallIntegerField(default=0)
+    # The average price paid per unit held (fees included), as the stop-loss and take-profit are set from.
+    entry_price = models.DecimalField(**PRICE, null=True, blank=True)
     last_entry_price = models.DecimalField(**PRICE, null=True, blank=True)
     stop_price = models.DecimalField(**PRICE, null=True, blank=True)
     take_price = models.DecimalField(**PRICE, null=True, blank=True)
@@ -217,10 +219,6 @@ class SpotPosition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.market.symbol} {self.amount} ({self.status})"
-
-    @property
-    def entry_price(self) -> Decimal | None:
-        return (self.cost / self.amount) if self.amount else None
 
     @property
     def realized_pnl(self) -> Decimal:

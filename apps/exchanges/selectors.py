@@ -139,6 +139,8 @@ def equity_curve(*, connection: ExchangeConnection, now) -> list[tuple[str, Deci
     for closed_at, proceeds, cost in closed:
         points.append((closed_at.isoformat(), running.quantize(Decimal("0.01"))))
         running -= proceeds - cost
+    # Where it started: before the first of those trades closed.
+    points.append((connection.created_at.isoformat(), running.quantize(Decimal("0.01"))))
     return list(reversed(points))
 
 

@@ -26,6 +26,7 @@ from apps.accounts.fragments import balance_fragment
 from apps.billing.fragments import billing_fragment
 from apps.bots.fragments import bots_fragments, signals_fragment
 from apps.dashboard.fragments import dashboard_fragment
+from apps.exchanges.fragments import exchange_fragments
 from apps.markets.fragments import tick_fragment
 from apps.markets.models import Market
 from apps.notifications.fragments import bell_fragment, toasts_fragment
@@ -56,13 +57,28 @@ TICK_TTL_S = 2.0
 # (the dashboard's cards and recent trades). A market's:
 # `quote` (the tick: quote and price in the market list) and `signals` (the
 # signals monitor). `billing` is the billing page's plan block, pushed on its own when the plan in
-# force changes (not with every state push). A part covers its dotted sub-parts (`bots` covers `bots.7`).
+# force changes (not with every state push). `exchange.<id>` is one exchange connection's portfolio
+# (equity, balances, open positions), `spotbot.<id>` one spot bot's status (`spotbot`: every one, the
+# exchanges list). A part covers its dotted sub-parts (`bots` covers `bots.7`).
 PARTS = frozenset(
-    {"balance", "bell", "toasts", "positions", "bots", "bots.kill", "dashboard", "quote", "signals", "billing"}
+    {
+        "balance",
+        "bell",
+        "toasts",
+        "positions",
+        "bots",
+        "bots.kill",
+        "dashboard",
+        "quote",
+        "signals",
+        "billing",
+        "exchange",
+        "spotbot",
+    }
 )
 # The parts a push of a user's state renders (whatever changed, every page of theirs gets these).
 STATE_PARTS = PARTS - {"billing"}
-_BOT_PART = re.compile(r"bots\.[1-9][0-9]{0,17}")
+_BOT_PART = re.compile(r"(?:bots|exchange|spotbot)\.[1-9][0-9]{0,17}")
 
 
 def is_part(name: str) -> bool:
@@ -141,6 +157,8 @@ def render_user_state(user, wanted: frozenset[str] = STATE_PARTS) -> dict[str, s
     parts = {name: render(user) for name, render in renders.items() if part_wanted(name, wanted)}
     if any(name == "bots" or name.startswith("bots.") for name in wanted):
         parts |= {name: html for name, html in bots_fragments(user).items() if part_wanted(name, wanted)}
+    if any(name.split(".", 1)[0] in ("exchange", "spotbot") for name in wanted):
+        parts |= {name: html for name, html in exchange_fragments(user).items() if part_wanted(name, wanted)}
     return parts
 
 

@@ -21,6 +21,7 @@ from django_q.tasks import async_task
 from apps.billing.signals import subscription_changed
 from apps.bots.signals import bots_changed, signals_decided
 from apps.deriv.signals import deriv_accounts_changed
+from apps.exchanges.signals import spot_changed
 from apps.markets.signals import ticks_committed
 from apps.notifications.signals import notifications_created, notifications_read
 from apps.trading.signals import contracts_bought, contracts_opened, contracts_settled
@@ -133,11 +134,11 @@ def purchases_to_users(sender, user_ids: Iterable[int], **kwargs) -> None:
 
 
 @receiver(
-    [notifications_read, contracts_opened, contracts_settled, bots_changed, deriv_accounts_changed],
+    [notifications_read, contracts_opened, contracts_settled, bots_changed, deriv_accounts_changed, spot_changed],
     dispatch_uid="realtime.push_user_state",
 )
 def state_to_users(sender, user_ids: Iterable[int], **kwargs) -> None:
-    """Balance, positions, bell and bots changed for these users.
+    """Balance, positions, bell, bots or spot trading changed for these users.
 
     `contracts_settled` arrives inside the settlement's transaction: the push
     waits for its commit, with the users of every other fact sent meanwhile.

@@ -109,3 +109,26 @@ function hideAutosubmitButtons() {
 setupMenu();
 hideAutosubmitButtons();
 document.addEventListener("htmx:afterSwap", hideAutosubmitButtons);
+
+// An opened "Why" of a table row (`tr[data-row]`) stays open when the row is swapped in again (a push, a reload).
+(function () {
+  const open = new Set();
+  document.addEventListener(
+    "toggle",
+    (event) => {
+      const row = event.target.closest && event.target.closest("tr[data-row]");
+      if (!row) return;
+      if (event.target.open) open.add(row.dataset.row);
+      else open.delete(row.dataset.row);
+    },
+    true,
+  );
+  function reopen() {
+    for (const id of open) {
+      const why = document.querySelector(`tr[data-row="${CSS.escape(id)}"] details`);
+      if (why && !why.open) why.open = true;
+    }
+  }
+  document.addEventListener("htmx:afterSettle", reopen);
+  document.addEventListener("htmx:wsAfterMessage", reopen);
+})();

@@ -49,24 +49,3 @@
   document.addEventListener("htmx:afterSettle", draw);
   if (document.readyState !== "loading") draw();
 })();
-
-// A trade's "Why" stays open when the trades section reloads itself.
-(function () {
-  const open = new Set();
-  document.addEventListener(
-    "toggle",
-    (event) => {
-      const row = event.target.closest && event.target.closest("tr[data-trade]");
-      if (!row) return;
-      if (event.target.open) open.add(row.dataset.trade);
-      else open.delete(row.dataset.trade);
-    },
-    true,
-  );
-  document.addEventListener("htmx:afterSettle", () => {
-    for (const id of open) {
-      const why = document.querySelector(`tr[data-trade="${CSS.escape(id)}"] details`);
-      if (why && !why.open) why.open = true;
-    }
-  });
-})();

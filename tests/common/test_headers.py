@@ -12,6 +12,7 @@ from apps.bots.models import Backtest, Bot
 from apps.trading.models import Contract
 from tests.bots.test_backtests import backtest_form
 from tests.bots.test_views import bot_form
+from tests.exchanges.support import keyed_connection, spot_bot_make, spot_market
 from tests.support.urls import fill, routes
 from tests.trading.support import order_form
 
@@ -25,9 +26,12 @@ def urls(client, user, demo_account, feed, markets):
     )
     client.post(reverse("bots:new"), bot_form(markets["VOL_10"], demo_account))
     client.post(reverse("bots:backtest_new"), backtest_form(markets["VOL_10"], length="200"))
+    spot_bot = spot_bot_make(user, keyed_connection(user), spot_market())
     client.logout()
     values = {
         "trade/contracts/": {"pk": Contract.objects.get().pk},
+        "exchanges/bots/": {"bot_id": spot_bot.pk},
+        "exchanges/": {"connection_id": spot_bot.connection_id},
         "admin/": {"app_label": "markets", "object_id": 1, "id": 1, "content_type_id": 1, "url": "x"},
         "": {
             "pk": demo_account.pk,

@@ -35,6 +35,7 @@ def test_the_limits_are_settings_with_the_documented_defaults(settings):
         "bot_writes": "30/m",
         "backtests": "10/h",
         "deriv_refresh": "6/m",
+        "exchange_connects": "10/h",
     }
 
 

@@ -39,7 +39,7 @@ def test_create_start_watch_trades_with_their_reasons_and_stop(signed_in):
     newest = page.get_by_test_id("bot-trade").first
     expect(newest).to_be_visible(timeout=30_000)
     # The explanation opens on demand, and stays open while new trades reload the table.
-    trade = page.locator(f'[data-trade="{newest.get_attribute("data-trade")}"]')
+    trade = page.locator(f'[data-row="{newest.get_attribute("data-row")}"]')
     trade.locator("summary").click()
     expect(trade.get_by_test_id("trade-votes")).to_contain_text("scalping")
     expect(trade.get_by_test_id("trade-consensus")).to_contain_text("strategies voted")

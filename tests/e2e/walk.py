@@ -73,11 +73,15 @@ def walk_setup(django_user_model) -> Walk:
     user with an authenticator app. Needs the running feed (it settles the contract)."""
     from apps.accounts.services import account_open_demo
     from apps.bots.models import Backtest, Bot
+    from apps.exchanges.models import Purpose, Side
+    from apps.exchanges.services.connections import paper_connection
+    from apps.exchanges.services.orders import order_send
     from apps.markets.models import Market
     from apps.revenue.services import partner_for
     from apps.trading.services import contract_buy
     from tests.bots.test_backtests import backtest_form
     from tests.bots.test_views import bot_form
+    from tests.exchanges.support import spot_bot_make, spot_market
     from tests.support.mfa import totp_activate
 
     trader = _verified_user(django_user_model, "trader@example.com")
@@ -110,6 +114,14 @@ def walk_setup(django_user_model) -> Walk:
             raise AssertionError("The walk's backtest did not finish in 60 s.")
         time.sleep(0.2)
 
+    # The paper exchange with an open position, and a spot bot on it.
+    spot = spot_market()
+    paper = paper_connection(user=trader)
+    order_send(
+        connection=paper, market=spot, side=Side.BUY, amount=Decimal("0.01"), purpose=Purpose.OPEN, client_id="walk"
+    )
+    spot_bot = spot_bot_make(trader, paper, spot, name="Walk spot bot")
+
     staff = _verified_user(django_user_model, "staff@example.com", is_staff=True)
     account_open_demo(user=staff)
     _, secret = totp_activate(staff)
@@ -133,6 +145,10 @@ def walk_setup(django_user_model) -> Walk:
         ("backtests", reverse("bots:backtests")),
         ("backtest-new", reverse("bots:backtest_new")),
         ("backtest-report", reverse("bots:backtest", args=[backtest.pk])),
+        ("exchanges", reverse("exchanges:list")),
+        ("exchange-portfolio", reverse("exchanges:portfolio", args=[paper.pk])),
+        ("spot-bot-new", reverse("exchanges:bot_new")),
+        ("spot-bot", reverse("exchanges:bot", args=[spot_bot.pk])),
         ("deriv", reverse("deriv:accounts")),
         ("referrals", reverse("revenue:referrals")),
         ("pricing-signed-in", reverse("billing:pricing")),

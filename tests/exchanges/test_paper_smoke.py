@@ -22,8 +22,14 @@ def test_a_paper_buy_moves_quote_base_and_fee_through_the_ledger(paper, btc):
 def test_a_running_bot_opens_a_position_on_a_rising_market(user, paper, btc):
     candles_store(btc, rising(900))
     bot = SpotBot.objects.create(
-        user=user, connection=paper, market=btc, name="b", strategies={"momentum": {}, "breakout": {}, "scalping": {}},
-        min_agreeing=1, min_confidence=Decimal("0.10"), status=SpotBotStatus.RUNNING,
+        user=user,
+        connection=paper,
+        market=btc,
+        name="b",
+        strategies={"momentum": {}, "breakout": {}, "scalping": {}},
+        min_agreeing=1,
+        min_confidence=Decimal("0.10"),
+        status=SpotBotStatus.RUNNING,
     )
     assert bots_decide(market_id=btc.pk, timeframe="1m") == 1
     bot.refresh_from_db()

@@ -12,12 +12,14 @@ from apps.accounts.models import AccountType, TradingAccount
 from apps.bots.backtests import BACKTEST_SETTINGS, backtest_create
 from apps.bots.models import Backtest, Bot
 from apps.bots.services import bot_create
+from apps.exchanges.models import ExchangeConnection, SpotBot
 from apps.notifications.models import Kind, Notification
 from apps.notifications.services import notification_create
 from apps.trading.models import Contract
 from tests.bots.conftest import TREND
 from tests.deriv.conftest import deriv_on_fixture, fresh_rest_budgets  # noqa: F401
 from tests.deriv.support import link_user
+from tests.exchanges.support import keyed_connection, spot_bot_make, spot_market
 from tests.fakes.deriv.fixtures import fake_deriv_fixture  # noqa: F401
 from tests.trading.support import buy
 
@@ -34,6 +36,8 @@ class Owned:
     bot: Bot
     backtest: Backtest
     notification: Notification
+    exchange_connection: ExchangeConnection
+    spot_bot: SpotBot
 
 
 def database_state() -> dict:
@@ -65,6 +69,7 @@ def own_everything(user, account, markets, fake_deriv, *, name: str) -> Owned:
         length=200,
         settings=backtest_settings | {"starting_balance": Decimal("1000.00")},
     )
+    exchange_connection = keyed_connection(user, label=name)
     return Owned(
         user=user,
         account=account,
@@ -73,6 +78,8 @@ def own_everything(user, account, markets, fake_deriv, *, name: str) -> Owned:
         bot=bot,
         backtest=backtest,
         notification=notification_create(user=user, kind=Kind.BOT_STOPPED, title=name, body=name),
+        exchange_connection=exchange_connection,
+        spot_bot=spot_bot_make(user, exchange_connection, spot_market(), name=name),
     )
 
 

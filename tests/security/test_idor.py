@@ -21,6 +21,8 @@ OWNED = {
     ("deriv/", "pk"): "deriv_account",
     ("bots/", "bot_id"): "bot",
     ("bots/", "backtest_id"): "backtest",
+    ("exchanges/bots/", "bot_id"): "spot_bot",
+    ("exchanges/", "connection_id"): "exchange_connection",
 }
 NOT_OWNED = {
     ("markets/", "symbol"): "markets are shared: every trader sees every market's prices",
@@ -55,7 +57,7 @@ OWNED_ROUTES = sorted(r for r in routes() if any(classify(r, name) for name in p
 
 
 def test_the_owned_routes_are_found():
-    assert len(OWNED_ROUTES) >= 7, OWNED_ROUTES
+    assert len(OWNED_ROUTES) >= 12, OWNED_ROUTES
 
 
 def url_for(route: str, owned, *, missing: bool = False) -> str:
@@ -99,6 +101,11 @@ def test_ids_in_query_strings_and_forms_are_checked_too(victim, attacker, market
     response = attacker.post(reverse("bots:new"), bot_form(markets["VOL_10"], victim.account, name="Stolen"))
     assert response.status_code == 422
     assert "Choose one of your accounts." in response.content.decode()
+    assert attacker.get(f"{reverse('exchanges:bot_new')}?connection={victim.exchange_connection.pk}").status_code == 404
+    stolen = {"connection": victim.exchange_connection.pk, "market": victim.spot_bot.market_id, "name": "Stolen"}
+    response = attacker.post(reverse("exchanges:bot_new"), stolen)
+    assert response.status_code == 422
+    assert "Choose one of your exchange connections." in response.content.decode()
     assert database_state() == before
 
 
@@ -113,6 +120,8 @@ def test_lists_and_json_show_only_the_traders_own(victim, attacker, client):
         reverse("bots:list"): [],
         reverse("bots:rows"): [],
         reverse("bots:backtests"): [],
+        reverse("exchanges:list"): [],
+        reverse("exchanges:bot_new"): [],
         reverse("notifications:list"): [],
         reverse("deriv:accounts"): [victim.deriv_account.external_id],
         # The victim bought for 10 from 10,000; the attacker has not bought.

@@ -65,6 +65,8 @@ def site(victim):
         "trading-accounts/": {"pk": victim.account.pk},
         "trade/contracts/": {"pk": victim.contract.pk},
         "deriv/": {"pk": victim.deriv_account.pk},
+        "exchanges/bots/": {"bot_id": victim.spot_bot.pk},
+        "exchanges/": {"connection_id": victim.exchange_connection.pk},
         "admin/": {"app_label": "markets", "object_id": 1, "id": victim.user.pk, "content_type_id": 1, "url": "x"},
         "": {
             "bot_id": victim.bot.pk,

@@ -11,10 +11,12 @@ from django.utils import timezone
 from apps.audit.services import audit_log
 from apps.billing.entitlements import limit_refusal
 from apps.bots.engine.config import DecisionConfig
+from apps.common.events import send_after_commit
 
 from ..backtest import MAX_CANDLES, BacktestReport, spot_backtest
 from ..engine import SpotRisk
 from ..models import Candle, ConnectionStatus, ExchangeConnection, SpotBot, SpotBotStatus, SpotMarket
+from ..signals import spot_changed
 
 # Fields a trader sets on a spot bot.
 SPOT_BOT_FIELDS = (
@@ -65,6 +67,7 @@ def spot_bot_start(*, user, bot_id: int, request=None) -> SpotBot:
         bot.peak_equity = None
         bot.save()
         audit_log(actor=user, action="spot_bot.start", target=bot, request=request)
+        send_after_commit(spot_changed, sender=SpotBot, user_ids=[user.pk])
     return bot
 
 
@@ -75,6 +78,7 @@ def spot_bot_stop(*, user, bot_id: int, request=None) -> SpotBot:
             bot.status, bot.status_reason = SpotBotStatus.STOPPED, "You stopped the bot; its positions stay open."
             bot.save()
             audit_log(actor=user, action="spot_bot.stop", target=bot, request=request)
+            send_after_commit(spot_changed, sender=SpotBot, user_ids=[user.pk])
     return bot
 
 

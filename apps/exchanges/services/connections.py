@@ -17,10 +17,12 @@ from django.utils import timezone
 from apps.audit.services import audit_log
 from apps.billing.entitlements import feature_refusal, limit_refusal
 from apps.common import crypto
+from apps.common.events import send_after_commit
 from apps.ledger.models import AccountKind, LedgerAccount, TransferKind
 from apps.ledger.services import ledger_account_open, system_account, transfer
 
 from ..models import ConnectionStatus, Exchange, ExchangeConnection, SpotBot, SpotBotStatus
+from ..signals import spot_changed
 from ..venues import KeyRefused, Unreachable, Venue
 
 PLACES = Decimal("0.00000001")
@@ -176,6 +178,7 @@ def connection_remove(*, user, connection_id: int, request=None) -> None:
         connection.status_reason = "Removed by the trader."
         connection.save()
         audit_log(actor=user, action="exchange.remove", target=connection, request=request)
+        send_after_commit(spot_changed, sender=ExchangeConnection, user_ids=[user.pk])
 
 
 def connections_rotate_keys() -> tuple[int, list[int]]:

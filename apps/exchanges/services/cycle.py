@@ -28,6 +28,7 @@ from apps.bots.engine.consensus import Decision
 from apps.bots.engine.regime import REGIME_WINDOW, Regime, classify
 from apps.bots.selectors import engaged_switches
 from apps.common.bulk import update_objects
+from apps.common.events import send_after_commit
 
 from .. import engine
 from ..models import (
@@ -44,6 +45,7 @@ from ..models import (
     SpotPosition,
 )
 from ..selectors import equities
+from ..signals import spot_changed
 from ..venues import KeyRefused, Refused, Unreachable, quantize_down
 from .connections import asset_account, balances_sync, connection_status_set
 from .feed import candles_poll, closes, feeds_in_use, stale_reason
@@ -101,7 +103,7 @@ def bots_decide(*, market_id: int, timeframe: str) -> int:
     regime = classify(prices)
     decisions = {key: config.evaluate(prices) for key, config in configs.items()}
     due = [bot for bot in bots if bot.decided_until is None or bot.decided_until < candle_at]
-    return bots_act(
+    acted = bots_act(
         bots=due,
         decisions={bot.pk: decisions[keys[bot.pk]] for bot in due},
         regime=regime,
@@ -109,6 +111,8 @@ def bots_decide(*, market_id: int, timeframe: str) -> int:
         candle_at=candle_at,
         stale=stale_reason(market=market, timeframe=timeframe),
     )
+    send_after_commit(spot_changed, sender=SpotBot, user_ids={bot.user_id for bot in due})
+    return acted
 
 
 def bot_act(*, bot: SpotBot, decision: Decision, regime: Regime, price: Decimal, candle_at, stale: str = "") -> int:
@@ -384,4 +388,5 @@ def positions_close(*, user, connection_id: int, position_ids: list[int] | None 
             explanation={"why": "Closed at market by the trader."},
         )
         sent.append(result.order)
+    send_after_commit(spot_changed, sender=SpotPosition, user_ids=[user.pk])
     return sent

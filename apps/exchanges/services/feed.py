@@ -15,7 +15,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.common.events import send_after_commit
+
 from ..models import TIMEFRAME_SECONDS, Candle, Exchange, SpotBot, SpotBotStatus, SpotMarket, SpotPosition, Timeframe
+from ..selectors import spot_user_ids
+from ..signals import spot_changed
 from ..venues import Venue, VenueError, dec
 
 log = logging.getLogger(__name__)
@@ -99,6 +103,8 @@ def candles_poll(*, market: SpotMarket, timeframe: str, now: datetime | None = N
         if new and timeframe == Timeframe.ONE_MINUTE or new and not market.last_price:
             fields["last_price"] = new[-1].close
         SpotMarket.objects.filter(pk=market.pk).update(**fields)
+        if new:  # open positions' value moved
+            send_after_commit(spot_changed, sender=SpotMarket, user_ids=spot_user_ids(market_ids=[market.pk]))
     return len(new)
 
 

@@ -172,8 +172,10 @@ ORDER_STATE = (
     "position",
     "updated_at",
 )
-POSITION_STATE = ("amount", "cost", "fees", "adds", "last_entry_price", "stop_price", "take_price", "proceeds",
-                  "exit_price", "close_reason", "status", "closed_at")  # fmt: skip
+POSITION_STATE = (
+    "amount", "cost", "fees", "adds", "entry_price", "last_entry_price", "stop_price", "take_price", "proceeds",
+    "exit_price", "close_reason", "status", "closed_at",
+)  # fmt: skip
 
 
 def _status_of(order: SpotOrder, result: OrderResult) -> str:
@@ -303,8 +305,8 @@ def position_update(order: SpotOrder) -> SpotPosition:
         position.fees += _fee_in_quote(order)
         position.last_entry_price = price.quantize(Decimal("0.0000000001"))
         risk = order.explanation.get("risk", {})
+        entry = position.entry_price = (position.cost / position.amount).quantize(Decimal("0.0000000001"))
         if risk.get("stop_loss_pct") is not None:
-            entry = position.cost / position.amount
             position.stop_price = (entry * (1 - Decimal(risk["stop_loss_pct"]) / 100)).quantize(market.price_step)
             position.take_price = (entry * (1 + Decimal(risk["take_profit_pct"]) / 100)).quantize(market.price_step)
         return position

@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('revenue', '0002_partner_earnings_schedule'),
+        ("revenue", "0002_partner_earnings_schedule"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='commissionrule',
-            name='realm',
-            field=models.CharField(choices=[('DEMO', 'Demo'), ('REAL', 'Real'), ('DERIV_DEMO', 'Deriv demo'), ('PAPER', 'Paper exchange'), ('EXCHANGE', 'Exchange')], max_length=10),
+            model_name="commissionrule",
+            name="realm",
+            field=models.CharField(
+                choices=[
+                    ("DEMO", "Demo"),
+                    ("REAL", "Real"),
+                    ("DERIV_DEMO", "Deriv demo"),
+                    ("PAPER", "Paper exchange"),
+                    ("EXCHANGE", "Exchange"),
+                ],
+                max_length=10,
+            ),
         ),
     ]
