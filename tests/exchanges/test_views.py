@@ -502,7 +502,9 @@ def test_spot_changed_pushes_the_traders_state(user, monkeypatch, django_capture
     monkeypatch.setattr("apps.realtime.receivers._enqueue_push", lambda task, ids: queued.append((task, ids)))
     with django_capture_on_commit_callbacks(execute=True):
         spot_changed.send(sender=SpotBot, user_ids=[user.pk])
-    assert queued == [("apps.realtime.tasks.push_user_state", [user.pk])]
+    # One push for the worker, with this trader (and any left waiting by an earlier rolled-back transaction).
+    [(task, ids)] = queued
+    assert task == "apps.realtime.tasks.push_user_state" and user.pk in ids
 
 
 def test_trying_keys_is_rate_limited(client, user, settings):
@@ -552,3 +554,9 @@ def test_another_traders_bot_cannot_be_backtested(client, user, other_user):
     answer = client.post(reverse("exchanges:bot_backtest", args=[bot.pk]), {"days": "1", "starting_quote": "1000"})
 
     assert answer.status_code == 404
+
+
+def test_the_bot_form_says_when_no_pair_is_loaded(trader):
+    answer = trader.get(reverse("exchanges:bot_new"))
+
+    assert 'data-testid="no-pairs"' in answer.content.decode()
