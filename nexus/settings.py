@@ -568,6 +568,8 @@ EXCHANGES = {
         "TIMEOUT_S": env.float("EXCHANGE_TIMEOUT_S", default=10.0),
     },
 }
+# How often a real connection's balances and positions are read back from its exchange while its bots run.
+EXCHANGE_RESYNC_S = env.float("EXCHANGE_RESYNC_S", default=600.0)
 EXCHANGE_PAPER_BALANCE = env.str("EXCHANGE_PAPER_BALANCE", default="10000")
 EXCHANGE_PAPER_SLIPPAGE_PCT = env.str("EXCHANGE_PAPER_SLIPPAGE_PCT", default="0.05")
 # Pairs Nexus offers on each exchange (each must be listed by it).

@@ -1,3 +1,4 @@
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -172,7 +173,7 @@ def test_the_exchange_unreachable_pauses_the_bot_visibly_and_it_resumes(user, li
                                  **CONSENSUS)  # fmt: skip
     from apps.exchanges.services import cycle
 
-    cycle._resynced.add(live.pk)  # read back already: the exchange goes down as the order leaves
+    cycle._resynced[live.pk] = time.monotonic()  # read back already: the exchange goes down as the order leaves
     binance.unreachable(True)
     climb(btc)
     bot.refresh_from_db()
@@ -277,4 +278,26 @@ def test_after_a_restart_balances_and_positions_are_read_back_from_the_exchange_
     # Then the bot opened its next position on the books as the exchange has them.
     new = bot.positions.get(status=PositionStatus.OPEN)
     assert asset_account(live, "BTC").balance == binance.balances_of(KEY)["BTC"][0] == new.amount
+    assert asset_account(live, "USDT").balance == binance.balances_of(KEY)["USDT"][0]
+
+
+def test_a_deposit_at_the_exchange_reaches_the_books_at_the_next_resync(user, live, binance, settings):
+    from apps.exchanges.models import SpotMarket
+    from apps.exchanges.services.connections import asset_account
+
+    from .conftest import KEY
+
+    btc = SpotMarket.objects.get(symbol="BTC/USDT")
+    SpotBot.objects.create(user=user, connection=live, market=btc, name="b", status=SpotBotStatus.RUNNING,
+                           **CONSENSUS)  # fmt: skip
+    candles_store(btc, rising(900))
+    settings.EXCHANGE_RESYNC_S = 3600
+    bots_decide(market_id=btc.pk, timeframe="1m")
+    binance.set_balance(KEY, "USDT", str(binance.balances_of(KEY)["USDT"][0] + 250))
+
+    step(btc, [float(btc.candles.order_by("-opened_at").first().close) * 1.0005])
+    assert asset_account(live, "USDT").balance != binance.balances_of(KEY)["USDT"][0]  # not yet due
+
+    settings.EXCHANGE_RESYNC_S = 0
+    step(btc, [float(btc.candles.order_by("-opened_at").first().close) * 1.0005])
     assert asset_account(live, "USDT").balance == binance.balances_of(KEY)["USDT"][0]

@@ -14,10 +14,12 @@ one, each waiting for its answer.
 """
 
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
+from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
@@ -177,14 +179,20 @@ class Reads:
         return ""
 
 
-# Real connections this process has read back from their exchange since it started.
-_resynced: set[int] = set()
+# When this process last read each real connection back from its exchange (monotonic seconds).
+_resynced: dict[int, float] = {}
+
+
+def _due_for_resync(connection) -> bool:
+    """Once after each start of the worker, then every EXCHANGE_RESYNC_S (deposits and withdrawals made there)."""
+    last = _resynced.get(connection.pk)
+    return last is None or time.monotonic() - last >= settings.EXCHANGE_RESYNC_S
 
 
 def _reconciled(bots: list[SpotBot]) -> dict[int, bool]:
     """Per connection: may it send new orders? Every earlier order's outcome must be known; and a real
-    connection's balances and positions are read back from its exchange once after each start of the worker,
-    before its first order (a restart may have missed fills, deposits, or sales made at the exchange)."""
+    connection's balances and positions are read back from its exchange after each start of the worker (a restart
+    may have missed fills, deposits, or sales made at the exchange) before its first order, then now and then."""
     connections = {bot.connection_id: bot.connection for bot in bots}
     unsettled = set(
         SpotOrder.objects.filter(connection_id__in=connections, status__in=OPEN_ORDER_STATUSES)
@@ -194,10 +202,10 @@ def _reconciled(bots: list[SpotBot]) -> dict[int, bool]:
     ready = {}
     for pk, connection in connections.items():
         ready[pk] = pk not in unsettled or connection_reconcile(connection=connection)
-        if ready[pk] and not connection.paper and pk not in _resynced:
+        if ready[pk] and not connection.paper and _due_for_resync(connection):
             ready[pk] = connection_resync(connection=connection)
             if ready[pk]:
-                _resynced.add(pk)
+                _resynced[pk] = time.monotonic()
     return ready
 
 
