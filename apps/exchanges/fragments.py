@@ -24,10 +24,12 @@ def portfolio_live_context(connection) -> dict:
     orders = selectors.orders_of(connection=connection, limit=1)
     last_order = f"{orders[0].pk}.{orders[0].status}" if orders else "0"
     held = selectors.open_positions(connection=connection)
+    balances = selectors.balances_of(connection=connection)
     return {
         "connection": connection,
-        "equity": selectors.equity_of(connection=connection),
-        "balances": selectors.balances_of(connection=connection),
+        # What `equity_of` reads, from the balances already read.
+        "equity": sum((b.value for b in balances if b.value is not None), Decimal("0")),
+        "balances": balances,
         "fees": selectors.fees_paid(connection=connection),
         "held": held,
         "unrealised": sum((row.unrealised for row in held if row.unrealised is not None), Decimal("0")),

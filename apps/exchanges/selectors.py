@@ -44,11 +44,15 @@ def balances_of(*, connection: ExchangeConnection) -> list[Balance]:
     for asset, amount in LedgerAccount.objects.filter(code__startswith=f"exchange:{connection.pk}:").values_list(
         "currency", "balance"
     ):
-        if not amount:
-            continue
-        price = Decimal("1") if asset == connection.quote else prices.get(asset)
-        rows.append(Balance(asset, amount, price, (amount * price).quantize(PLACES) if price is not None else None))
+        if amount:
+            price = _price_in_quote(connection, asset, prices)
+            rows.append(Balance(asset, amount, price, (amount * price).quantize(PLACES) if price is not None else None))
     return sorted(rows, key=lambda b: (b.asset != connection.quote, b.asset))
+
+
+def _price_in_quote(connection: ExchangeConnection, asset: str, prices: dict[str, Decimal]) -> Decimal | None:
+    """One unit of `asset` in the connection's quote (`prices`: its exchange's last prices in that quote)."""
+    return Decimal("1") if asset == connection.quote else prices.get(asset)
 
 
 def equity_of(*, connection: ExchangeConnection) -> Decimal:
@@ -68,9 +72,7 @@ def equities(*, connections) -> dict[int, Decimal]:
         connection = by_id.get(int(code.split(":")[1]))
         if connection is None or not amount:
             continue
-        price = (
-            Decimal("1") if asset == connection.quote else prices[(connection.exchange, connection.quote)].get(asset)
-        )
+        price = _price_in_quote(connection, asset, prices[(connection.exchange, connection.quote)])
         if price is not None:
             worth[connection.pk] += (amount * price).quantize(PLACES)
     return worth

@@ -17,7 +17,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count
@@ -374,13 +374,13 @@ def positions_close(*, user, connection_id: int, position_ids: list[int] | None 
     ).select_related("market", "connection", "bot")
     if position_ids is not None:
         positions = positions.filter(pk__in=position_ids)
-    sent = []
+    positions, sent = list(positions), []
+    if positions and not connection_reconcile(connection=positions[0].connection):
+        positions = []  # an earlier order's outcome is unknown: nothing more is sent until it is
     for position in positions:
         market, connection = position.market, position.connection
-        if not connection_reconcile(connection=connection):
-            break
         held = min(position.amount, asset_account(connection, market.base).balance)
-        amount = quantize_down(held, market.amount_step).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
+        amount = quantize_down(held, market.amount_step)
         if amount <= 0:
             continue
         closing = SpotOrder.objects.filter(position=position, purpose=Purpose.CLOSE).count()
