@@ -1,6 +1,7 @@
 """A trader creates a bot in a real browser, starts it, watches it trade with its reasons, and stops it."""
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -90,6 +91,28 @@ def test_a_generated_backtest_reaches_its_report_and_equity_chart(signed_in):
     expect(page.get_by_test_id("progress")).to_have_attribute("value", "100", timeout=30_000)
     expect(page.get_by_test_id("report-trades")).to_be_visible()
     expect(page.locator("#equity-chart canvas").first).to_be_attached()
+
+
+def test_a_submit_right_after_a_change_is_not_cut_off_by_that_fields_check(signed_in):
+    # A changed field asks the server to check the form a moment after it loses focus, which
+    # is when the trader clicks the button. On a slow server that check comes while the submit
+    # is still on its way: it must give way to the submit, never abort it.
+    page = signed_in
+    page.goto("/bots/backtests/new/")
+
+    def slow_submit(route):
+        if "validate=1" not in (route.request.post_data or ""):
+            time.sleep(1)
+        route.continue_()
+
+    page.route("**/bots/backtests/new/", slow_submit)
+    page.fill("input[name=name]", "Slow server")
+    page.fill("input[name=seed]", "5")
+    page.fill("input[name=length]", "300")
+    page.get_by_role("button", name="Run backtest").click()
+
+    page.wait_for_url(re.compile(r".*/bots/backtests/\d+/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Slow server")
 
 
 def test_the_signals_monitor_updates_every_market_live(signed_in, settings, redis_url):

@@ -3,13 +3,13 @@
 import time
 
 from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+from allauth.mfa import app_settings
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import (
     TOTP,
     format_hotp_value,
     generate_totp_secret,
     hotp_value,
-    yield_hotp_counters_from_time,
 )
 
 # allauth keeps the user the records belong to beside them (account/internal/flows/login.py).
@@ -22,9 +22,16 @@ def totp_activate(user) -> tuple[Authenticator, str]:
     return TOTP.activate(user, secret).instance, secret
 
 
-def totp_code(secret: str) -> str:
-    """The code the app shows now."""
-    counter = next(iter(yield_hotp_counters_from_time()))
+def totp_code(secret: str, *, valid_for: float = 5.0) -> str:
+    """The code the app shows now, waiting for the next one when this one has under `valid_for` seconds left.
+
+    The server takes only the current period's code, so a code read as its period ends
+    would be refused by the time a slow browser submits it.
+    """
+    left = app_settings.TOTP_PERIOD - time.time() % app_settings.TOTP_PERIOD
+    if left < valid_for:
+        time.sleep(left + 0.05)
+    counter = int(time.time()) // app_settings.TOTP_PERIOD
     return format_hotp_value(hotp_value(secret, counter))
 
 
